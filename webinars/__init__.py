@@ -1,0 +1,106 @@
+"""The webinars service: catalogue, calendars, registrations, newsletter and the organisers' area."""
+
+import os
+from pathlib import Path
+
+from flask import Flask
+
+from .extensions import babel, csrf, db, login_manager, migrate
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the application: settings, extensions, blueprints, error pages, commands."""
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    configure(app, test_config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_template_helpers(app)
+    register_security_headers(app)
+    register_commands(app)
+    return app
+
+
+def configure(app: Flask, test_config: dict | None) -> None:
+    from config import config_class
+
+    app.config.from_object(config_class())
+    if test_config:
+        app.config.update(test_config)
+    os.makedirs(app.instance_path, exist_ok=True)
+    uri = app.config.get("SQLALCHEMY_DATABASE_URI")
+    if not uri:
+        uri = "sqlite:///" + os.path.join(app.instance_path, "webinars.db")
+    # Hosting platforms hand out postgres:// URLs; SQLAlchemy wants the driver named.
+    for prefix in ("postgres://", "postgresql://"):
+        if uri.startswith(prefix):
+            uri = "postgresql+psycopg://" + uri[len(prefix) :]
+    app.config["SQLALCHEMY_DATABASE_URI"] = uri
+    app.config.setdefault("MAIL_OUTBOX_DIR", os.path.join(app.instance_path, "mail"))
+
+
+def register_extensions(app: Flask) -> None:
+    from . import models  # noqa: F401  (the whole schema, for Alembic and relationships)
+    from .admin import auth  # noqa: F401  (registers the organiser loader)
+    from .database import configure_engine_events
+
+    db.init_app(app)
+    configure_engine_events()
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    login_manager.init_app(app)
+
+
+def select_locale() -> str:
+    # English only for now; French arrives as a translation catalogue, not code changes.
+    return app_default_locale()
+
+
+def app_default_locale() -> str:
+    from flask import current_app
+
+    return current_app.config.get("BABEL_DEFAULT_LOCALE", "en_GB")
+
+
+def register_blueprints(app: Flask) -> None:
+    from .admin.routes import blueprint as admin
+    from .catalogue.routes import blueprint as catalogue
+    from .newsletter.routes import blueprint as newsletter
+    from .registrations.routes import blueprint as registrations
+
+    app.register_blueprint(catalogue)
+    app.register_blueprint(registrations)
+    app.register_blueprint(newsletter)
+    app.register_blueprint(admin)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from .errors import register
+
+    register(app)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from .templating import register
+
+    register(app)
+
+
+def register_security_headers(app: Flask) -> None:
+    from .security import register
+
+    register(app)
+
+
+def register_commands(app: Flask) -> None:
+    from .cli import register
+
+    register(app)

@@ -1,0 +1,1 @@
+"""The organisers' area: sign-in, webinars, registrations, newsletter, audit."""

@@ -1,0 +1,1 @@
+"""Webinars, topics, speakers and partners: the public catalogue."""

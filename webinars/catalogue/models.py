@@ -1,0 +1,181 @@
+"""Webinars and what a webinar page shows: topics, agenda, speakers, partners, documents."""
+
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Integer, String, Table, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..database import UTCDateTime, utcnow
+from ..extensions import db
+
+WEBINAR_STATUSES = ("draft", "published", "cancelled")
+
+webinar_topics = Table(
+    "webinar_topics",
+    db.metadata,
+    Column("webinar_id", ForeignKey("webinars.id", ondelete="CASCADE"), primary_key=True),
+    Column("topic_id", ForeignKey("topics.id", ondelete="CASCADE"), primary_key=True),
+)
+
+section_speakers = Table(
+    "agenda_section_speakers",
+    db.metadata,
+    Column("section_id", ForeignKey("agenda_sections.id", ondelete="CASCADE"), primary_key=True),
+    Column("speaker_id", ForeignKey("speakers.id", ondelete="CASCADE"), primary_key=True),
+    Column("position", Integer, nullable=False, default=0),
+)
+
+
+class Topic(db.Model):
+    __tablename__ = "topics"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+
+    def __repr__(self) -> str:
+        return f"<Topic {self.slug}>"
+
+
+def new_ical_uid(domain: str) -> str:
+    """A random, permanent iCalendar UID at the service's domain (RFC 5545 3.8.4.7)."""
+    return f"{secrets.token_hex(16)}@{domain}"
+
+
+class Webinar(db.Model):
+    __tablename__ = "webinars"
+    __table_args__ = (
+        CheckConstraint("status IN ('draft', 'published', 'cancelled')", name="status"),
+        CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        CheckConstraint("capacity IS NULL OR capacity >= 0", name="capacity_not_negative"),
+        CheckConstraint("sequence >= 0", name="sequence_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(120), unique=True)
+    # Stored once, never derived from the row id, so calendars keep one entry per webinar.
+    ical_uid: Mapped[str] = mapped_column(String(255), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(Text, default="")  # Markdown
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # The IANA zone the organiser entered the start time in, e.g. "Europe/Paris".
+    timezone: Mapped[str] = mapped_column(String(64))
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # Zones shown side by side ("10:00 Paris time | 18:00 Tokyo time"), space separated.
+    display_zones_text: Mapped[str] = mapped_column("display_zones", String(500), default="")
+    location: Mapped[str] = mapped_column(String(300), default="Online")
+    capacity: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: unlimited
+    registration_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default="draft", index=True)
+    join_url: Mapped[str] = mapped_column(String(1000), default="")  # registrants only
+    recording_url: Mapped[str] = mapped_column(String(1000), default="")
+    # iCalendar SEQUENCE: raised on every significant change, never lowered.
+    sequence: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    topics: Mapped[list[Topic]] = relationship(secondary=webinar_topics, order_by="Topic.name")
+    sections: Mapped[list["AgendaSection"]] = relationship(
+        back_populates="webinar", order_by="AgendaSection.position", cascade="all, delete-orphan"
+    )
+    partners: Mapped[list["Partner"]] = relationship(
+        back_populates="webinar", order_by="Partner.position", cascade="all, delete-orphan"
+    )
+    documents: Mapped[list["RelatedDocument"]] = relationship(
+        back_populates="webinar", order_by="RelatedDocument.position", cascade="all, delete-orphan"
+    )
+
+    @property
+    def duration_minutes(self) -> int:
+        return int((self.ends_at - self.starts_at).total_seconds() // 60)
+
+    @property
+    def duration(self) -> timedelta:
+        return self.ends_at - self.starts_at
+
+    @property
+    def display_zones(self) -> list[str]:
+        """The event's own zone first, then the other display zones, without repeats."""
+        zones = [self.timezone]
+        for zone in self.display_zones_text.split():
+            if zone not in zones:
+                zones.append(zone)
+        return zones
+
+    @display_zones.setter
+    def display_zones(self, zones: list[str]) -> None:
+        self.display_zones_text = " ".join(z for z in zones if z)
+
+    @property
+    def registration_closes_at(self) -> datetime:
+        if self.registration_deadline and self.registration_deadline < self.starts_at:
+            return self.registration_deadline
+        return self.starts_at
+
+    def is_past(self, now: datetime) -> bool:
+        return self.ends_at <= now
+
+    def registration_open(self, now: datetime) -> bool:
+        return self.status == "published" and now < self.registration_closes_at
+
+    def touch(self) -> None:
+        self.updated_at = utcnow()
+
+    def __repr__(self) -> str:
+        return f"<Webinar {self.slug}>"
+
+
+class Speaker(db.Model):
+    __tablename__ = "speakers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(300), default="")
+    organisation: Mapped[str] = mapped_column(String(300), default="")
+    country: Mapped[str] = mapped_column(String(100), default="")
+
+    @property
+    def credentials(self) -> str:
+        """'Policy Analyst, OECD, France' as the seed agendas write it."""
+        return ", ".join(part for part in (self.role, self.organisation, self.country) if part)
+
+
+class AgendaSection(db.Model):
+    __tablename__ = "agenda_sections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webinar_id: Mapped[int] = mapped_column(ForeignKey("webinars.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+
+    webinar: Mapped[Webinar] = relationship(back_populates="sections")
+    speakers: Mapped[list[Speaker]] = relationship(secondary=section_speakers, order_by=section_speakers.c.position)
+
+
+class Partner(db.Model):
+    __tablename__ = "partners"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webinar_id: Mapped[int] = mapped_column(ForeignKey("webinars.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    name: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    url: Mapped[str] = mapped_column(String(1000), default="")
+
+    webinar: Mapped[Webinar] = relationship(back_populates="partners")
+
+
+class RelatedDocument(db.Model):
+    __tablename__ = "related_documents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webinar_id: Mapped[int] = mapped_column(ForeignKey("webinars.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    title: Mapped[str] = mapped_column(String(300))
+    url: Mapped[str] = mapped_column(String(1000), default="")
+    kind: Mapped[str] = mapped_column(String(60), default="publication")  # publication, slides, ...
+
+    webinar: Mapped[Webinar] = relationship(back_populates="documents")

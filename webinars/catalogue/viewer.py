@@ -1,0 +1,45 @@
+"""Which zone the visitor wants to read times in: ?tz=Area/City, remembered in a cookie."""
+
+from dataclasses import dataclass
+
+from flask import Request, Response
+from flask_babel import gettext as _
+
+from ..timezones import is_known_zone
+
+COOKIE_NAME = "tz"
+COOKIE_MAX_AGE = 365 * 24 * 3600
+
+
+@dataclass
+class ViewerZone:
+    zone: str | None  # None: the visitor has not chosen one
+    error: str | None = None  # shown beside the picker when ?tz= named no zone
+    remember: bool = False  # set the cookie on the response
+
+
+def viewer_zone(request: Request) -> ViewerZone:
+    asked = request.args.get("tz")
+    remembered = request.cookies.get(COOKIE_NAME)
+    remembered = remembered if is_known_zone(remembered) else None
+    if asked is None or asked.strip() == "":
+        return ViewerZone(zone=remembered)
+    asked = asked.strip()
+    if is_known_zone(asked):
+        return ViewerZone(zone=asked, remember=asked != remembered)
+    shown = asked if len(asked) <= 64 else asked[:64] + "…"
+    return ViewerZone(
+        zone=remembered,
+        error=_(
+            "“%(zone)s” is not a time zone we know. Choose one from the list, for example Europe/Paris.",
+            zone=shown,
+        ),
+    )
+
+
+def remember(response: Response, choice: ViewerZone, secure: bool) -> Response:
+    if choice.remember and choice.zone:
+        response.set_cookie(
+            COOKIE_NAME, choice.zone, max_age=COOKIE_MAX_AGE, httponly=True, samesite="Lax", secure=secure
+        )
+    return response

@@ -1,0 +1,33 @@
+"""Flask commands: `flask --app webinars <group> <command>`. Each area keeps its own group."""
+
+import click
+from flask import Flask
+from flask.cli import with_appcontext
+
+from .admin.commands import admin_group
+from .catalogue.demo import load_demo_data
+from .newsletter.commands import newsletter_group
+from .outbox.commands import mail_group
+from .registrations.commands import reminders_group
+
+
+@click.group("demo", help="Demo data for a living site.")
+def demo_group():
+    pass
+
+
+@demo_group.command("load")
+@click.option("--if-empty", is_flag=True, help="Do nothing when the database already holds webinars.")
+@with_appcontext
+def demo_load(if_empty: bool):
+    """Load the seed webinars and several upcoming ones dated from today."""
+    loaded = load_demo_data(only_if_empty=if_empty)
+    if loaded:
+        click.echo(f"Loaded {loaded} demo webinars.")
+    else:
+        click.echo("The database already holds webinars; nothing loaded.")
+
+
+def register(app: Flask) -> None:
+    for group in (demo_group, mail_group, reminders_group, newsletter_group, admin_group):
+        app.cli.add_command(group)

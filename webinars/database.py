@@ -1,0 +1,74 @@
+"""Column types and helpers shared by every model."""
+
+from datetime import datetime
+
+import pytz
+from sqlalchemy import DateTime, TypeDecorator, text
+
+from .extensions import db
+
+
+def utcnow() -> datetime:
+    """The current instant, aware, in UTC (never the machine's local time)."""
+    return datetime.now(pytz.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores an aware datetime as naive UTC and hands back an aware UTC datetime.
+
+    Naive values are refused: an instant without a zone is a bug waiting to happen.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r} given where an aware instant is required")
+        return value.astimezone(pytz.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return pytz.utc.localize(value)
+
+
+def lock_for_update(table_name: str, row_id: int) -> None:
+    """Serialise writers on one row until the transaction ends.
+
+    PostgreSQL takes a row lock. SQLite has one writer at a time: a no-op UPDATE as the
+    first write makes the driver BEGIN and take the write lock before anything is read.
+    """
+    bind = db.session.get_bind()
+    if bind.dialect.name == "postgresql":
+        db.session.execute(text(f"SELECT id FROM {table_name} WHERE id = :id FOR UPDATE"), {"id": row_id})
+    else:
+        db.session.execute(text(f"UPDATE {table_name} SET id = id WHERE id = :id"), {"id": row_id})
+
+
+_engine_events_configured = False
+
+
+def configure_engine_events() -> None:
+    """SQLite settings every connection needs: foreign keys, WAL for readers beside a writer,
+    and a busy timeout so that concurrent writers queue instead of failing."""
+    global _engine_events_configured
+    if _engine_events_configured:
+        return
+    import sqlite3
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    @event.listens_for(Engine, "connect")
+    def _sqlite_pragmas(dbapi_connection, connection_record):
+        if isinstance(dbapi_connection, sqlite3.Connection):
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA busy_timeout = 30000")
+            cursor.close()
+
+    _engine_events_configured = True

@@ -1,0 +1,1 @@
+"""The newsletter: double opt-in, preferences, one-click unsubscribe, campaigns."""

@@ -1,0 +1,95 @@
+"""Newsletter subscribers, their consent history, campaigns and suppressed addresses."""
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Integer, String, Table, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..catalogue.models import Topic, Webinar
+from ..database import UTCDateTime, utcnow
+from ..extensions import db
+
+SUBSCRIBER_STATUSES = ("pending", "subscribed", "unsubscribed")
+
+subscriber_topics = Table(
+    "subscriber_topics",
+    db.metadata,
+    Column("subscriber_id", ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True),
+    Column("topic_id", ForeignKey("topics.id", ondelete="CASCADE"), primary_key=True),
+)
+
+campaign_topics = Table(
+    "campaign_topics",
+    db.metadata,
+    Column("campaign_id", ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True),
+    Column("topic_id", ForeignKey("topics.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Subscriber(db.Model):
+    __tablename__ = "subscribers"
+    __table_args__ = (CheckConstraint("status IN ('pending', 'subscribed', 'unsubscribed')", name="status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)  # normalised
+    name: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Raised to invalidate every link already mailed (after leaving and coming back, or erasure).
+    token_version: Mapped[int] = mapped_column(Integer, default=0)
+
+    topics: Mapped[list[Topic]] = relationship(secondary=subscriber_topics, order_by="Topic.name")
+    consent_events: Mapped[list["ConsentEvent"]] = relationship(
+        back_populates="subscriber", order_by="ConsentEvent.id", cascade="all, delete-orphan"
+    )
+
+
+class ConsentEvent(db.Model):
+    """When and how someone subscribed, confirmed, changed preferences or left."""
+
+    __tablename__ = "consent_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    action: Mapped[str] = mapped_column(String(40))  # requested, confirmed, preferences, unsubscribed
+    source: Mapped[str] = mapped_column(String(60))  # newsletter_form, registration_form, one_click, ...
+    consent_text: Mapped[str] = mapped_column(Text, default="")
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+    subscriber: Mapped[Subscriber] = relationship(back_populates="consent_events")
+
+
+class Campaign(db.Model):
+    __tablename__ = "campaigns"
+    __table_args__ = (CheckConstraint("status IN ('expanding', 'sending', 'done')", name="status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject: Mapped[str] = mapped_column(String(300))
+    body_markdown: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text)  # sanitised
+    body_text: Mapped[str] = mapped_column(Text)
+    webinar_id: Mapped[int | None] = mapped_column(ForeignKey("webinars.id", ondelete="SET NULL"), nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default="expanding")
+    # listmonk-style checkpoint: recipients are added in id order, and expansion resumes after this id.
+    expanded_through_id: Mapped[int] = mapped_column(Integer, default=0)
+    recipients_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_by: Mapped[str] = mapped_column(String(254), default="cli")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    topics: Mapped[list[Topic]] = relationship(secondary=campaign_topics, order_by="Topic.name")
+    webinar: Mapped[Webinar | None] = relationship()
+
+
+class Suppression(db.Model):
+    """An address that hard-bounced (5xx on RCPT): later campaigns skip it."""
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

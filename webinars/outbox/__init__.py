@@ -1,0 +1,1 @@
+"""Queued outgoing mail, the SMTP sender and the worker loop."""

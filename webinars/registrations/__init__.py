@@ -1,0 +1,1 @@
+"""Registration for a webinar: capacity, waitlist, confirmation, self-service cancellation."""

@@ -1,0 +1,200 @@
+"""Every time-zone conversion and every "10:00 Paris time" label lives here.
+
+Instants are aware UTC datetimes. Zones are IANA names. Nothing here reads the machine's
+local time or zone, so the server's TZ setting changes nothing that is shown.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import lru_cache
+
+import pytz
+from babel.dates import format_date, format_time, get_timezone_location
+from flask_babel import gettext as _
+
+DEFAULT_LOCALE = "en_GB"
+# Dates written out for people: "Tuesday 12 March 2024" (Babel's 'full' adds a comma in en_GB).
+LONG_DATE_PATTERNS = {"en": "EEEE d MMMM y", "fr": "EEEE d MMMM y"}
+TIME_PATTERN = "HH:mm"
+
+
+class UnknownZoneError(ValueError):
+    """The name is not an IANA time zone that pytz knows."""
+
+
+class WallTimeError(ValueError):
+    """A local wall-clock time that a DST change skips or repeats."""
+
+
+@lru_cache(maxsize=1024)
+def get_zone(name: str):
+    """The pytz zone for an IANA name; raises UnknownZoneError for anything else."""
+    if not isinstance(name, str) or not name or len(name) > 64:
+        raise UnknownZoneError(name)
+    try:
+        return pytz.timezone(name)
+    except (pytz.UnknownTimeZoneError, ValueError, UnicodeError) as exc:
+        raise UnknownZoneError(name) from exc
+
+
+def is_known_zone(name: str | None) -> bool:
+    try:
+        get_zone(name)
+    except UnknownZoneError:
+        return False
+    return True
+
+
+@lru_cache(maxsize=1)
+def selectable_zones() -> list[str]:
+    """Zones offered in pickers: pytz's common zones, which include every Area/City."""
+    return list(pytz.common_timezones)
+
+
+def localize(naive: datetime, zone_name: str) -> datetime:
+    """The UTC instant of a wall-clock time in a zone.
+
+    Refuses times that do not exist (spring forward) or happen twice (fall back), because
+    guessing would put the event an hour away from where the organiser meant it.
+    """
+    if naive.tzinfo is not None:
+        raise ValueError("localize() takes a naive wall-clock time")
+    zone = get_zone(zone_name)
+    try:
+        local = zone.localize(naive, is_dst=None)
+    except pytz.NonExistentTimeError as exc:
+        raise WallTimeError(
+            _(
+                "%(time)s does not exist on %(date)s in %(zone)s: the clocks go forward at that moment. "
+                "Choose a time outside the change.",
+                time=naive.strftime("%H:%M"),
+                date=naive.strftime("%Y-%m-%d"),
+                zone=zone_name,
+            )
+        ) from exc
+    except pytz.AmbiguousTimeError as exc:
+        raise WallTimeError(
+            _(
+                "%(time)s happens twice on %(date)s in %(zone)s: the clocks go back at that moment. "
+                "Choose a time outside the change.",
+                time=naive.strftime("%H:%M"),
+                date=naive.strftime("%Y-%m-%d"),
+                zone=zone_name,
+            )
+        ) from exc
+    return local.astimezone(pytz.utc)
+
+
+def to_zone(instant: datetime, zone_name: str) -> datetime:
+    """The same instant as wall-clock time in a zone, with that date's offset and abbreviation."""
+    if instant.tzinfo is None:
+        raise ValueError("to_zone() takes an aware instant")
+    zone = get_zone(zone_name)
+    return zone.normalize(instant.astimezone(zone))
+
+
+def zone_city(zone_name: str, locale: str = DEFAULT_LOCALE) -> str:
+    """'Paris' for Europe/Paris, 'New York' for America/New_York, in the page's language."""
+    try:
+        city = get_timezone_location(zone_name, locale=locale, return_city=True)
+    except (LookupError, ValueError):
+        city = ""
+    if not city or "/" in city:
+        city = zone_name.rsplit("/", 1)[-1].replace("_", " ")
+    return city
+
+
+def zone_label(zone_name: str, locale: str = DEFAULT_LOCALE) -> str:
+    """'Paris time'; 'UTC' stays 'UTC'."""
+    if zone_name in ("UTC", "Etc/UTC"):
+        return "UTC"
+    return _("%(city)s time", city=zone_city(zone_name, locale))
+
+
+def abbreviation(local: datetime) -> str:
+    """The abbreviation in force at that moment ('CEST' in summer, 'CET' in winter).
+
+    Zones without a letter abbreviation get their offset ('+0545'), written 'UTC+05:45'.
+    """
+    name = local.tzname() or ""
+    if name[:1] in "+-":
+        offset = local.strftime("%z")
+        return f"UTC{offset[:3]}:{offset[3:]}" if offset else "UTC"
+    return name
+
+
+def _language(locale: str) -> str:
+    return str(locale).split("_")[0]
+
+
+def long_date(local: datetime | date, locale: str = DEFAULT_LOCALE) -> str:
+    """'Tuesday 12 March 2024' for the wall-clock date (not the UTC date)."""
+    pattern = LONG_DATE_PATTERNS.get(_language(locale), "full")
+    return format_date(local, pattern, locale=locale)
+
+
+def clock(local: datetime, locale: str = DEFAULT_LOCALE) -> str:
+    """'18:00' in the wall-clock time of the datetime's own zone."""
+    return format_time(local, TIME_PATTERN, tzinfo=local.tzinfo, locale=locale)
+
+
+@dataclass(frozen=True)
+class ZoneTime:
+    """One instant seen from one zone, ready for a template."""
+
+    zone: str
+    local: datetime
+    label: str  # "Paris time"
+    time: str  # "10:00"
+    date: str  # "Tuesday 12 March 2024"
+    abbreviation: str  # "CET"
+
+    @property
+    def text(self) -> str:
+        return f"{self.time} {self.label}"
+
+
+def zone_time(instant: datetime, zone_name: str, locale: str = DEFAULT_LOCALE) -> ZoneTime:
+    local = to_zone(instant, zone_name)
+    return ZoneTime(
+        zone=zone_name,
+        local=local,
+        label=zone_label(zone_name, locale),
+        time=clock(local, locale),
+        date=long_date(local, locale),
+        abbreviation=abbreviation(local),
+    )
+
+
+def zone_times(instant: datetime, zone_names: list[str], locale: str = DEFAULT_LOCALE) -> list[ZoneTime]:
+    return [zone_time(instant, name, locale) for name in zone_names if is_known_zone(name)]
+
+
+def zone_times_line(instant: datetime, zone_names: list[str], locale: str = DEFAULT_LOCALE) -> str:
+    """The seed pages' line: '10:00 Paris time | 18:00 Tokyo time'.
+
+    A zone whose date differs from the first zone's says so, because 01:00 the next day is not 01:00.
+    """
+    entries = zone_times(instant, zone_names, locale)
+    parts = []
+    for entry in entries:
+        text = entry.text
+        if entries and entry.local.date() != entries[0].local.date():
+            text = f"{text} ({entry.date})"
+        parts.append(text)
+    return " | ".join(parts)
+
+
+def time_range(start: datetime, end: datetime, zone_name: str, locale: str = DEFAULT_LOCALE) -> str:
+    """'16:00 - 17:15 CEST': the range in one zone with the abbreviation in force on that date."""
+    local_start = to_zone(start, zone_name)
+    local_end = to_zone(end, zone_name)
+    text = f"{clock(local_start, locale)} - {clock(local_end, locale)} {abbreviation(local_start)}"
+    if abbreviation(local_end) != abbreviation(local_start):
+        text += f"/{abbreviation(local_end)}"
+    return text
+
+
+def utc_iso(instant: datetime) -> str:
+    """'2024-03-12T09:00:00Z' for <time datetime="...">."""
+    return instant.astimezone(pytz.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
