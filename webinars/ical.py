@@ -1,0 +1,561 @@
+"""Calendar files (RFC 5545) and "add to calendar" links for webinars.
+
+Pure functions: webinar-like objects in, bytes (or a URL) out. No request, no database and no clock:
+DTSTAMP comes from the data (``updated_at``) or from an explicit argument, so unchanged data gives
+byte-identical files, whatever the process time zone.
+
+VTIMEZONE components are built here from pytz's transition table rather than by icalendar's own
+tz-to-VTIMEZONE conversion: that one writes comma-separated RDATE lists that stop in 2038 and that
+ical.js and vobject misread. We fit yearly RRULEs (``BYDAY=-1SU``, ``2SU`` ...) to the transitions,
+keep the rule that is still in force open-ended so that it reaches past 2037 (where pytz's table
+ends), and bound older rules with UNTIL or single-onset components so historical instants stay right.
+"""
+
+from __future__ import annotations
+
+import calendar as _calendar
+import datetime as dt
+import functools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import pytz
+from icalendar import (
+    Calendar,
+    Event,
+    Timezone,
+    TimezoneDaylight,
+    TimezoneStandard,
+    vCalAddress,
+    vDuration,
+)
+
+__all__ = [
+    "feed_calendar",
+    "google_calendar_url",
+    "invite_calendar",
+    "outlook_calendar_url",
+    "plain_text_description",
+    "vtimezone",
+    "webinar_calendar",
+]
+
+DEFAULT_PRODID = "-//webinars//webinars//EN"
+_WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+# Shortest length of each month, so a "weekday on or after day N" rule never runs off February.
+_MIN_MONTH_DAYS = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+# pytz's compiled tables stop at the 32-bit limit; a zone still changing then has an ongoing rule.
+_PYTZ_LAST_YEAR = 2037
+
+
+# --------------------------------------------------------------------------------------------------
+# Time zones
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Transition:
+    utc: dt.datetime  # naive UTC
+    offset_from: dt.timedelta
+    offset_to: dt.timedelta
+    is_dst: bool
+    name: str
+
+    @property
+    def local(self) -> dt.datetime:
+        # RFC 5545: a sub-component's DTSTART is wall time in the offset in force before it.
+        return self.utc + self.offset_from
+
+    @property
+    def key(self) -> tuple:
+        return (self.offset_from, self.offset_to, self.is_dst, self.name)
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """A yearly pattern: ("last", month, weekday, time), ("ge", month, weekday, day, time) or
+    ("day", month, day, time)."""
+
+    pattern: tuple
+
+    def local_in(self, year: int) -> dt.datetime:
+        kind, month = self.pattern[0], self.pattern[1]
+        time = self.pattern[-1]
+        if kind == "day":
+            day = self.pattern[2]
+        elif kind == "last":
+            weekday = self.pattern[2]
+            last = _calendar.monthrange(year, month)[1]
+            day = last - (dt.date(year, month, last).weekday() - weekday) % 7
+        else:
+            weekday, first = self.pattern[2], self.pattern[3]
+            day = first + (weekday - dt.date(year, month, first).weekday()) % 7
+        return dt.datetime.combine(dt.date(year, month, day), time)
+
+    def rrule(self, until: dt.datetime | None) -> dict:
+        kind, month = self.pattern[0], self.pattern[1]
+        rule: dict = {"freq": "YEARLY"}
+        if until is not None:
+            # RFC 5545: UNTIL in STANDARD/DAYLIGHT must be a UTC date-time.
+            rule["until"] = pytz.utc.localize(until)
+        rule["bymonth"] = [month]
+        if kind == "day":
+            rule["bymonthday"] = [self.pattern[2]]
+        elif kind == "last":
+            rule["byday"] = ["-1" + _WEEKDAYS[self.pattern[2]]]
+        else:
+            weekday, first = self.pattern[2], self.pattern[3]
+            if first % 7 == 1:
+                rule["byday"] = [f"{first // 7 + 1}{_WEEKDAYS[weekday]}"]
+            else:
+                rule["byday"] = [_WEEKDAYS[weekday]]
+                rule["bymonthday"] = list(range(first, first + 7))
+        return rule
+
+
+def _rule_candidates(local: dt.datetime) -> set[tuple]:
+    """Every yearly pattern that the transition at wall time ``local`` is an instance of."""
+    year, month, day, weekday, time = local.year, local.month, local.day, local.weekday(), local.time()
+    found = {("day", month, day, time)}
+    if day > _calendar.monthrange(year, month)[1] - 7:
+        found.add(("last", month, weekday, time))
+    for first in range(max(1, day - 6), day + 1):
+        if first + 6 <= _MIN_MONTH_DAYS[month]:
+            found.add(("ge", month, weekday, first, time))
+    return found
+
+
+def _preference(pattern: tuple) -> tuple:
+    # Prefer the forms Google and Outlook write: -1SU, then 1SU/2SU..., then fixed days.
+    kind = pattern[0]
+    if kind == "last":
+        return (0, pattern)
+    if kind == "ge":
+        return (1 if pattern[3] % 7 == 1 else 3, pattern)
+    return (2, pattern)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """Consecutive yearly transitions that one RRULE reproduces (or a single transition)."""
+
+    transitions: tuple[_Transition, ...]
+    rule: _Rule | None
+    open_ended: bool
+
+
+@dataclass(frozen=True)
+class _Component:
+    is_dst: bool
+    name: str
+    offset_from: dt.timedelta
+    offset_to: dt.timedelta
+    start_local: dt.datetime  # naive wall time in offset_from
+    rule: _Rule | None = None
+    until_utc: dt.datetime | None = None  # naive UTC, last onset; None and a rule = open-ended
+
+    def last_onset_at_or_before(self, utc: dt.datetime) -> dt.datetime | None:
+        """The latest onset (naive UTC) of this component that is <= ``utc``, if any."""
+        first = self.start_local - self.offset_from
+        if first > utc:
+            return None
+        if self.rule is None:
+            return first
+        if self.until_utc is not None and utc >= self.until_utc:
+            return self.until_utc
+        for year in (utc.year, utc.year - 1):
+            if year < self.start_local.year:
+                break
+            onset = self.rule.local_in(year) - self.offset_from
+            if first <= onset <= utc:
+                return onset
+        return first
+
+
+def _pytz_transitions(tz: dt.tzinfo) -> list[_Transition]:
+    # pytz exposes its table only through these attributes; static zones have none.
+    times = getattr(tz, "_utc_transition_times", None)
+    infos = getattr(tz, "_transition_info", None)
+    if not times or not infos:
+        return []
+    return [
+        _Transition(times[i], infos[i - 1][0], infos[i][0], bool(infos[i][1]), infos[i][2])
+        for i in range(1, len(times))
+    ]
+
+
+def _fit_runs(transitions: list[_Transition]) -> list[_Run]:
+    """Group transitions into yearly runs that a single RRULE reproduces exactly."""
+    ongoing = bool(transitions) and transitions[-1].utc.year >= _PYTZ_LAST_YEAR
+    by_key: dict[tuple, list[_Transition]] = {}
+    for transition in transitions:
+        by_key.setdefault(transition.key, []).append(transition)
+    runs: list[_Run] = []
+    for same_key in by_key.values():
+        current: list[_Transition] = []
+        patterns: set[tuple] = set()
+        for transition in same_key + [None]:
+            if transition is not None:
+                candidates = _rule_candidates(transition.local)
+                if current and transition.local.year == current[-1].local.year + 1:
+                    narrowed = patterns & candidates
+                    if narrowed:
+                        current.append(transition)
+                        patterns = narrowed
+                        continue
+            if current:
+                rule = _Rule(min(patterns, key=_preference)) if len(current) > 1 else None
+                open_ended = rule is not None and ongoing and current[-1].utc.year >= _PYTZ_LAST_YEAR
+                runs.append(_Run(tuple(current), rule, open_ended))
+            if transition is not None:
+                current, patterns = [transition], _rule_candidates(transition.local)
+    runs.sort(key=lambda run: run.transitions[0].utc)
+    return runs
+
+
+@functools.lru_cache(maxsize=256)
+def _zone_runs(tzid: str) -> tuple[list[_Run], tuple[dt.timedelta, str]]:
+    tz = pytz.timezone(tzid)
+    transitions = _pytz_transitions(tz)
+    if transitions:
+        first_info = tz._transition_info[0]
+        initial = (first_info[0], first_info[2])
+    else:
+        # Static zones (and pytz.utc) ignore the datetime argument.
+        initial = (tz.utcoffset(dt.datetime(2000, 1, 1)), tz.tzname(dt.datetime(2000, 1, 1)))
+    return _fit_runs(transitions), initial
+
+
+def _to_naive_utc(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"expected an aware datetime, got {value!r}")
+    return value.astimezone(pytz.utc).replace(tzinfo=None)
+
+
+class _ZoneModel:
+    """The components of one VTIMEZONE and the offsets they define."""
+
+    def __init__(self, tzid: str, instants: Iterable[dt.datetime]):
+        self.tzid = tzid
+        naive = sorted(_to_naive_utc(instant) for instant in instants)
+        if not naive:
+            raise ValueError("a VTIMEZONE needs at least one instant to cover")
+        earliest = naive[0]
+        runs, (initial_offset, initial_name) = _zone_runs(tzid)
+        # Only history from the transition governing the earliest instant on is emitted.
+        governing = [t.utc for run in runs for t in run.transitions if t.utc <= earliest]
+        cutoff = max(governing) if governing else None
+        self.components: list[_Component] = []
+        if cutoff is None:
+            start_year = min(1970, earliest.year)
+            self.components.append(
+                _Component(False, initial_name, initial_offset, initial_offset, dt.datetime(start_year, 1, 1))
+            )
+        for run in runs:
+            kept = [t for t in run.transitions if cutoff is None or t.utc >= cutoff]
+            if not kept:
+                continue
+            first = kept[0]
+            if run.rule is not None and (len(kept) > 1 or run.open_ended):
+                until = None if run.open_ended else kept[-1].utc
+                self.components.append(
+                    _Component(
+                        first.is_dst, first.name, first.offset_from, first.offset_to, first.local, run.rule, until
+                    )
+                )
+            else:
+                self.components.extend(_Component(t.is_dst, t.name, t.offset_from, t.offset_to, t.local) for t in kept)
+        self.components.sort(key=lambda c: (c.start_local - c.offset_from, c.is_dst))
+        self._check(naive)
+
+    def offset_at(self, utc: dt.datetime) -> dt.timedelta:
+        """UTC offset that a parser reading this VTIMEZONE gives to the naive UTC instant."""
+        best: tuple[dt.datetime, dt.timedelta] | None = None
+        for component in self.components:
+            onset = component.last_onset_at_or_before(utc)
+            if onset is not None and (best is None or onset > best[0]):
+                best = (onset, component.offset_to)
+        if best is None:
+            return self.components[0].offset_from
+        return best[1]
+
+    def local(self, instant: dt.datetime) -> dt.datetime:
+        """Naive wall time of an aware instant, as the VTIMEZONE defines it."""
+        utc = _to_naive_utc(instant)
+        return utc + self.offset_at(utc)
+
+    def _check(self, instants: list[dt.datetime]) -> None:
+        # pytz is authoritative until its table ends; after that only the open-ended rule speaks.
+        tz = pytz.timezone(self.tzid)
+        table = _pytz_transitions(tz)
+        ongoing = bool(table) and table[-1].utc.year >= _PYTZ_LAST_YEAR
+        for utc in instants:
+            if ongoing and utc.year > _PYTZ_LAST_YEAR:
+                continue
+            expected = pytz.utc.localize(utc).astimezone(tz).utcoffset()
+            if self.offset_at(utc) != expected:
+                raise ValueError(f"VTIMEZONE for {self.tzid} disagrees with pytz at {utc}Z")
+
+    def to_component(self) -> Timezone:
+        vtz = Timezone()
+        vtz.add("tzid", self.tzid)
+        for component in self.components:
+            sub = TimezoneDaylight() if component.is_dst else TimezoneStandard()
+            sub.add("dtstart", component.start_local)
+            if component.rule is not None:
+                sub.add("rrule", component.rule.rrule(component.until_utc))
+            sub.add("tzoffsetfrom", component.offset_from)
+            sub.add("tzoffsetto", component.offset_to)
+            sub.add("tzname", component.name)
+            vtz.add_component(sub)
+        return vtz
+
+
+def vtimezone(tzid: str, *, for_instants: Iterable[dt.datetime]) -> Timezone:
+    """A VTIMEZONE for IANA zone ``tzid`` that is right for every instant in ``for_instants``
+    (aware datetimes) and, through the zone's current yearly rule, for all later ones."""
+    return _ZoneModel(tzid, for_instants).to_component()
+
+
+# --------------------------------------------------------------------------------------------------
+# Text
+# --------------------------------------------------------------------------------------------------
+
+
+def _speaker_line(speaker) -> str:
+    credentials = getattr(speaker, "credentials", None)
+    if credentials is None:
+        parts = (getattr(speaker, attr, "") for attr in ("role", "organisation", "country"))
+        credentials = ", ".join(part for part in parts if part)
+    return f"{speaker.name} ({credentials})" if credentials else speaker.name
+
+
+def plain_text_description(webinar, *, page_url: str, join_url: str | None = None) -> str:
+    """The DESCRIPTION text: how to join (invites only), summary, agenda with speakers, page URL."""
+    blocks: list[str] = []
+    if join_url:
+        blocks.append(f"Join online: {join_url}")
+    if webinar.summary:
+        blocks.append(webinar.summary.strip())
+    sections = list(getattr(webinar, "sections", None) or [])
+    if sections:
+        lines = ["Agenda:"]
+        for number, section in enumerate(sections, start=1):
+            lines.append(f"{number}. {section.title}")
+            if getattr(section, "description", None):
+                lines.extend(f"   {line}" for line in section.description.strip().splitlines())
+            speakers = list(getattr(section, "speakers", None) or [])
+            if speakers:
+                lines.append("   Speakers: " + "; ".join(_speaker_line(s) for s in speakers))
+        blocks.append("\n".join(lines))
+    blocks.append(f"Details: {page_url}")
+    return "\n\n".join(blocks)
+
+
+def _cn(name: str) -> str:
+    # A double quote cannot appear inside a quoted parameter value (RFC 5545 3.1).
+    return name.replace('"', "'")
+
+
+# --------------------------------------------------------------------------------------------------
+# Calendars
+# --------------------------------------------------------------------------------------------------
+
+
+def _new_calendar(prodid: str, method: str) -> Calendar:
+    cal = Calendar()
+    cal.add("prodid", prodid)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", method)
+    return cal
+
+
+def _instants(webinar) -> list[dt.datetime]:
+    return [webinar.starts_at, webinar.ends_at]
+
+
+def _event(
+    webinar,
+    zone: _ZoneModel,
+    *,
+    page_url: str,
+    dtstamp: dt.datetime,
+    cancelled: bool,
+    join_url: str | None = None,
+) -> Event:
+    event = Event()
+    event.add("uid", webinar.ical_uid)
+    event.add("dtstamp", pytz.utc.localize(_to_naive_utc(dtstamp)))
+    event.add("dtstart", zone.local(webinar.starts_at), parameters={"TZID": zone.tzid})
+    event.add("dtend", zone.local(webinar.ends_at), parameters={"TZID": zone.tzid})
+    event.add("summary", webinar.title)
+    event.add("description", plain_text_description(webinar, page_url=page_url, join_url=join_url))
+    location = webinar.location or "Online"
+    event.add("location", f"{location}: {join_url}" if join_url else location)
+    event.add("url", page_url)
+    event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
+    event.add("sequence", int(webinar.sequence))
+    created = getattr(webinar, "created_at", None)
+    if created is not None:
+        event.add("created", pytz.utc.localize(_to_naive_utc(created)))
+    event.add("last-modified", pytz.utc.localize(_to_naive_utc(webinar.updated_at)))
+    event.add("transp", "OPAQUE")
+    return event
+
+
+def _to_bytes(cal: Calendar) -> bytes:
+    # icalendar folds at 75 octets without splitting UTF-8 sequences and ends lines with CRLF.
+    return cal.to_ical(sorted=False)
+
+
+def webinar_calendar(webinar, *, page_url: str, prodid: str = DEFAULT_PRODID) -> bytes:
+    """The public .ics download for one webinar (METHOD:PUBLISH, DTSTAMP = ``updated_at``)."""
+    zone = _ZoneModel(webinar.timezone, _instants(webinar))
+    cal = _new_calendar(prodid, "PUBLISH")
+    cal.add_component(zone.to_component())
+    cal.add_component(
+        _event(
+            webinar,
+            zone,
+            page_url=page_url,
+            dtstamp=webinar.updated_at,
+            cancelled=webinar.status == "cancelled",
+        )
+    )
+    return _to_bytes(cal)
+
+
+def feed_calendar(
+    webinars: Iterable,
+    *,
+    name: str,
+    page_url_for: Callable[[object], str],
+    refresh_minutes: int = 60,
+    description: str | None = None,
+    prodid: str = DEFAULT_PRODID,
+) -> bytes:
+    """A subscribable feed (METHOD:PUBLISH): one VEVENT per webinar given, sorted by start then UID,
+    one VTIMEZONE per distinct zone. The caller chooses which webinars to list."""
+    items = sorted(webinars, key=lambda w: (_to_naive_utc(w.starts_at), w.ical_uid))
+    instants: dict[str, list[dt.datetime]] = {}
+    for webinar in items:
+        instants.setdefault(webinar.timezone, []).extend(_instants(webinar))
+    zones = {tzid: _ZoneModel(tzid, covered) for tzid, covered in sorted(instants.items())}
+
+    cal = _new_calendar(prodid, "PUBLISH")
+    cal.add("name", name)
+    cal.add("x-wr-calname", name)
+    if description:
+        cal.add("description", description)
+        cal.add("x-wr-caldesc", description)
+    refresh = dt.timedelta(minutes=refresh_minutes)
+    cal.add("refresh-interval", refresh, parameters={"VALUE": "DURATION"})
+    # Unknown X- properties are not typed by icalendar, so give the value its type.
+    cal.add("x-published-ttl", vDuration(refresh))
+    for zone in zones.values():
+        cal.add_component(zone.to_component())
+    for webinar in items:
+        cal.add_component(
+            _event(
+                webinar,
+                zones[webinar.timezone],
+                page_url=page_url_for(webinar),
+                dtstamp=webinar.updated_at,
+                cancelled=webinar.status == "cancelled",
+            )
+        )
+    return _to_bytes(cal)
+
+
+def invite_calendar(
+    webinar,
+    *,
+    method: str,
+    organizer_email: str,
+    organizer_name: str,
+    attendee_email: str,
+    attendee_name: str,
+    page_url: str,
+    join_url: str | None,
+    dtstamp: dt.datetime,
+    prodid: str = DEFAULT_PRODID,
+) -> bytes:
+    """An iTIP (RFC 5546) REQUEST or CANCEL for one attendee, to attach to an email.
+
+    For CANCEL, pass the webinar with its raised ``sequence``; the UID is the webinar's permanent one.
+    ``join_url`` (private) appears only when given: first line of DESCRIPTION and in LOCATION as
+    "<location>: <join_url>"; URL stays the public page.
+    """
+    method = method.upper()
+    if method not in ("REQUEST", "CANCEL"):
+        raise ValueError(f"method must be REQUEST or CANCEL, not {method!r}")
+    zone = _ZoneModel(webinar.timezone, _instants(webinar))
+    cal = _new_calendar(prodid, method)
+    cal.add_component(zone.to_component())
+    event = _event(
+        webinar,
+        zone,
+        page_url=page_url,
+        dtstamp=dtstamp,
+        cancelled=method == "CANCEL" or webinar.status == "cancelled",
+        join_url=join_url,
+    )
+    organizer = vCalAddress(f"mailto:{organizer_email}")
+    organizer.params["CN"] = _cn(organizer_name)
+    event.add("organizer", organizer)
+    attendee = vCalAddress(f"mailto:{attendee_email}")
+    attendee.params["CN"] = _cn(attendee_name)
+    attendee.params["ROLE"] = "REQ-PARTICIPANT"
+    attendee.params["PARTSTAT"] = "NEEDS-ACTION"
+    attendee.params["RSVP"] = "FALSE"
+    event.add("attendee", attendee)
+    cal.add_component(event)
+    return _to_bytes(cal)
+
+
+# --------------------------------------------------------------------------------------------------
+# "Add to calendar" links
+# --------------------------------------------------------------------------------------------------
+
+
+def _query(pairs: list[tuple[str, str]]) -> str:
+    return "&".join(f"{key}={quote(value, safe='/:')}" for key, value in pairs)
+
+
+def _link_details(webinar, page_url: str) -> str:
+    summary = (webinar.summary or "").strip()
+    return f"{summary}\n\n{page_url}" if summary else page_url
+
+
+def google_calendar_url(webinar, *, page_url: str) -> str:
+    """Google Calendar "create event" link with UTC instants and the organiser's zone as ctz."""
+    fmt = "%Y%m%dT%H%M%SZ"
+    dates = f"{_to_naive_utc(webinar.starts_at):{fmt}}/{_to_naive_utc(webinar.ends_at):{fmt}}"
+    return "https://calendar.google.com/calendar/render?" + _query(
+        [
+            ("action", "TEMPLATE"),
+            ("text", webinar.title),
+            ("dates", dates),
+            ("details", _link_details(webinar, page_url)),
+            ("location", webinar.location or "Online"),
+            ("ctz", webinar.timezone),
+        ]
+    )
+
+
+def outlook_calendar_url(webinar, *, page_url: str) -> str:
+    """Outlook.com "compose event" link with UTC instants (ISO 8601 with Z)."""
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    return "https://outlook.live.com/calendar/0/action/compose?" + _query(
+        [
+            ("subject", webinar.title),
+            ("startdt", f"{_to_naive_utc(webinar.starts_at):{fmt}}"),
+            ("enddt", f"{_to_naive_utc(webinar.ends_at):{fmt}}"),
+            ("body", _link_details(webinar, page_url)),
+            ("location", webinar.location or "Online"),
+            ("path", "/calendar/action/compose"),
+            ("rru", "addevent"),
+        ]
+    )
