@@ -1,0 +1,43 @@
+"""Signed tokens for links in emails (manage a registration, confirm or leave the newsletter).
+
+A token is an itsdangerous URL-safe, timestamped signature of a small JSON payload, keyed by
+SECRET_KEY with one salt per purpose, so a token made for one purpose is useless for another.
+Every way a token can be wrong (forged, garbled, expired, other purpose) raises one `BadToken`.
+"""
+
+from typing import Any
+
+from flask import current_app
+from itsdangerous import BadData, URLSafeTimedSerializer
+
+SALT_PREFIX = "webinars."
+
+
+class BadToken(Exception):
+    """The token is forged, garbled, expired or was made for another purpose."""
+
+
+def _serializer(purpose: str) -> URLSafeTimedSerializer:
+    if not purpose:
+        raise ValueError("a token needs a purpose")
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SALT_PREFIX + purpose)
+
+
+def make_token(purpose: str, payload: Any) -> str:
+    """Sign `payload` (anything JSON can hold) for `purpose`; the result is safe in a URL path."""
+    return _serializer(purpose).dumps(payload)
+
+
+def read_token(purpose: str, token: str, max_age: int | None = None) -> Any:
+    """The payload of a token made by `make_token(purpose, ...)`, or BadToken.
+
+    `max_age` in seconds refuses older tokens; None accepts any age.
+    """
+    if not isinstance(token, str) or not token or len(token) > 2000:
+        raise BadToken("missing or oversized token")
+    try:
+        return _serializer(purpose).loads(token, max_age=max_age)
+    except BadData as error:  # BadSignature, SignatureExpired, BadPayload, BadTimeSignature
+        raise BadToken(str(error)) from error
+    except (ValueError, TypeError, UnicodeError) as error:  # belt and braces: garbled base64/JSON
+        raise BadToken(str(error)) from error
