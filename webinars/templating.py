@@ -1,11 +1,12 @@
 """Jinja globals and filters: time labels, Markdown, the current instant."""
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app
 from flask_babel import get_locale
 
 from . import timezones
 from .database import utcnow
 from .markup import markdown_to_html
+from .urls import webcal_url
 
 
 def page_locale() -> str:
@@ -34,4 +35,4 @@ def register(app: Flask) -> None:
     )
     env.filters["utc_iso"] = timezones.utc_iso
     env.filters["markdown"] = markdown_to_html
-    env.globals["request_args"] = lambda: request.args
+    env.globals["webcal_url"] = webcal_url

@@ -1,10 +1,11 @@
 """Public pages: the catalogue, the archive, one webinar page."""
 
-from flask import Blueprint, current_app, make_response, render_template, request
+from flask import Blueprint, abort, current_app, make_response, render_template, request
 
+from .. import ical
 from ..database import utcnow
 from ..timezones import selectable_zones
-from . import queries
+from . import calendars, queries
 from .viewer import remember, viewer_zone
 
 blueprint = Blueprint("catalogue", __name__)
@@ -49,6 +50,50 @@ def webinar(slug: str):
         zones=selectable_zones(),
         now=now,
         is_past=webinar.is_past(now),
+        calendar_links={
+            "google": ical.google_calendar_url(webinar, page_url=calendars.page_url(webinar)),
+            "outlook": ical.outlook_calendar_url(webinar, page_url=calendars.page_url(webinar)),
+        },
         **registration_context(webinar, choice.zone, now),
     )
     return remember(make_response(body), choice, current_app.config.get("SESSION_COOKIE_SECURE", False))
+
+
+def _calendar_response(body_or_none, etag: str, last_modified, filename: str | None):
+    response = make_response(body_or_none() if callable(body_or_none) else b"")
+    response.set_etag(etag)
+    if last_modified is not None:
+        response.last_modified = last_modified
+    response.headers["Cache-Control"] = "public, max-age=300"
+    response.mimetype = "text/calendar"
+    response.headers["Content-Type"] = "text/calendar; charset=utf-8"
+    if filename:
+        response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@blueprint.get("/calendar.ics")
+def feed():
+    """Subscribable feed; revalidation (If-None-Match) answers 304 after one aggregate query."""
+    now = utcnow()
+    topic = queries.topic_by_slug(request.args.get("topic"))
+    if request.args.get("topic") and topic is None:
+        abort(404)
+    etag, last_modified = calendars.feed_version(now, topic)
+    if etag in request.if_none_match:
+        response = _calendar_response(None, etag, last_modified, None)
+        response.status_code = 304
+        response.set_data(b"")
+        return response
+    response = _calendar_response(lambda: calendars.feed_bytes(now, topic), etag, last_modified, None)
+    return response.make_conditional(request)
+
+
+@blueprint.get("/webinars/<slug>.ics")
+def download(slug: str):
+    webinar = queries.public_webinar_or_404(slug)
+    etag = calendars.download_version(webinar)
+    response = _calendar_response(
+        lambda: calendars.download_bytes(webinar), etag, webinar.updated_at, f"{webinar.slug}.ics"
+    )
+    return response.make_conditional(request)

@@ -1,0 +1,79 @@
+"""Calendar downloads and the subscribable feed, with cheap revalidation."""
+
+import hashlib
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from .. import ical
+from ..extensions import db
+from ..urls import external_url
+from .models import AgendaSection, Topic, Webinar
+from .queries import PUBLIC_STATUSES
+
+FEED_HISTORY = timedelta(days=365)
+FEED_REFRESH_MINUTES = 60
+
+
+def page_url(webinar: Webinar) -> str:
+    return external_url("catalogue.webinar", slug=webinar.slug)
+
+
+def feed_cutoff(now: datetime) -> datetime:
+    """The oldest start the feed lists. Whole UTC days, so the feed (and its ETag) only moves daily."""
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return day - FEED_HISTORY
+
+
+def _feed_filter(query, cutoff: datetime, topic: Topic | None):
+    query = query.where(Webinar.status.in_(PUBLIC_STATUSES), Webinar.starts_at >= cutoff)
+    if topic is not None:
+        query = query.where(Webinar.topics.contains(topic))
+    return query
+
+
+def feed_version(now: datetime, topic: Topic | None) -> tuple[str, datetime | None]:
+    """(ETag, Last-Modified) from one aggregate query, without building the feed.
+
+    Every change to a webinar touches updated_at; the count and id sum catch rows that leave the
+    feed (unpublished, deleted, or aged out at the daily cutoff).
+    """
+    cutoff = feed_cutoff(now)
+    row = db.session.execute(
+        _feed_filter(select(func.count(Webinar.id), func.max(Webinar.updated_at), func.sum(Webinar.id)), cutoff, topic)
+    ).one()
+    count, last_modified, id_sum = row
+    if last_modified is not None and last_modified.tzinfo is None:
+        # func.max() bypasses the column type on some backends: the value is naive UTC.
+        import pytz
+
+        last_modified = pytz.utc.localize(last_modified)
+    fingerprint = f"{topic.slug if topic else ''}|{cutoff:%Y%m%d}|{count}|{last_modified}|{id_sum}"
+    return hashlib.sha256(fingerprint.encode()).hexdigest()[:32], last_modified
+
+
+def feed_bytes(now: datetime, topic: Topic | None) -> bytes:
+    cutoff = feed_cutoff(now)
+    webinars = db.session.scalars(
+        _feed_filter(select(Webinar), cutoff, topic).options(
+            selectinload(Webinar.sections).selectinload(AgendaSection.speakers)
+        )
+    ).all()
+    name = current_app.config["SITE_NAME"] + (f" · {topic.name}" if topic else "")
+    return ical.feed_calendar(
+        webinars,
+        name=name,
+        page_url_for=page_url,
+        refresh_minutes=FEED_REFRESH_MINUTES,
+    )
+
+
+def download_version(webinar: Webinar) -> str:
+    fingerprint = f"{webinar.ical_uid}|{webinar.sequence}|{webinar.updated_at.isoformat()}|{webinar.status}"
+    return hashlib.sha256(fingerprint.encode()).hexdigest()[:32]
+
+
+def download_bytes(webinar: Webinar) -> bytes:
+    return ical.webinar_calendar(webinar, page_url=page_url(webinar))
