@@ -27,7 +27,10 @@ def _check_header(name: str, value: str) -> str:
 
 
 def _cte(body: str) -> str:
-    return "7bit" if body.isascii() else "quoted-printable"
+    # 7bit only when it is true: ASCII and within SMTP's 998-octet line limit.
+    if body.isascii() and all(len(line) <= 998 for line in body.splitlines()):
+        return "7bit"
+    return "quoted-printable"
 
 
 def message_id_domain() -> str:
