@@ -1,0 +1,216 @@
+"""The public catalogue and webinar pages, on SQLite and PostgreSQL."""
+
+import re
+import time
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from tests.factories import make_topic, make_webinar
+from webinars.catalogue.demo import load_demo_data
+from webinars.catalogue.models import Webinar
+from webinars.database import utcnow
+from webinars.extensions import db
+
+SEED_1 = "/webinars/worker-co-operatives-across-continents"
+SEED_2 = "/webinars/platform-cooperatives-good-jobs-great-places"
+
+
+def text_of(response) -> str:
+    """The page's visible text, whitespace collapsed, so assertions read like what a person sees."""
+    html = response.get_data(as_text=True)
+    html = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S)
+    html = re.sub(r"</?(strong|em|a|span|time|b|i|abbr)\b[^>]*>", "", html)
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
+@pytest.fixture
+def demo(app):
+    with app.app_context():
+        load_demo_data()
+    return app
+
+
+def test_seed_webinars_show_their_times_as_the_seeds_state_them(demo, client):
+    first = text_of(client.get(SEED_1))
+    assert "Worker co-operatives across continents: Policy and practical experiences from Japan and beyond" in first
+    assert "Tuesday 12 March 2024" in first
+    assert "10:00 Paris time | 18:00 Tokyo time" in first
+    for heading in ("Opening remarks", "Setting the scene", "Panel discussion", "International experiences"):
+        assert heading in first
+    assert "Japan Institute for Labour Policy and Training" in first
+
+    second = text_of(client.get(SEED_2))
+    assert "Friday 27 October 2023" in second
+    assert "16:00 - 17:15 CEST" in second
+    assert "Amal Chevreau, Policy Analyst, Local Employment, Skills and Social Innovation Division, OECD" in second
+    assert "Paul Leinster, Councillor, Glasgow, Scotland, United Kingdom" in second
+
+
+def test_your_time_line_for_new_york_and_cookie_remembers_it(demo, client):
+    response = client.get(SEED_1 + "?tz=America/New_York")
+    assert response.status_code == 200
+    page = text_of(response)
+    assert "Your time (America/New_York): Tuesday 12 March 2024, 05:00 - 07:00 EDT" in page
+    assert "tz=America/New_York" in response.headers["Set-Cookie"]
+    # The cookie brings the zone back without the query string.
+    assert "Your time (America/New_York)" in text_of(client.get(SEED_2))
+
+
+def test_unknown_zone_gives_a_clear_message_and_the_normal_page(demo, client):
+    for bad in ["Mars/Olympus", "<script>alert(1)</script>", "x" * 5000, "Europe/Paris%00"]:
+        response = client.get(SEED_1, query_string={"tz": bad})
+        assert response.status_code == 200
+        body = response.get_data(as_text=True)
+        assert "is not a time zone we know" in body
+        assert "<script>alert(1)</script>" not in body
+        assert "10:00 Paris time | 18:00 Tokyo time" in text_of(response)
+        assert "Set-Cookie" not in response.headers
+
+
+def test_garbage_cookie_is_ignored(demo, client):
+    client.set_cookie("tz", "Not/AZone")
+    response = client.get(SEED_1)
+    assert response.status_code == 200
+    assert "Your time" not in text_of(response)
+
+
+def test_past_webinars_say_they_took_place_and_offer_the_recording(app, client):
+    with app.app_context():
+        make_webinar(
+            slug="old-one",
+            local_start=datetime(2023, 5, 1, 10, 0),
+            recording_url="https://video.example.org/rec",
+        )
+        db.session.commit()
+    page = client.get("/webinars/old-one").get_data(as_text=True)
+    assert "This webinar took place on Monday 1 May 2023" in page
+    assert "https://video.example.org/rec" in page
+    assert 'name="email"' not in page
+
+
+def test_catalogue_lists_upcoming_soonest_first_and_archives_the_past(app, client):
+    now = utcnow()
+    with app.app_context():
+        make_webinar(slug="later", title="Later one", starts_at=now + timedelta(days=20))
+        make_webinar(slug="sooner", title="Sooner one", starts_at=now + timedelta(days=2))
+        make_webinar(slug="draft", title="Secret draft", starts_at=now + timedelta(days=1), status="draft")
+        make_webinar(slug="past", title="Past one", starts_at=now - timedelta(days=30))
+        make_webinar(slug="live", title="Live now", starts_at=now - timedelta(minutes=10), minutes=60)
+        db.session.commit()
+    page = text_of(client.get("/"))
+    assert page.index("Live now") < page.index("Sooner one") < page.index("Later one")
+    assert "Secret draft" not in page
+    assert page.index("Later one") < page.rindex("Past one")
+    assert client.get("/webinars/draft").status_code == 404
+
+
+def test_archive_is_paginated(app, client):
+    now = utcnow()
+    app.config["ARCHIVE_PAGE_SIZE"] = 3
+    with app.app_context():
+        for i in range(7):
+            make_webinar(slug=f"past-{i}", title=f"Archived number {i}", starts_at=now - timedelta(days=10 + i))
+        db.session.commit()
+    first = text_of(client.get("/"))
+    assert "Archived number 0" in first and "Archived number 2" in first and "Archived number 3" not in first
+    assert "Page 1 of 3" in first
+    third = text_of(client.get("/?page=3"))
+    assert "Archived number 6" in third and "Archived number 0" not in third
+    # Nonsense page numbers fall back to the first page rather than erroring.
+    for page in ["0", "-1", "abc", "99999999999999", "9"]:
+        assert client.get(f"/?page={page}").status_code == 200
+
+
+def test_topic_filter(app, client):
+    now = utcnow()
+    with app.app_context():
+        coops = make_topic("cooperatives", "Co-operatives")
+        digital = make_topic("digital", "Digital economy")
+        make_webinar(slug="a", title="About co-ops", starts_at=now + timedelta(days=3), topics=[coops])
+        make_webinar(slug="b", title="About platforms", starts_at=now + timedelta(days=4), topics=[digital])
+        db.session.commit()
+    page = text_of(client.get("/?topic=cooperatives"))
+    assert "About co-ops" in page and "About platforms" not in page
+    unknown = text_of(client.get("/?topic=nothing-like-this"))
+    assert "We have no topic by that name" in unknown and "About platforms" in unknown
+
+
+def test_unknown_slug_is_a_friendly_404_in_the_site_layout(app, client):
+    response = client.get("/webinars/does-not-exist")
+    assert response.status_code == 404
+    page = text_of(response)
+    assert "Page not found" in page
+    assert "Back to the list of webinars" in page
+    assert "Sign up to our newsletter" in page  # the site's footer
+    assert client.get("/webinars/" + "x" * 5000).status_code == 404
+
+
+def test_footer_links_to_the_newsletter_on_every_page(demo, client):
+    for url in ["/", SEED_1, "/webinars/missing"]:
+        assert "Sign up to our newsletter" in client.get(url).get_data(as_text=True)
+
+
+def test_page_markup_is_accessible(demo, client):
+    html = client.get(SEED_1).get_data(as_text=True)
+    assert '<html lang="en">' in html
+    assert 'class="skip-link" href="#main"' in html
+    assert '<label for="tz">' in html
+    assert '<time datetime="2024-03-12T09:00:00Z"' in html
+    headings = [int(level) for level in re.findall(r"<h([1-6])\b", html)]
+    assert headings[0] == 1 and all(b - a <= 1 for a, b in zip(headings, headings[1:], strict=False))
+    assert "<script>" not in html  # CSP forbids inline script
+
+
+def test_description_markdown_is_sanitised(app, client):
+    with app.app_context():
+        make_webinar(
+            slug="md",
+            starts_at=utcnow() + timedelta(days=5),
+            description="**Bold** <script>alert(1)</script> [x](javascript:alert(1))",
+        )
+        db.session.commit()
+    html = client.get("/webinars/md").get_data(as_text=True)
+    assert "<strong>Bold</strong>" in html
+    assert "<script>alert(1)</script>" not in html
+    assert 'href="javascript:' not in html
+
+
+def test_security_headers_on_every_response(demo, client):
+    for url in ["/", SEED_1, "/missing", "/calendar.ics"]:
+        headers = client.get(url).headers
+        assert "script-src 'self'" in headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["Referrer-Policy"]
+
+
+def test_machine_time_zone_does_not_change_the_page(demo, client, monkeypatch):
+    def render():
+        return client.get(SEED_1 + "?tz=America/New_York").get_data(as_text=True)
+
+    baseline = render()
+    monkeypatch.setenv("TZ", "Pacific/Chatham")
+    time.tzset()
+    try:
+        assert time.strftime("%z") in ("+1245", "+1345")
+        assert render() == baseline
+    finally:
+        monkeypatch.setenv("TZ", "UTC")
+        time.tzset()
+
+
+def test_demo_command_loads_once_and_dates_upcoming_webinars_from_today(app, runner):
+    first = runner.invoke(args=["demo", "load", "--if-empty"])
+    assert first.exit_code == 0, first.output
+    assert "Loaded" in first.output
+    again = runner.invoke(args=["demo", "load", "--if-empty"])
+    assert "nothing loaded" in again.output
+    with app.app_context():
+        webinars = db.session.scalars(select(Webinar)).all()
+        upcoming = [w for w in webinars if w.starts_at > utcnow()]
+        assert len(upcoming) >= 3
+        assert {w.timezone for w in upcoming} >= {"Asia/Tokyo", "America/New_York", "Australia/Sydney"}
+        assert all(w.registration_open(utcnow()) for w in upcoming)
+        assert len({w.ical_uid for w in webinars}) == len(webinars)

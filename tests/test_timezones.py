@@ -1,0 +1,143 @@
+"""Pure time-zone conversions and labels: DST edges, odd offsets, the viewer's own date."""
+
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta
+
+import pytest
+import pytz
+
+from webinars import timezones
+from webinars.timezones import UnknownZoneError, WallTimeError, localize, time_range, zone_time, zone_times_line
+
+
+def paris(*args):
+    return localize(datetime(*args), "Europe/Paris")
+
+
+def test_seed_event_line_is_paris_and_tokyo():
+    start = paris(2024, 3, 12, 10, 0)
+    assert start == pytz.utc.localize(datetime(2024, 3, 12, 9, 0))
+    assert zone_times_line(start, ["Europe/Paris", "Asia/Tokyo"]) == "10:00 Paris time | 18:00 Tokyo time"
+
+
+def test_eu_and_us_dst_disagree_in_march():
+    # The US moved to summer time on 10 March 2024, Europe only on 31 March.
+    start = paris(2024, 3, 12, 10, 0)
+    assert zone_time(start, "America/New_York").time == "05:00"
+    assert zone_time(start, "America/New_York").abbreviation == "EDT"
+    assert zone_time(start, "Europe/Paris").abbreviation == "CET"
+
+
+def test_time_range_uses_the_abbreviation_in_force_on_that_date():
+    summer = paris(2023, 10, 27, 16, 0)
+    assert time_range(summer, summer + timedelta(minutes=75), "Europe/Paris") == "16:00 - 17:15 CEST"
+    winter = paris(2023, 11, 3, 16, 0)
+    assert time_range(winter, winter + timedelta(minutes=75), "Europe/Paris") == "16:00 - 17:15 CET"
+
+
+def test_range_across_a_dst_change_names_both_abbreviations():
+    start = paris(2023, 10, 29, 1, 30)  # clocks go back at 03:00 CEST
+    assert time_range(start, start + timedelta(hours=2), "Europe/Paris") == "01:30 - 02:30 CEST/CET"
+
+
+@pytest.mark.parametrize(
+    ("local", "zone", "expected_utc", "abbreviation"),
+    [
+        (datetime(2024, 1, 15, 9, 0), "Australia/Sydney", datetime(2024, 1, 14, 22, 0), "AEDT"),
+        (datetime(2024, 7, 15, 9, 0), "Australia/Sydney", datetime(2024, 7, 14, 23, 0), "AEST"),
+        (datetime(2024, 3, 12, 15, 30), "Asia/Kolkata", datetime(2024, 3, 12, 10, 0), "IST"),
+        (datetime(2024, 3, 12, 15, 45), "Asia/Kathmandu", datetime(2024, 3, 12, 10, 0), "UTC+05:45"),
+        (datetime(2024, 7, 1, 12, 0), "America/New_York", datetime(2024, 7, 1, 16, 0), "EDT"),
+        (datetime(2024, 12, 1, 12, 0), "America/New_York", datetime(2024, 12, 1, 17, 0), "EST"),
+    ],
+)
+def test_localize_and_back(local, zone, expected_utc, abbreviation):
+    instant = localize(local, zone)
+    assert instant == pytz.utc.localize(expected_utc)
+    back = timezones.to_zone(instant, zone)
+    assert back.replace(tzinfo=None) == local
+    assert timezones.abbreviation(back) == abbreviation
+
+
+def test_kolkata_and_kathmandu_half_and_quarter_hours():
+    start = localize(datetime(2024, 3, 12, 10, 0), "Europe/Paris")
+    line = zone_times_line(start, ["Europe/Paris", "Asia/Kolkata", "Asia/Kathmandu"])
+    assert line == "10:00 Paris time | 14:30 Kolkata time | 14:45 Kathmandu time"
+
+
+def test_event_crossing_midnight_shows_the_viewers_date():
+    # 09:00 Sydney on Wednesday 16 December is still Tuesday evening in New York.
+    start = localize(datetime(2026, 12, 16, 9, 0), "Australia/Sydney")
+    viewer = zone_time(start, "America/New_York")
+    assert viewer.date == "Tuesday 15 December 2026"
+    assert viewer.time == "17:00"
+    event = zone_time(start, "Australia/Sydney")
+    assert event.date == "Wednesday 16 December 2026"
+    line = zone_times_line(start, ["Australia/Sydney", "America/New_York"])
+    assert line == "09:00 Sydney time | 17:00 New York time (Tuesday 15 December 2026)"
+
+
+def test_southern_hemisphere_summer_is_in_january():
+    jan = localize(datetime(2024, 1, 10, 12, 0), "Australia/Sydney")
+    jul = localize(datetime(2024, 7, 10, 12, 0), "Australia/Sydney")
+    assert timezones.to_zone(jan, "Australia/Sydney").utcoffset() == timedelta(hours=11)
+    assert timezones.to_zone(jul, "Australia/Sydney").utcoffset() == timedelta(hours=10)
+
+
+def test_skipped_local_time_is_refused_with_a_clear_message():
+    with pytest.raises(WallTimeError, match="does not exist"):
+        localize(datetime(2024, 3, 31, 2, 30), "Europe/Paris")
+    with pytest.raises(WallTimeError, match="does not exist"):
+        localize(datetime(2024, 10, 6, 2, 30), "Australia/Sydney")
+
+
+def test_repeated_local_time_is_refused_with_a_clear_message():
+    with pytest.raises(WallTimeError, match="happens twice"):
+        localize(datetime(2024, 10, 27, 2, 30), "Europe/Paris")
+    with pytest.raises(WallTimeError, match="happens twice"):
+        localize(datetime(2024, 11, 3, 1, 30), "America/New_York")
+
+
+@pytest.mark.parametrize("name", ["", "Mars/Olympus", "../../etc/passwd", "Europe/Paris\x00", "x" * 500, None, 5])
+def test_unknown_zones_are_refused(name):
+    assert not timezones.is_known_zone(name)
+    with pytest.raises(UnknownZoneError):
+        timezones.get_zone(name)
+
+
+def test_long_date_is_written_out_for_people():
+    assert zone_time(paris(2024, 3, 12, 10, 0), "Europe/Paris").date == "Tuesday 12 March 2024"
+
+
+def test_utc_iso_for_time_elements():
+    assert timezones.utc_iso(paris(2024, 3, 12, 10, 0)) == "2024-03-12T09:00:00Z"
+
+
+def test_naive_instants_are_refused():
+    with pytest.raises(ValueError):
+        timezones.to_zone(datetime(2024, 3, 12, 9, 0), "Europe/Paris")
+
+
+SCRIPT = """
+from datetime import datetime, timedelta
+from webinars.timezones import localize, zone_times_line, time_range, zone_time
+s = localize(datetime(2024, 3, 12, 10, 0), "Europe/Paris")
+print(s.isoformat())
+print(zone_times_line(s, ["Europe/Paris", "Asia/Tokyo", "America/New_York"]))
+print(time_range(s, s + timedelta(minutes=75), "Europe/Paris"))
+print(zone_time(s, "Pacific/Chatham").date)
+"""
+
+
+def test_machine_time_zone_changes_nothing():
+    def run(tz: str) -> str:
+        env = {**os.environ, "TZ": tz}
+        return subprocess.run(
+            [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, check=True
+        ).stdout
+
+    chatham = run("Pacific/Chatham")
+    assert chatham == run("UTC")
+    assert "10:00 Paris time | 18:00 Tokyo time | 05:00 New York time" in chatham
