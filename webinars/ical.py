@@ -98,7 +98,9 @@ class _Rule:
         rule: dict = {"freq": "YEARLY"}
         if until is not None:
             # RFC 5545: UNTIL in STANDARD/DAYLIGHT must be a UTC date-time.
-            rule["until"] = pytz.utc.localize(until)
+            # One day past the last onset: the same occurrences, and also right for readers that
+            # wrongly compare UNTIL with local wall time (icalendar's to_tz does).
+            rule["until"] = pytz.utc.localize(until + dt.timedelta(days=1))
         rule["bymonth"] = [month]
         if kind == "day":
             rule["bymonthday"] = [self.pattern[2]]
@@ -179,10 +181,18 @@ def _pytz_transitions(tz: dt.tzinfo) -> list[_Transition]:
     infos = getattr(tz, "_transition_info", None)
     if not times or not infos:
         return []
-    return [
-        _Transition(times[i], infos[i - 1][0], infos[i][0], bool(infos[i][1]), infos[i][2])
-        for i in range(1, len(times))
-    ]
+    transitions = []
+    for i in range(1, len(times)):
+        (before, dst_before, _), (after, dst_after, name) = infos[i - 1], infos[i]
+        is_dst = bool(dst_after)
+        # Zones with "negative DST" (Europe/Dublin: winter GMT flagged as DST) are labelled the
+        # usual way round, summer = DAYLIGHT, which is what calendar clients expect.
+        if dst_after and after < before:
+            is_dst = False
+        elif not dst_after and dst_before and after > before:
+            is_dst = True
+        transitions.append(_Transition(times[i], before, after, is_dst, name))
+    return transitions
 
 
 def _fit_runs(transitions: list[_Transition]) -> list[_Run]:
@@ -227,6 +237,17 @@ def _zone_runs(tzid: str) -> tuple[list[_Run], tuple[dt.timedelta, str]]:
     return _fit_runs(transitions), initial
 
 
+def _extended(run: _Run, until_year: int) -> _Run:
+    if not run.open_ended or run.rule is None:
+        return run
+    last = run.transitions[-1]
+    extra = tuple(
+        _Transition(run.rule.local_in(year) - last.offset_from, *last.key)
+        for year in range(last.local.year + 1, until_year + 1)
+    )
+    return _Run(run.transitions + extra, run.rule, True)
+
+
 def _to_naive_utc(value: dt.datetime) -> dt.datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"expected an aware datetime, got {value!r}")
@@ -242,7 +263,9 @@ class _ZoneModel:
         if not naive:
             raise ValueError("a VTIMEZONE needs at least one instant to cover")
         earliest = naive[0]
-        runs, (initial_offset, initial_name) = _zone_runs(tzid)
+        table_runs, (initial_offset, initial_name) = _zone_runs(tzid)
+        # Ongoing rules are continued past pytz's table so that later instants find their onset.
+        runs = [_extended(run, earliest.year + 1) for run in table_runs]
         # Only history from the transition governing the earliest instant on is emitted.
         governing = [t.utc for run in runs for t in run.transitions if t.utc <= earliest]
         cutoff = max(governing) if governing else None
