@@ -141,3 +141,17 @@ def test_machine_time_zone_changes_nothing():
     chatham = run("Pacific/Chatham")
     assert chatham == run("UTC")
     assert "10:00 Paris time | 18:00 Tokyo time | 05:00 New York time" in chatham
+
+
+def test_summer_after_2037_keeps_daylight_saving_time():
+    # pytz's tables end in 2037; later summers must not silently fall back to winter time.
+    july = localize(datetime(2045, 7, 4, 10, 0), "Europe/Paris")
+    assert july == pytz.utc.localize(datetime(2045, 7, 4, 8, 0))
+    assert zone_time(july, "Europe/Paris").abbreviation == "CEST"
+    assert zone_time(july, "America/New_York").time == "04:00"
+    january = localize(datetime(2045, 1, 4, 10, 0), "Europe/Paris")
+    assert january == pytz.utc.localize(datetime(2045, 1, 4, 9, 0))
+    with pytest.raises(WallTimeError, match="does not exist"):
+        localize(datetime(2045, 3, 26, 2, 30), "Europe/Paris")
+    with pytest.raises(WallTimeError, match="happens twice"):
+        localize(datetime(2045, 10, 29, 2, 30), "Europe/Paris")

@@ -7,6 +7,7 @@ local time or zone, so the server's TZ setting changes nothing that is shown.
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pytz
 from babel.dates import format_date, format_time, get_timezone_location
@@ -51,6 +52,34 @@ def selectable_zones() -> list[str]:
     return list(pytz.common_timezones)
 
 
+# pytz's compiled tables stop in 2037: later summers would come out as winter time. Past that
+# year the standard library's zoneinfo, which follows the zone's ongoing rule, takes over.
+PYTZ_LAST_YEAR = 2037
+
+
+def _beyond_pytz(year: int) -> bool:
+    return year > PYTZ_LAST_YEAR
+
+
+def _zoneinfo(zone_name: str) -> ZoneInfo:
+    get_zone(zone_name)  # same validation as everywhere else
+    try:
+        return ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise UnknownZoneError(zone_name) from exc
+
+
+def _localize_after_pytz(naive: datetime, zone_name: str) -> datetime:
+    zone = _zoneinfo(zone_name)
+    # zoneinfo zones are attached with replace(); fold tells the two readings of a repeated hour apart.
+    first, second = naive.replace(tzinfo=zone, fold=0), naive.replace(tzinfo=zone, fold=1)
+    if first.utcoffset() != second.utcoffset():
+        back = first.astimezone(pytz.utc).astimezone(zone).replace(tzinfo=None)
+        error = pytz.NonExistentTimeError if back != naive else pytz.AmbiguousTimeError
+        raise error(naive)
+    return first.astimezone(pytz.utc)
+
+
 def localize(naive: datetime, zone_name: str) -> datetime:
     """The UTC instant of a wall-clock time in a zone.
 
@@ -61,6 +90,8 @@ def localize(naive: datetime, zone_name: str) -> datetime:
         raise ValueError("localize() takes a naive wall-clock time")
     zone = get_zone(zone_name)
     try:
+        if _beyond_pytz(naive.year):
+            return _localize_after_pytz(naive, zone_name)
         local = zone.localize(naive, is_dst=None)
     except pytz.NonExistentTimeError as exc:
         raise WallTimeError(
@@ -90,6 +121,8 @@ def to_zone(instant: datetime, zone_name: str) -> datetime:
     if instant.tzinfo is None:
         raise ValueError("to_zone() takes an aware instant")
     zone = get_zone(zone_name)
+    if _beyond_pytz(instant.astimezone(pytz.utc).year):
+        return instant.astimezone(_zoneinfo(zone_name))
     return zone.normalize(instant.astimezone(zone))
 
 
