@@ -1,8 +1,62 @@
-"""Commands for this area (filled in by its issue)."""
+"""`flask --app webinars mail ...`: deliver the outbox once, run a worker, show the queue."""
+
+import signal
+import threading
 
 import click
+from flask.cli import with_appcontext
+from sqlalchemy import func, select
+
+from ..extensions import db
 
 
 @click.group("mail", help="Outgoing mail.")
 def mail_group():
     pass
+
+
+@mail_group.command("send")
+@click.option("--loop", is_flag=True, help="Keep running as a worker until SIGTERM or Ctrl-C.")
+@click.option("--poll", default=1.0, show_default=True, help="Seconds to sleep when there is nothing to send.")
+@with_appcontext
+def send(loop: bool, poll: float):
+    """Deliver the queued messages that are due (over SMTP, or as .eml files without MAIL_SERVER)."""
+    from flask import current_app
+
+    from .sender import deliver_due, run_worker
+
+    if not current_app.config.get("MAIL_SERVER"):
+        click.echo(f"MAIL_SERVER is not set: writing messages to {current_app.config['MAIL_OUTBOX_DIR']}", err=True)
+    if not loop:
+        click.echo(str(deliver_due()))
+        return
+
+    stop = threading.Event()
+
+    def _stop(signum, frame):
+        # Finish the message in flight, give the rest of the batch back, then exit.
+        stop.set()
+
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        click.echo("Mail worker running; stop with Ctrl-C or SIGTERM.", err=True)
+        run_worker(stop, poll_seconds=poll, echo=click.echo)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    click.echo("Mail worker stopped.", err=True)
+
+
+@mail_group.command("status")
+@with_appcontext
+def status():
+    """How many messages are in each state."""
+    from .models import OutboxMessage
+
+    rows = db.session.execute(
+        select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status).order_by(OutboxMessage.status)
+    ).all()
+    if not rows:
+        click.echo("The outbox is empty.")
+    for state, count in rows:
+        click.echo(f"{state:<11} {count}")

@@ -1,0 +1,452 @@
+"""The outbox sender: claims due rows, delivers them over one SMTP connection, records the outcome.
+
+Guarantees
+- A row is claimed in batches (PostgreSQL: FOR UPDATE SKIP LOCKED, so several workers never take
+  the same row; SQLite: a single UPDATE ... RETURNING, atomic because SQLite has one writer) and
+  leased to this worker for MAIL_LEASE_SECONDS. A worker that dies leaves 'sending' rows whose
+  lease runs out; the next worker takes them over.
+- Each row is marked 'sent' in its own commit right after its SMTP transaction, so a SIGKILL
+  repeats at most the one message that was in flight.
+- Temporary trouble (server down, 4xx) retries with exponential backoff up to MAIL_MAX_ATTEMPTS,
+  then 'failed'. A 5xx on RCPT is a hard bounce: 'failed' plus a Suppression row for the address.
+- With no MAIL_SERVER (development) messages are written as .eml files to MAIL_OUTBOX_DIR.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import smtplib
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.utils import parseaddr
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import and_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from ..database import utcnow
+from ..extensions import db
+from .models import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+DEFAULTS = {
+    "MAIL_BATCH_SIZE": 200,
+    "MAIL_LEASE_SECONDS": 300,
+    "MAIL_MAX_ATTEMPTS": 15,  # with the backoff below: about 15 hours of outage before giving up
+    "MAIL_RETRY_BASE_SECONDS": 60,
+    "MAIL_RETRY_MAX_SECONDS": 3600,
+    "MAIL_SMTP_TIMEOUT": 30,
+}
+
+_table = OutboxMessage.__table__
+_COLUMNS = (
+    _table.c.id,
+    _table.c.kind,
+    _table.c.to_address,
+    _table.c.raw,
+    _table.c.campaign_id,
+    _table.c.subscriber_id,
+    _table.c.attempts,
+)
+
+
+def _setting(name: str):
+    return current_app.config.get(name, DEFAULTS.get(name))
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+@dataclass
+class DeliveryReport:
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    suppressed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.sent} sent, {self.retried} to retry, {self.failed} failed, "
+            f"{self.suppressed} suppressed (of {self.claimed} claimed)"
+        )
+
+
+class TransientError(Exception):
+    """Try again later (server down, 4xx)."""
+
+
+class ConnectionLost(TransientError):
+    """The connection is gone; the rest of the batch needs a new one."""
+
+
+class PermanentError(Exception):
+    """Do not try again (5xx)."""
+
+    def __init__(self, message: str, *, bounce: bool = False):
+        super().__init__(message)
+        self.bounce = bounce  # a 5xx on RCPT: the address itself is bad
+
+
+class SMTPTransport:
+    """One SMTP connection, opened on first use and reused for every message until closed."""
+
+    def __init__(self, config):
+        self.host = config["MAIL_SERVER"]
+        self.port = int(config.get("MAIL_PORT") or 25)
+        self.use_tls = bool(config.get("MAIL_USE_TLS"))
+        self.username = config.get("MAIL_USERNAME")
+        self.password = config.get("MAIL_PASSWORD")
+        self.timeout = float(config.get("MAIL_SMTP_TIMEOUT") or DEFAULTS["MAIL_SMTP_TIMEOUT"])
+        self.envelope_from = parseaddr(config["MAIL_DEFAULT_SENDER"])[1]
+        self._smtp: smtplib.SMTP | None = None
+
+    def _connect(self) -> smtplib.SMTP:
+        try:
+            smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            try:
+                smtp.ehlo()
+                if self.use_tls:
+                    smtp.starttls(context=ssl.create_default_context())
+                    smtp.ehlo()
+                if self.username:
+                    smtp.login(self.username, self.password or "")
+            except BaseException:
+                smtp.close()
+                raise
+        except (OSError, smtplib.SMTPException) as error:
+            raise ConnectionLost(f"cannot connect to {self.host}:{self.port}: {error}") from error
+        return smtp
+
+    def send(self, row, raw: bytes) -> None:
+        if self._smtp is None:
+            self._smtp = self._connect()
+        options = ["SMTPUTF8"] if _needs_smtputf8(row.to_address, raw) else []
+        try:
+            self._smtp.sendmail(self.envelope_from, [row.to_address], raw, mail_options=options)
+        except smtplib.SMTPRecipientsRefused as error:
+            code, text = next(iter(error.recipients.values()), (0, b""))
+            _raise_for_code(code, text, "RCPT", bounce=True)
+        except smtplib.SMTPResponseException as error:  # sender refused, DATA refused, ...
+            _raise_for_code(error.smtp_code, error.smtp_error, type(error).__name__, bounce=False)
+        except (smtplib.SMTPServerDisconnected, OSError) as error:
+            self._drop()
+            raise ConnectionLost(f"connection lost: {error}") from error
+        except smtplib.SMTPException as error:
+            self._drop()
+            raise ConnectionLost(f"SMTP error: {error}") from error
+
+    def _drop(self) -> None:
+        if self._smtp is not None:
+            try:
+                self._smtp.close()
+            finally:
+                self._smtp = None
+
+    def close(self) -> None:
+        if self._smtp is not None:
+            with contextlib.suppress(OSError, smtplib.SMTPException):
+                self._smtp.quit()
+            self._drop()
+
+
+def _raise_for_code(code: int, text, stage: str, *, bounce: bool):
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    message = f"{stage} {code} {text}".strip()
+    if 500 <= code < 600:
+        raise PermanentError(message, bounce=bounce)
+    raise TransientError(message)
+
+
+def _needs_smtputf8(address: str, raw: bytes) -> bool:
+    if not address.isascii():
+        return True
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    return not head.isascii()
+
+
+class FileTransport:
+    """Development: each message becomes an .eml file that any mail client opens."""
+
+    def __init__(self, directory: str):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    def send(self, row, raw: bytes) -> None:
+        name = f"{row.id:08d}-{row.kind}.eml"
+        path = self.directory / name
+        tmp = path.with_suffix(".tmp")
+        # Write then rename: a reader never sees half a message.
+        tmp.write_bytes(raw)
+        os.replace(tmp, path)
+
+    def close(self) -> None:
+        pass
+
+
+class Pacer:
+    """At most `rate` messages per second from this process (0: no limit)."""
+
+    def __init__(self, rate: float, stop: threading.Event):
+        self.interval = 1.0 / rate if rate and rate > 0 else 0.0
+        self.stop = stop
+        self._next = time.monotonic()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        now = time.monotonic()
+        if self._next > now:
+            self.stop.wait(self._next - now)
+        self._next = max(self._next, now) + self.interval
+
+
+def backoff_seconds(attempts: int) -> float:
+    """60 s, 120 s, 240 s, ... capped at MAIL_RETRY_MAX_SECONDS; never under a second, so a
+    single run never retries the same row twice."""
+    base = float(_setting("MAIL_RETRY_BASE_SECONDS"))
+    cap = float(_setting("MAIL_RETRY_MAX_SECONDS"))
+    return max(1.0, min(cap, base * (2 ** max(0, attempts - 1))))
+
+
+def _load_campaign_renderer():
+    try:
+        from ..newsletter.campaigns import campaign_message_bytes
+    except ImportError:
+        return None
+    return campaign_message_bytes
+
+
+class Sender:
+    """Delivers due outbox rows. One instance per worker; not shared between threads."""
+
+    def __init__(self, *, worker_id: str | None = None, stop: threading.Event | None = None):
+        config = current_app.config
+        self.worker_id = worker_id or new_worker_id()
+        self.stop = stop or threading.Event()
+        self.batch_size = int(_setting("MAIL_BATCH_SIZE"))
+        self.lease = timedelta(seconds=int(_setting("MAIL_LEASE_SECONDS")))
+        self.max_attempts = int(_setting("MAIL_MAX_ATTEMPTS"))
+        rate = float(config.get("MAIL_RATE_LIMIT") or 0)
+        if rate > 0:
+            # A batch must finish well within its lease, or another worker would take it over.
+            self.batch_size = max(1, min(self.batch_size, int(rate * self.lease.total_seconds() / 2)))
+        self.pacer = Pacer(rate, self.stop)
+        if config.get("MAIL_SERVER"):
+            self.transport = SMTPTransport(config)
+        else:
+            self.transport = FileTransport(config["MAIL_OUTBOX_DIR"])
+        self._campaign_renderer = None
+
+    # -- claiming --------------------------------------------------------------------------------
+
+    def _claim(self, now: datetime, condition) -> list:
+        due = select(_table.c.id).where(condition)
+        due = due.order_by(_table.c.next_attempt_at, _table.c.id).limit(self.batch_size)
+        if db.session.get_bind().dialect.name == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        stmt = (
+            update(_table)
+            .where(_table.c.id.in_(due.scalar_subquery()))
+            .values(
+                status="sending",
+                claimed_by=self.worker_id,
+                lease_until=now + self.lease,
+                # Counted at claim time so that a message that kills its worker still runs out.
+                attempts=_table.c.attempts + 1,
+            )
+            .returning(*_COLUMNS)
+        )
+        rows = db.session.execute(stmt).all()
+        db.session.commit()
+        return sorted(rows, key=lambda row: row.id)
+
+    def claim_batch(self, now: datetime, due_by: datetime) -> list:
+        expired = and_(_table.c.status == "sending", _table.c.lease_until < now)
+        rows = self._claim(now, expired)
+        if len(rows) < self.batch_size:
+            queued = and_(_table.c.status == "queued", _table.c.next_attempt_at <= due_by)
+            rows += self._claim(now, queued)
+        return rows
+
+    # -- outcomes (each its own small commit) ---------------------------------------------------
+
+    def _finish(self, row, **values) -> None:
+        db.session.execute(
+            update(_table)
+            .where(_table.c.id == row.id, _table.c.claimed_by == self.worker_id)
+            .values(lease_until=None, **values)
+        )
+        db.session.commit()
+
+    def _retry_or_fail(self, row, error: str, report: DeliveryReport, now: datetime) -> None:
+        if row.attempts >= self.max_attempts:
+            self._finish(row, status="failed", last_error=error[:2000])
+            report.failed += 1
+            log.warning("outbox %s to %s failed after %s attempts: %s", row.id, row.to_address, row.attempts, error)
+            return
+        later = now + timedelta(seconds=backoff_seconds(row.attempts))
+        self._finish(row, status="queued", claimed_by=None, next_attempt_at=later, last_error=error[:2000])
+        report.retried += 1
+
+    def _release(self, rows: list) -> None:
+        """Give back rows this worker claimed but never tried (stopping): no attempt is counted."""
+        if not rows:
+            return
+        db.session.execute(
+            update(_table)
+            .where(_table.c.id.in_([row.id for row in rows]), _table.c.claimed_by == self.worker_id)
+            .values(status="queued", claimed_by=None, lease_until=None, attempts=_table.c.attempts - 1)
+        )
+        db.session.commit()
+
+    def _suppress(self, address: str, reason: str) -> None:
+        from ..newsletter.models import Suppression
+
+        table = Suppression.__table__
+        insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        stmt = insert(table).values(email=address.lower(), reason=reason[:2000], created_at=utcnow())
+        db.session.execute(stmt.on_conflict_do_nothing(index_elements=["email"]))
+
+    # -- delivering -----------------------------------------------------------------------------
+
+    def _content(self, row) -> bytes | None | bool:
+        """The bytes to send; None: skip (suppressed); False: the renderer is not available yet."""
+        if row.raw is not None:
+            return bytes(row.raw)
+        if self._campaign_renderer is None:
+            self._campaign_renderer = _load_campaign_renderer()
+            if self._campaign_renderer is None:
+                return False
+        return self._campaign_renderer(row)
+
+    def deliver(self, now: datetime | None = None) -> DeliveryReport:
+        """Deliver everything due now, batch after batch, then return. Each row is tried at most
+        once per call. `now` is for tests; it fixes the clock for the whole call."""
+        report = DeliveryReport()
+        fixed_now = now
+        started = now or utcnow()
+        try:
+            while not self.stop.is_set():
+                clock = fixed_now or utcnow()
+                rows = self.claim_batch(clock, started)
+                if not rows:
+                    break
+                report.claimed += len(rows)
+                self._deliver_batch(rows, report, fixed_now)
+        finally:
+            db.session.rollback()  # leave no transaction open between runs
+        return report
+
+    def _deliver_batch(self, rows: list, report: DeliveryReport, fixed_now: datetime | None) -> None:
+        connection_down: str | None = None
+        for index, row in enumerate(rows):
+            if self.stop.is_set():
+                self._release(rows[index:])
+                return
+            clock = fixed_now or utcnow()
+            if connection_down:
+                # The server went away earlier in this batch: do not hammer it message by message.
+                self._retry_or_fail(row, connection_down, report, clock)
+                continue
+            try:
+                content = self._content(row)
+            except Exception as error:  # a campaign renderer bug must not stop the whole worker
+                log.exception("outbox %s: could not build the campaign message", row.id)
+                self._retry_or_fail(row, f"build failed: {error}", report, clock)
+                continue
+            if content is False:
+                self._finish(
+                    row,
+                    status="queued",
+                    claimed_by=None,
+                    attempts=_table.c.attempts - 1,
+                    next_attempt_at=clock + timedelta(seconds=backoff_seconds(1)),
+                    last_error="campaign rendering is not available in this version",
+                )
+                report.retried += 1
+                continue
+            if content is None:
+                self._finish(row, status="suppressed", last_error=None)
+                report.suppressed += 1
+                continue
+            self.pacer.wait()
+            try:
+                self.transport.send(row, content)
+            except ConnectionLost as error:
+                connection_down = str(error) if not self._reconnects(row, content, report) else None
+                if connection_down:
+                    self._retry_or_fail(row, connection_down, report, clock)
+                continue
+            except TransientError as error:
+                self._retry_or_fail(row, str(error), report, clock)
+                continue
+            except PermanentError as error:
+                if error.bounce:
+                    self._suppress(row.to_address, str(error))
+                self._finish(row, status="failed", last_error=str(error)[:2000])
+                report.failed += 1
+                continue
+            self._finish(row, status="sent", sent_at=utcnow(), last_error=None)
+            report.sent += 1
+
+    def _reconnects(self, row, content: bytes, report: DeliveryReport) -> bool:
+        """After a lost connection, try once more on a fresh one (servers drop idle connections).
+        True when the message went through."""
+        try:
+            self.transport.send(row, content)
+        except (TransientError, PermanentError):
+            return False
+        self._finish(row, status="sent", sent_at=utcnow(), last_error=None)
+        report.sent += 1
+        return True
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+def deliver_due(now: datetime | None = None, *, worker_id: str | None = None) -> DeliveryReport:
+    """Deliver what is due once, over one connection, and close it."""
+    sender = Sender(worker_id=worker_id)
+    try:
+        return sender.deliver(now)
+    finally:
+        sender.close()
+
+
+def run_worker(stop: threading.Event, *, poll_seconds: float = 1.0, echo=None) -> None:
+    """Deliver until `stop` is set: poll, and sleep briefly when there is nothing to do."""
+    sender = Sender(stop=stop)
+    try:
+        while not stop.is_set():
+            try:
+                report = sender.deliver()
+            except Exception:  # database briefly unavailable: log, wait, carry on
+                log.exception("outbox worker: delivery pass failed")
+                db.session.rollback()
+                sender.transport.close()
+                stop.wait(max(poll_seconds, 5.0))
+                continue
+            if report.claimed:
+                if echo:
+                    echo(str(report))
+            else:
+                # Idle: close the connection rather than let the server time it out under us.
+                sender.transport.close()
+                stop.wait(poll_seconds)
+    finally:
+        sender.close()
+        db.session.remove()
