@@ -1,10 +1,133 @@
-"""Newsletter pages (placeholder until the newsletter issue lands)."""
+"""Newsletter pages: sign-up, and the pages behind the signed links in emails.
 
-from flask import Blueprint, render_template
+Opening a link (GET) only shows a page with a button, because mail scanners open every link;
+the POST acts. The RFC 8058 one-click POST is the only form here without a CSRF token.
+"""
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask_wtf.csrf import CSRFError, validate_csrf
+from sqlalchemy import select
+from wtforms import ValidationError
+
+from ..catalogue.models import Topic
+from ..errors import render_error
+from ..extensions import csrf, db
+from . import operations
+from .forms import ButtonForm, PreferencesForm, SignupForm
 
 blueprint = Blueprint("newsletter", __name__, url_prefix="/newsletter")
 
+INVALID_LINK = (
+    "This link is not valid. It may have been copied incompletely, or it belongs to an earlier "
+    "subscription. You can sign up again from the newsletter page."
+)
+EXPIRED_LINK = "This confirmation link has expired. Sign up again and we will send you a new one."
 
-@blueprint.get("")
+
+def _topic_choices() -> list[tuple[str, str]]:
+    return [(t.slug, t.name) for t in db.session.scalars(select(Topic).order_by(Topic.name))]
+
+
+def _link_error(error: operations.LinkInvalid):
+    if isinstance(error, operations.LinkExpired):
+        return render_error(410, EXPIRED_LINK)
+    return render_error(404, INVALID_LINK)
+
+
+@blueprint.route("", methods=["GET", "POST"])
 def signup():
-    return render_template("newsletter/coming_soon.html")
+    form = SignupForm()
+    form.topics.choices = _topic_choices()
+    if form.validate_on_submit():
+        try:
+            operations.request_subscription(
+                form.email.data,
+                form.name.data,
+                form.topics.data,
+                source="newsletter_form",
+                consent_text=operations.CONSENT_TEXT,
+                client_key=request.remote_addr or "unknown",
+            )
+        except operations.TooManyRequests:
+            db.session.rollback()
+            abort(429)
+        db.session.commit()
+        # The same redirect for every address, whatever its state: nothing reveals who is on the list.
+        return redirect(url_for("newsletter.requested"), code=303)
+    status = 400 if form.is_submitted() else 200
+    return render_template("newsletter/signup.html", form=form, consent_text=operations.CONSENT_TEXT), status
+
+
+@blueprint.get("/check-your-email")
+def requested():
+    return render_template("newsletter/requested.html")
+
+
+@blueprint.route("/confirm/<token>", methods=["GET", "POST"])
+def confirm(token: str):
+    try:
+        subscriber = operations.subscriber_from_confirm_token(token)
+    except operations.LinkInvalid as error:
+        return _link_error(error)
+    form = ButtonForm()
+    confirmed_now = False
+    if request.method == "POST" and form.validate_on_submit():
+        confirmed_now = operations.confirm(subscriber)
+        db.session.commit()
+    manage = operations.manage_token(subscriber) if subscriber.status == "subscribed" else None
+    return render_template(
+        "newsletter/confirm.html", subscriber=subscriber, form=form, confirmed_now=confirmed_now, manage_token=manage
+    )
+
+
+@blueprint.route("/preferences/<token>", methods=["GET", "POST"])
+def preferences(token: str):
+    try:
+        subscriber = operations.subscriber_from_manage_token(token)
+    except operations.LinkInvalid as error:
+        return _link_error(error)
+    form = PreferencesForm()
+    form.topics.choices = _topic_choices()
+    saved = left = False
+    if request.method == "POST" and subscriber.status == "subscribed" and form.validate_on_submit():
+        if request.form.get("action") == "leave":
+            left = operations.unsubscribe(subscriber, source="preferences_page")
+        else:
+            operations.update_preferences(subscriber, form.topics.data)
+            saved = True
+        db.session.commit()
+    if request.method == "GET" or saved:
+        form.topics.data = [t.slug for t in subscriber.topics]
+    return render_template(
+        "newsletter/preferences.html", subscriber=subscriber, form=form, saved=saved, left=left, token=token
+    )
+
+
+@blueprint.get("/unsubscribe/<token>")
+def unsubscribe(token: str):
+    try:
+        subscriber = operations.subscriber_from_manage_token(token)
+    except operations.LinkInvalid as error:
+        return _link_error(error)
+    return render_template("newsletter/unsubscribe.html", subscriber=subscriber, form=ButtonForm(), done=False)
+
+
+@blueprint.post("/unsubscribe/<token>")
+@csrf.exempt  # RFC 8058: mail clients POST here with no cookie and no token; checked by hand below
+def unsubscribe_post(token: str):
+    try:
+        subscriber = operations.subscriber_from_manage_token(token)
+    except operations.LinkInvalid as error:
+        return _link_error(error)
+    one_click = request.form.get("List-Unsubscribe") == "One-Click"
+    if not one_click:
+        # The button on our own page: a normal form, so it must carry a valid CSRF token.
+        try:
+            validate_csrf(request.form.get("csrf_token"))
+        except (ValidationError, CSRFError):
+            return render_error(
+                400, "This form has expired or was not sent from our site. Reload the page and try again."
+            )
+    operations.unsubscribe(subscriber, source="one_click" if one_click else "unsubscribe_page")
+    db.session.commit()
+    return render_template("newsletter/unsubscribe.html", subscriber=subscriber, form=ButtonForm(), done=True)

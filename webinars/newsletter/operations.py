@@ -1,0 +1,508 @@
+"""Newsletter operations: double opt-in sign-up, confirmation, preferences, leaving, export, erasure, campaigns.
+
+Views and commands call these. They change rows and add outbox messages to the session and never
+commit, with one exception: `expand_campaign` is a batch job whose whole point is to commit a
+checkpoint after each batch, so that a crash resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from flask import render_template
+from sqlalchemy import delete, exists, func, insert, literal, select
+from sqlalchemy.exc import IntegrityError
+
+from ..catalogue.models import Topic, Webinar
+from ..database import UTCDateTime, utcnow
+from ..extensions import db
+from ..markup import markdown_to_html, markdown_to_text
+from ..outbox.messages import build_email
+from ..outbox.models import OutboxMessage
+from ..outbox.operations import enqueue
+from ..ratelimit import RateLimitHit, allow
+from ..timezones import long_date, to_zone, zone_times_line
+from ..tokens import BadToken, make_token, read_token
+from ..urls import external_url
+from .models import Campaign, ConsentEvent, Subscriber, Suppression, campaign_topics, subscriber_topics
+
+CONSENT_TEXT = (
+    "I would like to receive the newsletter: announcements of upcoming webinars and related material. "
+    "I can change my topics or unsubscribe at any time with the link in every email."
+)
+
+CONFIRM_PURPOSE = "newsletter-confirm"
+# One token serves the preferences page, the unsubscribe page and the RFC 8058 one-click POST.
+MANAGE_PURPOSE = "newsletter-manage"
+CONFIRM_LINK_LIFETIME = timedelta(days=7)
+
+# Confirmation emails per address, and sign-up attempts per client, in a sliding hour.
+ADDRESS_LIMIT = 3
+CLIENT_LIMIT = 10
+LIMIT_WINDOW = timedelta(hours=1)
+ADDRESS_BUCKET = "newsletter-email"
+CLIENT_BUCKET = "newsletter-client"
+
+_MAX_ID = 2**31 - 1  # larger ids in a token would overflow PostgreSQL's integer, not find a row
+
+
+class TooManyRequests(Exception):
+    """This client has asked for too many sign-ups lately."""
+
+
+class LinkInvalid(Exception):
+    """A forged, garbled or superseded link, or one whose subscriber no longer exists."""
+
+
+class LinkExpired(LinkInvalid):
+    """A confirmation link older than CONFIRM_LINK_LIFETIME."""
+
+
+# -- addresses and links ------------------------------------------------------------------------
+
+
+def normalise_email(email: str) -> str:
+    """One spelling per address, so that the unique index sees re-submissions as the same person."""
+    return (email or "").strip().lower()
+
+
+def manage_token(subscriber: Subscriber) -> str:
+    return make_token(MANAGE_PURPOSE, {"s": subscriber.id, "v": subscriber.token_version})
+
+
+def confirm_token(subscriber: Subscriber, now: datetime) -> str:
+    # The issue time travels inside the token so that expiry follows our clock (one place to patch).
+    return make_token(CONFIRM_PURPOSE, {"s": subscriber.id, "v": subscriber.token_version, "t": int(now.timestamp())})
+
+
+def unsubscribe_url(token: str) -> str:
+    return external_url("newsletter.unsubscribe", token=token)
+
+
+def preferences_url(token: str) -> str:
+    return external_url("newsletter.preferences", token=token)
+
+
+def list_unsubscribe_headers(token: str) -> dict[str, str]:
+    """RFC 8058 headers: mail clients show an unsubscribe button that POSTs to this URL."""
+    return {
+        "List-Unsubscribe": f"<{unsubscribe_url(token)}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
+
+def _payload(purpose: str, token: str) -> dict:
+    try:
+        payload = read_token(purpose, token)
+    except BadToken as error:
+        raise LinkInvalid(str(error)) from error
+    if not isinstance(payload, dict):
+        raise LinkInvalid("unexpected payload")
+    for key in ("s", "v"):
+        value = payload.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= _MAX_ID:
+            raise LinkInvalid("unexpected payload")
+    return payload
+
+
+def _subscriber_for(payload: dict) -> Subscriber:
+    subscriber = db.session.get(Subscriber, payload["s"])
+    # A raised token_version (left and came back, or erased and re-created) retires old links.
+    if subscriber is None or subscriber.token_version != payload["v"]:
+        raise LinkInvalid("no such subscriber")
+    return subscriber
+
+
+def subscriber_from_confirm_token(token: str, *, now: datetime | None = None) -> Subscriber:
+    """The subscriber a confirmation link belongs to; LinkExpired only if there is still something to confirm."""
+    now = now or utcnow()
+    payload = _payload(CONFIRM_PURPOSE, token)
+    subscriber = _subscriber_for(payload)
+    issued = payload.get("t")
+    if subscriber.status == "pending" and (
+        not isinstance(issued, int) or now.timestamp() - issued > CONFIRM_LINK_LIFETIME.total_seconds()
+    ):
+        raise LinkExpired("confirmation link expired")
+    return subscriber
+
+
+def subscriber_from_manage_token(token: str) -> Subscriber:
+    """The subscriber a preferences or unsubscribe link belongs to (these links do not expire)."""
+    return _subscriber_for(_payload(MANAGE_PURPOSE, token))
+
+
+# -- sign-up, confirmation, preferences, leaving ----------------------------------------------
+
+
+def _topics_from(topics: Iterable[Topic | str]) -> list[Topic]:
+    wanted = list(topics or [])
+    objects = [t for t in wanted if isinstance(t, Topic)]
+    slugs = [t for t in wanted if isinstance(t, str)]
+    if slugs:
+        objects += db.session.scalars(select(Topic).where(Topic.slug.in_(slugs))).all()
+    unique = {t.id: t for t in objects}
+    return list(unique.values())
+
+
+def _record(subscriber: Subscriber, action: str, source: str, now: datetime, consent_text: str = "", detail: str = ""):
+    subscriber.consent_events.append(
+        ConsentEvent(action=action, source=source, at=now, consent_text=consent_text or "", detail=detail)
+    )
+
+
+def _find(email: str) -> Subscriber | None:
+    return db.session.scalar(select(Subscriber).where(Subscriber.email == email))
+
+
+def request_subscription(
+    email: str,
+    name: str,
+    topics: Iterable[Topic | str],
+    *,
+    source: str,
+    consent_text: str,
+    client_key: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Start (or restart) double opt-in for an address; the caller's answer must not depend on its state.
+
+    New, pending and unsubscribed addresses get a confirmation email (someone who left comes back
+    only by confirming again); an already subscribed address is never downgraded and gets a note
+    with its preferences link instead. Emails per address are capped silently; too many attempts
+    from one client raise TooManyRequests, which says nothing about any address.
+    """
+    now = now or utcnow()
+    email = normalise_email(email)
+    if client_key and not allow(CLIENT_BUCKET, client_key, CLIENT_LIMIT, LIMIT_WINDOW, now=now):
+        raise TooManyRequests()
+    chosen = _topics_from(topics)
+    subscriber = _find(email)
+    if subscriber is None:
+        subscriber = Subscriber(email=email, name=(name or "").strip(), status="pending", created_at=now)
+        subscriber.topics = chosen
+        try:
+            # A savepoint: two simultaneous first sign-ups for one address must not end in a 500.
+            with db.session.begin_nested():
+                db.session.add(subscriber)
+                db.session.flush()
+        except IntegrityError:
+            subscriber = _find(email)
+            if subscriber is None:
+                raise
+    if subscriber.status == "subscribed":
+        # Nothing changes from an unauthenticated form: topics belong to the owner's preferences link.
+        _record(subscriber, "requested", source, now, consent_text, detail="already subscribed; nothing changed")
+        template, subject, kind = "already_subscribed", "You are already subscribed", "newsletter_already"
+    else:
+        if subscriber.status == "unsubscribed":
+            subscriber.status = "pending"
+            subscriber.token_version += 1  # old links from the previous membership stop working
+        if name and name.strip():
+            subscriber.name = name.strip()
+        subscriber.topics = chosen
+        _record(subscriber, "requested", source, now, consent_text)
+        template, subject, kind = "confirm", "Please confirm your newsletter subscription", "newsletter_confirm"
+    db.session.flush()
+    if not allow(ADDRESS_BUCKET, email, ADDRESS_LIMIT, LIMIT_WINDOW, now=now):
+        return  # silently: the same answer whether or not the mail goes out
+    _send(subscriber, template, subject, kind, now)
+
+
+def _send(subscriber: Subscriber, template: str, subject: str, kind: str, now: datetime) -> None:
+    token = manage_token(subscriber)
+    context = {
+        "subscriber": subscriber,
+        "confirm_url": external_url("newsletter.confirm", token=confirm_token(subscriber, now)),
+        "preferences_url": preferences_url(token),
+        "unsubscribe_url": unsubscribe_url(token),
+        "signup_url": external_url("newsletter.signup"),
+        "link_days": CONFIRM_LINK_LIFETIME.days,
+    }
+    message = build_email(
+        to=subscriber.email,
+        subject=subject,
+        text=render_template(f"emails/newsletter/{template}.txt", **context),
+        html=render_template(f"emails/newsletter/{template}.html", **context),
+        headers=list_unsubscribe_headers(token),
+    )
+    enqueue(message, kind)
+
+
+def confirm(subscriber: Subscriber, *, source: str = "confirmation_link", now: datetime | None = None) -> bool:
+    """Pending becomes subscribed; True if something changed. Confirming twice is harmless."""
+    if subscriber.status != "pending":
+        return False
+    now = now or utcnow()
+    subscriber.status = "subscribed"
+    subscriber.confirmed_at = now
+    subscriber.unsubscribed_at = None
+    _record(subscriber, "confirmed", source, now)
+    return True
+
+
+def update_preferences(
+    subscriber: Subscriber, topics: Iterable[Topic | str], *, source: str = "preferences_page", now=None
+) -> None:
+    """Replace the subscriber's topics (no topic at all means: everything we send)."""
+    now = now or utcnow()
+    chosen = _topics_from(topics)
+    subscriber.topics = chosen
+    _record(subscriber, "preferences", source, now, detail="topics: " + ", ".join(sorted(t.slug for t in chosen)))
+
+
+def unsubscribe(subscriber: Subscriber, *, source: str, now: datetime | None = None) -> bool:
+    """Leave at once; True if something changed. Idempotent: leaving twice records nothing more."""
+    if subscriber.status == "unsubscribed":
+        return False
+    now = now or utcnow()
+    subscriber.status = "unsubscribed"
+    subscriber.unsubscribed_at = now
+    _record(subscriber, "unsubscribed", source, now)
+    return True
+
+
+# -- personal data ------------------------------------------------------------------------------
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def export_subscriber(email: str) -> dict:
+    """Everything the newsletter holds about one address, as plain JSON-ready data."""
+    email = normalise_email(email)
+    subscriber = _find(email)
+    suppression = db.session.scalar(select(Suppression).where(Suppression.email == email))
+    data: dict = {"email": email, "subscriber": None, "suppression": None, "messages": []}
+    if suppression is not None:
+        data["suppression"] = {"reason": suppression.reason, "created_at": _iso(suppression.created_at)}
+    if subscriber is not None:
+        data["subscriber"] = {
+            "name": subscriber.name,
+            "status": subscriber.status,
+            "created_at": _iso(subscriber.created_at),
+            "confirmed_at": _iso(subscriber.confirmed_at),
+            "unsubscribed_at": _iso(subscriber.unsubscribed_at),
+            "topics": [t.slug for t in subscriber.topics],
+            "consent_events": [
+                {
+                    "at": _iso(e.at),
+                    "action": e.action,
+                    "source": e.source,
+                    "consent_text": e.consent_text,
+                    "detail": e.detail,
+                }
+                for e in subscriber.consent_events
+            ],
+        }
+    rows = db.session.execute(
+        select(
+            OutboxMessage.kind, OutboxMessage.status, OutboxMessage.created_at, OutboxMessage.sent_at, Campaign.subject
+        )
+        .outerjoin(Campaign, Campaign.id == OutboxMessage.campaign_id)
+        .where(OutboxMessage.to_address == email)
+        .order_by(OutboxMessage.id)
+    )
+    data["messages"] = [
+        {"kind": kind, "status": status, "created_at": _iso(created), "sent_at": _iso(sent), "campaign": subject}
+        for kind, status, created, sent, subject in rows
+    ]
+    return data
+
+
+def erase_subscriber(email: str) -> bool:
+    """Remove everything the newsletter holds about an address; True if there was anything.
+
+    The exception to "states replace deletes": erasure on request. Messages being handed to the
+    SMTP server right now are left to finish; their rows keep only the bare address.
+    """
+    email = normalise_email(email)
+    found = False
+    subscriber = _find(email)
+    if subscriber is not None:
+        db.session.delete(subscriber)  # consent events and topic choices go with it (cascade)
+        found = True
+    for statement in (
+        delete(Suppression).where(Suppression.email == email),
+        delete(OutboxMessage).where(OutboxMessage.to_address == email, OutboxMessage.status != "sending"),
+        delete(RateLimitHit).where(RateLimitHit.bucket == ADDRESS_BUCKET, RateLimitHit.key == email),
+    ):
+        result = db.session.execute(statement.execution_options(synchronize_session=False))
+        found = found or bool(result.rowcount)
+    db.session.flush()
+    return found
+
+
+def suppressions() -> list[Suppression]:
+    return list(db.session.scalars(select(Suppression).order_by(Suppression.created_at, Suppression.id)))
+
+
+def clear_suppression(email: str) -> bool:
+    result = db.session.execute(delete(Suppression).where(Suppression.email == normalise_email(email)))
+    return bool(result.rowcount)
+
+
+# -- campaigns ----------------------------------------------------------------------------------
+
+
+def create_campaign(
+    subject: str, body_markdown: str, topic_slugs: Iterable[str], *, created_by: str, webinar: Webinar | None = None
+) -> Campaign:
+    """A campaign ready to expand; unknown topics or a subject that cannot be a header raise ValueError."""
+    subject = (subject or "").strip()
+    if not subject or len(subject) > 300 or any(ch in subject for ch in "\r\n\x00"):
+        raise ValueError("The subject must be one line of at most 300 characters.")
+    slugs = sorted(set(topic_slugs or []))
+    topics = list(db.session.scalars(select(Topic).where(Topic.slug.in_(slugs)))) if slugs else []
+    missing = set(slugs) - {t.slug for t in topics}
+    if missing:
+        raise ValueError("Unknown topic: " + ", ".join(sorted(missing)))
+    campaign = Campaign(
+        subject=subject,
+        body_markdown=body_markdown or "",
+        body_html=str(markdown_to_html(body_markdown or "")),
+        body_text=markdown_to_text(body_markdown or ""),
+        webinar=webinar,
+        created_by=created_by,
+        status="expanding",
+        created_at=utcnow(),
+    )
+    campaign.topics = topics
+    db.session.add(campaign)
+    db.session.flush()
+    return campaign
+
+
+def _recipients_between(campaign_id: int, after_id: int, through_id: int, now: datetime):
+    """SELECT of (kind, to_address, campaign_id, subscriber_id, status, ...) for one id range."""
+    s = Subscriber.__table__
+    wanted_topics = select(campaign_topics.c.topic_id).where(campaign_topics.c.campaign_id == campaign_id)
+    has_topics = exists(select(campaign_topics.c.topic_id).where(campaign_topics.c.campaign_id == campaign_id))
+    matches_topic = exists(
+        select(subscriber_topics.c.topic_id).where(
+            subscriber_topics.c.subscriber_id == s.c.id, subscriber_topics.c.topic_id.in_(wanted_topics)
+        )
+    )
+    when = literal(now, UTCDateTime)
+    return (
+        select(
+            literal("campaign"),
+            s.c.email,
+            literal(campaign_id),
+            s.c.id,
+            literal("queued"),
+            literal(0),
+            when,
+            when,
+        )
+        .where(
+            s.c.id > after_id,
+            s.c.id <= through_id,
+            s.c.status == "subscribed",
+            ~exists(select(Suppression.id).where(Suppression.email == s.c.email)),
+            # Any of the campaign's topics; a campaign without topics goes to everyone.
+            (~has_topics) | matches_topic,
+            # Belt and braces beside the unique constraint, for a checkpoint saved late.
+            ~exists(
+                select(OutboxMessage.id).where(
+                    OutboxMessage.campaign_id == campaign_id, OutboxMessage.subscriber_id == s.c.id
+                )
+            ),
+        )
+        .order_by(s.c.id)
+    )
+
+
+def expand_campaign(campaign: Campaign, batch_size: int = 5000) -> int:
+    """Queue one outbox row per recipient, in id-ordered batches; returns how many rows were added.
+
+    Each batch is one INSERT ... SELECT plus the new checkpoint (`expanded_through_id`) in the same
+    transaction, committed before the next batch, as listmonk does: memory stays flat, and after a
+    crash a second call carries on from the checkpoint without adding anyone twice.
+    """
+    if campaign.status != "expanding":
+        return 0
+    columns = [
+        OutboxMessage.kind,
+        OutboxMessage.to_address,
+        OutboxMessage.campaign_id,
+        OutboxMessage.subscriber_id,
+        OutboxMessage.status,
+        OutboxMessage.attempts,
+        OutboxMessage.next_attempt_at,
+        OutboxMessage.created_at,
+    ]
+    added = 0
+    while True:
+        after = campaign.expanded_through_id
+        # The upper id of the next batch over all subscribers, so that each batch costs one index range.
+        through = db.session.scalar(
+            select(func.max(Subscriber.id)).select_from(
+                select(Subscriber.id).where(Subscriber.id > after).order_by(Subscriber.id).limit(batch_size).subquery()
+            )
+        )
+        if through is None:
+            break
+        result = db.session.execute(
+            insert(OutboxMessage).from_select(
+                [c.key for c in columns], _recipients_between(campaign.id, after, through, utcnow())
+            )
+        )
+        count = max(result.rowcount or 0, 0)
+        campaign.expanded_through_id = through
+        campaign.recipients_count = (campaign.recipients_count or 0) + count
+        db.session.commit()
+        added += count
+    campaign.status = "sending"
+    db.session.commit()
+    return added
+
+
+def campaign_progress(campaign: Campaign) -> dict:
+    """How many of the campaign's messages are queued, sending, sent, failed or suppressed."""
+    counts = dict.fromkeys(("queued", "sending", "sent", "failed", "suppressed"), 0)
+    rows = db.session.execute(
+        select(OutboxMessage.status, func.count(OutboxMessage.id))
+        .where(OutboxMessage.campaign_id == campaign.id)
+        .group_by(OutboxMessage.status)
+    )
+    for status, count in rows:
+        counts[status] = count
+    counts["total"] = sum(counts.values())
+    return counts
+
+
+def finish_campaign_if_done(campaign: Campaign, now: datetime | None = None) -> bool:
+    """Mark a fully expanded campaign done once nothing is left to send."""
+    if campaign.status != "sending":
+        return campaign.status == "done"
+    progress = campaign_progress(campaign)
+    if progress["queued"] or progress["sending"]:
+        return False
+    campaign.status = "done"
+    campaign.finished_at = now or utcnow()
+    return True
+
+
+_MARKDOWN_SPECIAL = str.maketrans({ch: "\\" + ch for ch in "\\`*_[]<>#|"})
+
+
+def _markdown_literal(text: str) -> str:
+    # Titles are text, not Markdown: keep a '*' in a title from turning into emphasis.
+    return (text or "").translate(_MARKDOWN_SPECIAL)
+
+
+def announcement_markdown(webinar: Webinar) -> tuple[str, str]:
+    """Subject and Markdown body announcing a webinar: title, date, times in its display zones, a link."""
+    local = to_zone(webinar.starts_at, webinar.timezone)
+    register_url = external_url("catalogue.webinar", slug=webinar.slug)
+    subject = f"New webinar: {webinar.title}"
+    parts = [
+        f"## {_markdown_literal(webinar.title)}",
+        f"**{long_date(local)}**, {zone_times_line(webinar.starts_at, webinar.display_zones)}",
+    ]
+    if webinar.summary:
+        parts.append(_markdown_literal(webinar.summary))
+    parts.append(f"[Read more and register]({register_url})")
+    return subject, "\n\n".join(parts) + "\n"
