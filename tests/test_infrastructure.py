@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import smtplib
 import socket
+import subprocess
+import sys
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -41,6 +45,34 @@ def test_postgres_url_points_at_a_real_postgresql_server(postgres_url):
         engine.dispose()
     assert version.startswith("PostgreSQL ")
     assert host.startswith("127.0.0.1")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("ci", "outcome"), [("false", "1 skipped"), ("true", "1 error")])
+def test_missing_postgresql_skips_locally_and_fails_in_ci(ci, outcome):
+    env = dict(os.environ, CI=ci, WEBINARS_PG_BINDIR="/nonexistent")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:xdist",
+            "-q",
+            "-rs",
+            f"{__file__}::test_postgres_url_points_at_a_real_postgresql_server",
+        ],
+        cwd=Path(__file__).parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert outcome in result.stdout, result.stdout + result.stderr
+    assert (result.returncode != 0) == (ci == "true")
+    assert "PostgreSQL unavailable: WEBINARS_PG_BINDIR=/nonexistent" in result.stdout
 
 
 def test_postgres_cluster_runs_fast_and_loose_with_room_for_many_connections(postgres_cluster):

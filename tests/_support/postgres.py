@@ -35,8 +35,11 @@ def find_bindir() -> Path:
 
     WEBINARS_PG_BINDIR overrides the search.
     """
-    override = os.environ.get("WEBINARS_PG_BINDIR")
-    candidates = [override] if override else []
+    if override := os.environ.get("WEBINARS_PG_BINDIR"):
+        if (Path(override) / "initdb").is_file() and (Path(override) / "pg_ctl").is_file():
+            return Path(override)
+        raise PostgresUnavailable(f"WEBINARS_PG_BINDIR={override} holds no initdb and pg_ctl")
+    candidates: list[str] = []
 
     def major(path: str) -> int:
         version = Path(path).parent.name
