@@ -1,8 +1,65 @@
-"""Commands for this area (filled in by its issue)."""
+"""`flask --app webinars admin ...`: create organisers and reset their passwords."""
+
+import sys
 
 import click
+from email_validator import EmailNotValidError, validate_email
+from flask.cli import with_appcontext
+from sqlalchemy import select
+
+from ..extensions import db
+from .auth import MIN_PASSWORD_LENGTH, hash_password, normalise_email
+from .models import Organiser
 
 
 @click.group("admin", help="Organisers.")
 def admin_group():
     pass
+
+
+def _read_password(password_stdin: bool) -> str:
+    # Scripts pipe the password in; people at a terminal are prompted twice, without echo.
+    if password_stdin or not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise click.ClickException(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
+    return password
+
+
+def _valid_email(email: str) -> str:
+    try:
+        return normalise_email(validate_email(email, check_deliverability=False).normalized)
+    except EmailNotValidError as exc:
+        raise click.ClickException(f"{email!r} is not a valid email address: {exc}") from exc
+
+
+@admin_group.command("create")
+@click.argument("email")
+@click.option("--name", default="", help="The organiser's name, shown in the audit trail.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
+@with_appcontext
+def create(email: str, name: str, password_stdin: bool):
+    """Create an organiser who can sign in at /admin/login."""
+    email = _valid_email(email)
+    if db.session.scalar(select(Organiser.id).where(Organiser.email == email)) is not None:
+        raise click.ClickException(f"An organiser with the address {email} already exists.")
+    password = _read_password(password_stdin)
+    db.session.add(Organiser(email=email, name=name.strip(), password_hash=hash_password(password), active=True))
+    db.session.commit()
+    click.echo(f"Created organiser {email}.")
+
+
+@admin_group.command("set-password")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
+@with_appcontext
+def set_password(email: str, password_stdin: bool):
+    """Give an existing organiser a new password."""
+    organiser = db.session.scalar(select(Organiser).where(Organiser.email == normalise_email(email)))
+    if organiser is None:
+        raise click.ClickException(f"No organiser has the address {email}.")
+    organiser.password_hash = hash_password(_read_password(password_stdin))
+    db.session.commit()
+    click.echo(f"Password changed for {organiser.email}.")

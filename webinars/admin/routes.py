@@ -1,5 +1,490 @@
-"""Organisers' pages (placeholder until the admin issue lands)."""
+"""Every URL of the organisers' area. All of them require a signed-in organiser, except the sign-in page.
 
-from flask import Blueprint
+Views are thin: parse the form, call one operation, commit once, redirect (or render with errors).
+"""
+
+from datetime import date, datetime, time
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_user, logout_user
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload
+from werkzeug.exceptions import TooManyRequests
+
+from ..catalogue import operations as catalogue_ops
+from ..catalogue.models import Topic, Webinar
+from ..database import utcnow
+from ..extensions import db, login_manager
+from ..markup import markdown_to_html
+from ..newsletter.models import Campaign, Subscriber, subscriber_topics
+from ..registrations.models import Registration
+from ..timezones import UnknownZoneError, WallTimeError, is_known_zone, localize, to_zone, zone_times_line
+from . import exports
+from .auth import authenticate, forget_failed_logins, login_throttled, record_failed_login
+from .forms import CampaignForm, CancelWebinarForm, LoginForm, WebinarForm, split_zones
+from .lines import format_agenda, format_documents, format_partners
+from .models import AuditEvent
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
+
+# The only endpoints an anonymous visitor may reach.
+PUBLIC_ENDPOINTS = frozenset({"admin.login"})
+INVALID = 422  # a form sent back with its errors beside the fields
+
+
+@blueprint.before_request
+def require_organiser():
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    return None
+
+
+@blueprint.after_request
+def no_store(response):
+    # Registrant and subscriber lists must not linger in shared or browser caches.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _organiser():
+    return current_user._get_current_object()
+
+
+# -- sign-in ---------------------------------------------------------------------------------------
+
+
+def _safe_next(target: str | None) -> str | None:
+    """A local path to go back to after signing in; anything pointing elsewhere is ignored."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme not in ("", "http", "https") or (parts.netloc and parts.netloc != request.host):
+        return None
+    path = parts.path or "/"
+    if not path.startswith("/") or path.startswith("//") or "\\" in path:
+        return None
+    return path + (f"?{parts.query}" if parts.query else "")
+
+
+@blueprint.route("/login", methods=["GET", "POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("admin.index"))
+    form = LoginForm()
+    status = 200
+    if form.validate_on_submit():
+        ip = request.remote_addr or "unknown"
+        if login_throttled(form.email.data, ip):
+            raise TooManyRequests(retry_after=15 * 60)
+        organiser = authenticate(form.email.data, form.password.data)
+        if organiser is None:
+            record_failed_login(form.email.data, ip)
+            db.session.commit()
+            form.password.errors.append(_("Wrong email address or password."))
+            status = 401
+        else:
+            forget_failed_logins(form.email.data)
+            db.session.commit()
+            login_user(organiser)
+            return redirect(_safe_next(request.args.get("next")) or url_for("admin.index"))
+    elif request.method == "POST":
+        status = INVALID
+    return render_template("admin/login.html", form=form), status
+
+
+@blueprint.post("/logout")
+def logout():
+    logout_user()
+    flash(_("You have signed out."), "info")
+    return redirect(url_for("admin.login"))
+
+
+# -- webinars ----------------------------------------------------------------------------------------
+
+
+def _webinar_or_404(webinar_id: int) -> Webinar:
+    webinar = db.session.get(Webinar, webinar_id)
+    if webinar is None:
+        abort(404)
+    return webinar
+
+
+def _topic_choices() -> list[tuple[int, str]]:
+    return [(topic.id, topic.name) for topic in db.session.scalars(select(Topic).order_by(Topic.name))]
+
+
+@blueprint.get("/")
+def index():
+    webinars = db.session.scalars(select(Webinar).order_by(Webinar.starts_at.desc(), Webinar.id.desc())).all()
+    return render_template("admin/index.html", webinars=webinars, now=utcnow())
+
+
+def _form_data(webinar: Webinar) -> dict:
+    local = to_zone(webinar.starts_at, webinar.timezone)
+    items = catalogue_ops.items_of(webinar)
+    data = {
+        "title": webinar.title,
+        "slug": webinar.slug,
+        "summary": webinar.summary,
+        "description": webinar.description,
+        "start_date": local.date(),
+        "start_time": local.time().replace(tzinfo=None),
+        "timezone": webinar.timezone,
+        "duration_minutes": webinar.duration_minutes,
+        "display_zones": webinar.display_zones_text,
+        "location": webinar.location,
+        "capacity": webinar.capacity,
+        "join_url": webinar.join_url,
+        "recording_url": webinar.recording_url,
+        "topics": [topic.id for topic in webinar.topics],
+        "agenda": format_agenda(items["sections"]),
+        "partners": format_partners(items["partners"]),
+        "documents": format_documents(items["documents"]),
+    }
+    if webinar.registration_deadline:
+        deadline = to_zone(webinar.registration_deadline, webinar.timezone)
+        data["deadline_date"] = deadline.date()
+        data["deadline_time"] = deadline.time().replace(tzinfo=None)
+    return data
+
+
+def _fields(form: WebinarForm) -> catalogue_ops.WebinarFields:
+    topics = [db.session.get(Topic, topic_id) for topic_id in form.topics.data or []]
+    topics += [catalogue_ops.topic_named(name) for name in form.new_topic_names()]
+    return catalogue_ops.WebinarFields(
+        title=form.title.data,
+        slug=form.slug.data or "",
+        summary=form.summary.data or "",
+        description=form.description.data or "",
+        starts_at=form.starts_at,
+        ends_at=form.ends_at,
+        timezone=form.timezone.data,
+        display_zones=split_zones(form.display_zones.data),
+        location=form.location.data or "Online",
+        capacity=form.capacity.data,
+        registration_deadline=form.registration_deadline,
+        join_url=form.join_url.data or "",
+        recording_url=form.recording_url.data or "",
+        topics=[topic for topic in topics if topic is not None],
+        sections=form.sections_items,
+        partners=form.partner_items,
+        documents=form.document_items,
+    )
+
+
+def _preview(form: WebinarForm) -> dict:
+    """What the page will show, rendered on the server so that preview works without JavaScript."""
+    zones = [form.timezone.data, *split_zones(form.display_zones.data)]
+    line = ""
+    if form.starts_at is not None:
+        line = zone_times_line(form.starts_at, list(dict.fromkeys(z for z in zones if is_known_zone(z))))
+    return {"description": markdown_to_html(form.description.data or ""), "zones_line": line}
+
+
+def _wants_preview() -> bool:
+    return request.form.get("action") == "preview"
+
+
+@blueprint.route("/webinars/new", methods=["GET", "POST"])
+def webinar_new():
+    form = WebinarForm(topic_choices=_topic_choices(), data={"timezone": "Europe/Paris", "location": "Online"})
+    preview, status = None, 200
+    if form.validate_on_submit():
+        if _wants_preview():
+            preview = _preview(form)
+        else:
+            webinar = catalogue_ops.create_webinar(_fields(form), by=_organiser(), now=utcnow())
+            db.session.commit()
+            flash(_("Draft created. Check it, then publish it."), "success")
+            return redirect(url_for("admin.webinar", webinar_id=webinar.id))
+    elif request.method == "POST":
+        status = INVALID
+        if _wants_preview():
+            preview = _preview(form)
+    return render_template("admin/webinar_form.html", form=form, webinar=None, preview=preview), status
+
+
+@blueprint.route("/webinars/<int:webinar_id>/edit", methods=["GET", "POST"])
+def webinar_edit(webinar_id: int):
+    webinar = _webinar_or_404(webinar_id)
+    form = WebinarForm(topic_choices=_topic_choices(), webinar_id=webinar.id, data=_form_data(webinar))
+    preview, status = None, 200
+    if form.validate_on_submit():
+        if _wants_preview():
+            preview = _preview(form)
+        else:
+            changes = catalogue_ops.update_webinar(webinar, _fields(form), by=_organiser(), now=utcnow())
+            db.session.commit()
+            if not changes:
+                flash(_("Nothing changed."), "info")
+            elif {"starts_at", "ends_at"} & changes.keys() and webinar.status == "published":
+                flash(_("Rescheduled. Every registrant is sent an updated invitation."), "success")
+            else:
+                flash(_("Saved."), "success")
+            return redirect(url_for("admin.webinar", webinar_id=webinar.id))
+    elif request.method == "POST":
+        status = INVALID
+        if _wants_preview():
+            preview = _preview(form)
+    return render_template("admin/webinar_form.html", form=form, webinar=webinar, preview=preview), status
+
+
+@blueprint.get("/webinars/<int:webinar_id>")
+def webinar(webinar_id: int):
+    webinar = _webinar_or_404(webinar_id)
+    events = db.session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.webinar_id == webinar.id)
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        .options(selectinload(AuditEvent.organiser))
+    ).all()
+    return render_template("admin/webinar.html", webinar=webinar, events=events, counts=_counts(webinar))
+
+
+@blueprint.post("/webinars/<int:webinar_id>/publish")
+def webinar_publish(webinar_id: int):
+    webinar = _webinar_or_404(webinar_id)
+    try:
+        catalogue_ops.publish_webinar(webinar, by=_organiser(), now=utcnow())
+    except catalogue_ops.WebinarStateError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("admin.webinar", webinar_id=webinar.id))
+    db.session.commit()
+    flash(_("Published: the webinar is on the public pages and open for registration."), "success")
+    return redirect(url_for("admin.webinar", webinar_id=webinar.id))
+
+
+@blueprint.route("/webinars/<int:webinar_id>/cancel", methods=["GET", "POST"])
+def webinar_cancel(webinar_id: int):
+    webinar = _webinar_or_404(webinar_id)
+    if webinar.status == "cancelled":
+        flash(_("This webinar is already cancelled."), "info")
+        return redirect(url_for("admin.webinar", webinar_id=webinar.id))
+    form = CancelWebinarForm()
+    status = 200
+    if form.validate_on_submit():
+        catalogue_ops.cancel_webinar(webinar, by=_organiser(), now=utcnow(), reason=form.reason.data or "")
+        db.session.commit()
+        flash(_("Cancelled. Every registrant is sent a cancellation that removes it from their calendar."), "success")
+        return redirect(url_for("admin.webinar", webinar_id=webinar.id))
+    if request.method == "POST":
+        status = INVALID
+    return render_template("admin/webinar_cancel.html", webinar=webinar, form=form, counts=_counts(webinar)), status
+
+
+@blueprint.get("/preview/zones")
+def preview_zones():
+    """JSON for the live preview of the '10:00 Paris time | 18:00 Tokyo time' line."""
+    args = request.args
+    zone = args.get("zone", "")
+    try:
+        day = date.fromisoformat(args.get("date", ""))
+        clock = time.fromisoformat(args.get("time", ""))
+    except ValueError:
+        return jsonify(line="", error=_("Enter a start date and time."))
+    try:
+        instant = localize(datetime.combine(day, clock.replace(tzinfo=None)), zone)
+    except UnknownZoneError:
+        return jsonify(line="", error=_("Choose a time zone from the list."))
+    except WallTimeError as exc:
+        return jsonify(line="", error=str(exc))
+    others = split_zones(args.get("zones", ""))[:20]
+    unknown = [name for name in others if not is_known_zone(name)]
+    known = list(dict.fromkeys([zone, *(name for name in others if is_known_zone(name))]))
+    error = _("Unknown time zone: %(zones)s.", zones=", ".join(unknown)) if unknown else None
+    return jsonify(line=zone_times_line(instant, known), error=error)
+
+
+# -- registrations -----------------------------------------------------------------------------------
+
+
+def _counts(webinar: Webinar) -> dict:
+    rows = db.session.execute(
+        select(Registration.status, func.count(Registration.id))
+        .where(Registration.webinar_id == webinar.id)
+        .group_by(Registration.status)
+    ).all()
+    counts = {"confirmed": 0, "waitlisted": 0, "cancelled": 0}
+    counts.update({status: number for status, number in rows})
+    return counts
+
+
+def _registration_or_404(registration_id: int) -> Registration:
+    registration = db.session.get(Registration, registration_id)
+    if registration is None:
+        abort(404)
+    return registration
+
+
+@blueprint.get("/webinars/<int:webinar_id>/registrations")
+def registrations(webinar_id: int):
+    webinar = _webinar_or_404(webinar_id)
+    status = request.args.get("status", "")
+    query = select(Registration).where(Registration.webinar_id == webinar.id)
+    if status in ("confirmed", "waitlisted", "cancelled"):
+        query = query.where(Registration.status == status)
+    rows = db.session.scalars(query.order_by(Registration.created_at, Registration.id)).all()
+    return render_template(
+        "admin/registrations.html", webinar=webinar, registrations=rows, counts=_counts(webinar), status=status
+    )
+
+
+@blueprint.get("/webinars/<int:webinar_id>/registrations.csv")
+def registrations_csv(webinar_id: int):
+    webinar = _webinar_or_404(webinar_id)
+    rows = db.session.scalars(
+        select(Registration).where(Registration.webinar_id == webinar.id).order_by(Registration.id)
+    ).all()
+    return exports.registrations_response(webinar, rows)
+
+
+@blueprint.post("/registrations/<int:registration_id>/cancel")
+def registration_cancel(registration_id: int):
+    from ..registrations.operations import cancel_registration
+
+    registration = _registration_or_404(registration_id)
+    if registration.status == "cancelled":
+        flash(_("That registration was already cancelled."), "info")
+    else:
+        promoted = cancel_registration(registration, now=utcnow(), by="organiser")
+        db.session.commit()
+        message = _("Cancelled the registration of %(name)s.", name=registration.name)
+        if promoted is not None:
+            message += " " + _("%(name)s moved up from the waiting list.", name=promoted.name)
+        flash(message, "success")
+    return redirect(url_for("admin.registrations", webinar_id=registration.webinar_id))
+
+
+@blueprint.post("/registrations/<int:registration_id>/promote")
+def registration_promote(registration_id: int):
+    from ..registrations.operations import promote
+
+    registration = _registration_or_404(registration_id)
+    if registration.status != "waitlisted":
+        flash(_("Only someone on the waiting list can be promoted."), "error")
+    else:
+        promote(registration, now=utcnow())
+        db.session.commit()
+        flash(_("%(name)s now has a seat.", name=registration.name), "success")
+    return redirect(url_for("admin.registrations", webinar_id=registration.webinar_id))
+
+
+# -- newsletter --------------------------------------------------------------------------------------
+
+
+def _subscriber_query():
+    """Subscribers matching the search form: text in address or name, state, topic."""
+    args = request.args
+    query = select(Subscriber)
+    text = (args.get("q") or "").strip()[:200]
+    if text:
+        pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(
+            or_(
+                func.lower(Subscriber.email).like(pattern, escape="\\"),
+                func.lower(Subscriber.name).like(pattern, escape="\\"),
+            )
+        )
+    if args.get("status") in ("pending", "subscribed", "unsubscribed"):
+        query = query.where(Subscriber.status == args["status"])
+    topic_slug = args.get("topic") or ""
+    if topic_slug:
+        query = query.where(Subscriber.topics.any(Topic.slug == topic_slug))
+    return query.order_by(Subscriber.id)
+
+
+@blueprint.get("/newsletter")
+def newsletter():
+    by_state = {"pending": 0, "subscribed": 0, "unsubscribed": 0}
+    by_state.update(
+        dict(db.session.execute(select(Subscriber.status, func.count(Subscriber.id)).group_by(Subscriber.status)).all())
+    )
+    by_topic: dict[str, dict] = {}
+    topic_rows = db.session.execute(
+        select(Topic.slug, Topic.name, Subscriber.status, func.count(Subscriber.id))
+        .join(subscriber_topics, subscriber_topics.c.topic_id == Topic.id)
+        .join(Subscriber, Subscriber.id == subscriber_topics.c.subscriber_id)
+        .group_by(Topic.slug, Topic.name, Subscriber.status)
+        .order_by(Topic.name)
+    ).all()
+    for slug, name, state, number in topic_rows:
+        entry = by_topic.setdefault(slug, {"name": name, "pending": 0, "subscribed": 0, "unsubscribed": 0})
+        entry[state] = number
+    page = request.args.get("page", "1")
+    results = db.paginate(
+        _subscriber_query().options(selectinload(Subscriber.topics)),
+        page=int(page) if page.isdigit() and len(page) < 7 else 1,
+        per_page=50,
+        error_out=False,
+    )
+    topics = db.session.scalars(select(Topic).order_by(Topic.name)).all()
+    return render_template(
+        "admin/newsletter.html",
+        by_state=by_state,
+        by_topic=by_topic,
+        results=results,
+        topics=topics,
+        args=request.args.to_dict(),
+    )
+
+
+@blueprint.get("/newsletter/subscribers.csv")
+def subscribers_csv():
+    rows = db.session.scalars(_subscriber_query().options(selectinload(Subscriber.topics))).all()
+    return exports.subscribers_response(rows)
+
+
+@blueprint.get("/newsletter/campaigns")
+def campaigns():
+    from ..newsletter.operations import campaign_progress
+
+    rows = db.session.scalars(select(Campaign).order_by(Campaign.created_at.desc(), Campaign.id.desc())).all()
+    return render_template(
+        "admin/campaigns.html", campaigns=[(campaign, campaign_progress(campaign)) for campaign in rows]
+    )
+
+
+@blueprint.route("/newsletter/campaigns/new", methods=["GET", "POST"])
+def campaign_new():
+    from ..newsletter.operations import announcement_markdown, create_campaign, expand_campaign
+
+    webinar = None
+    webinar_id = request.values.get("webinar", "")
+    initial: dict = {}
+    if webinar_id.isdigit():
+        webinar = _webinar_or_404(int(webinar_id))
+        subject, body = announcement_markdown(webinar)
+        initial = {"subject": subject, "body": body, "topics": [topic.id for topic in webinar.topics]}
+    form = CampaignForm(topic_choices=_topic_choices(), data=initial)
+    preview, status = None, 200
+    if form.validate_on_submit():
+        if request.form.get("action") == "send" and form.confirm.data:
+            slugs = [topic.slug for topic in db.session.scalars(select(Topic).where(Topic.id.in_(form.topics.data)))]
+            campaign = create_campaign(
+                form.subject.data, form.body.data, slugs, created_by=_organiser().email, webinar=webinar
+            )
+            expand_campaign(campaign)
+            db.session.commit()
+            flash(_("The campaign is queued; the mail worker sends it."), "success")
+            return redirect(url_for("admin.campaign", campaign_id=campaign.id))
+        if request.form.get("action") == "send":
+            form.confirm.errors = [_("Tick this box to send the campaign.")]
+            status = INVALID
+        preview = markdown_to_html(form.body.data)
+    elif request.method == "POST":
+        status = INVALID
+    return render_template("admin/campaign_form.html", form=form, preview=preview, webinar=webinar), status
+
+
+@blueprint.get("/newsletter/campaigns/<int:campaign_id>")
+def campaign(campaign_id: int):
+    from ..newsletter.operations import campaign_progress
+
+    campaign = db.session.get(Campaign, campaign_id)
+    if campaign is None:
+        abort(404)
+    return render_template("admin/campaign.html", campaign=campaign, progress=campaign_progress(campaign))

@@ -1,0 +1,251 @@
+"""Organisers' forms. Every field's input is kept and its errors shown beside it."""
+
+import re
+from datetime import datetime, timedelta
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    EmailField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+    TimeField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from ..catalogue.operations import slug_taken
+from ..timezones import UnknownZoneError, WallTimeError, is_known_zone, localize, selectable_zones
+from .lines import (
+    AGENDA_HELP,
+    DOCUMENTS_HELP,
+    PARTNERS_HELP,
+    LineFormatError,
+    check_url,
+    parse_agenda,
+    parse_documents,
+    parse_partners,
+)
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class BaseForm(FlaskForm):
+    """Strips surrounding whitespace from every text input."""
+
+    class Meta:
+        def bind_field(self, form, unbound_field, options):
+            filters = unbound_field.kwargs.get("filters", ())
+            options["filters"] = (_strip, *filters)
+            return unbound_field.bind(form=form, **options)
+
+
+class ActionForm(BaseForm):
+    """A button that acts (publish, cancel, promote, sign out): CSRF token only."""
+
+
+class LoginForm(BaseForm):
+    email = EmailField(_l("Email address"), validators=[DataRequired(), Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1000)], filters=())
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+def _http_url(form, field):
+    try:
+        field.data = check_url(field.data or "")
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from exc
+
+
+def split_zones(text: str) -> list[str]:
+    return [part for part in re.split(r"[\s,]+", text or "") if part]
+
+
+class WebinarForm(BaseForm):
+    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=300)])
+    slug = StringField(
+        _l("Slug"),
+        validators=[Optional(), Length(max=120)],
+        description=_l("Part of the page address: /webinars/<slug>. Leave empty to build it from the title."),
+    )
+    summary = TextAreaField(_l("Summary"), validators=[Optional(), Length(max=2000)])
+    description = TextAreaField(
+        _l("Description"),
+        validators=[Optional(), Length(max=50000)],
+        description=_l("Markdown: **bold**, *italic*, [link](https://…), lists with “- ”. Raw HTML is not allowed."),
+    )
+    start_date = DateField(_l("Start date"), validators=[InputRequired()])
+    start_time = TimeField(_l("Start time"), validators=[InputRequired()])
+    timezone = SelectField(
+        _l("Time zone of the start time"),
+        validators=[InputRequired()],
+        description=_l("The zone in which the date and time above are meant, e.g. Europe/Paris."),
+    )
+    duration_minutes = IntegerField(
+        _l("Duration in minutes"), validators=[InputRequired(), NumberRange(min=1, max=24 * 60)], default=60
+    )
+    display_zones = StringField(
+        _l("Display zones"),
+        validators=[Optional(), Length(max=500)],
+        description=_l(
+            "Zones shown side by side on the page, separated by spaces or commas, e.g. “Asia/Tokyo America/New_York”. "
+            "The event’s own zone is always shown first."
+        ),
+    )
+    location = StringField(_l("Location"), validators=[Optional(), Length(max=300)], default="Online")
+    capacity = IntegerField(
+        _l("Capacity"),
+        validators=[Optional(), NumberRange(min=0)],
+        description=_l("Seats; leave empty for no limit. Later registrants join the waiting list."),
+    )
+    deadline_date = DateField(_l("Registration deadline: date"), validators=[Optional()])
+    deadline_time = TimeField(
+        _l("Registration deadline: time"),
+        validators=[Optional()],
+        description=_l("In the event’s time zone. Leave empty to keep registration open until the start."),
+    )
+    join_url = StringField(
+        _l("Join URL"),
+        validators=[Optional(), Length(max=1000), _http_url],
+        description=_l("Sent to registrants only."),
+    )
+    recording_url = StringField(_l("Recording URL"), validators=[Optional(), Length(max=1000), _http_url])
+    topics = MultiCheckboxField(_l("Topics"), coerce=int, validate_choice=True)
+    new_topics = StringField(
+        _l("New topics"),
+        validators=[Optional(), Length(max=500)],
+        description=_l("Names of topics to create and add, separated by commas."),
+    )
+    agenda = TextAreaField(_l("Agenda"), validators=[Optional(), Length(max=50000)], description=AGENDA_HELP)
+    partners = TextAreaField(_l("Partners"), validators=[Optional(), Length(max=50000)], description=PARTNERS_HELP)
+    documents = TextAreaField(
+        _l("Related documents"), validators=[Optional(), Length(max=50000)], description=DOCUMENTS_HELP
+    )
+
+    def __init__(self, *args, topic_choices=(), webinar_id: int | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.webinar_id = webinar_id
+        self.timezone.choices = [(name, name.replace("_", " ")) for name in selectable_zones()]
+        self.topics.choices = list(topic_choices)
+        self.starts_at: datetime | None = None
+        self.registration_deadline: datetime | None = None
+        self.sections_items: list = []
+        self.partner_items: list = []
+        self.document_items: list = []
+
+    def validate_slug(self, field):
+        if field.data and not re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)*", field.data):
+            raise ValidationError(_l("Use lower-case letters, digits and single hyphens only."))
+        if field.data and slug_taken(field.data, exclude_id=self.webinar_id):
+            raise ValidationError(_l("Another webinar already uses this slug."))
+
+    def validate_timezone(self, field):
+        if not is_known_zone(field.data):
+            raise ValidationError(_l("Choose a time zone from the list."))
+
+    def validate_display_zones(self, field):
+        unknown = [zone for zone in split_zones(field.data) if not is_known_zone(zone)]
+        if unknown:
+            raise ValidationError(
+                _l(
+                    "Unknown time zone: %(zones)s. Use IANA names such as Europe/Paris or Asia/Tokyo.",
+                    zones=", ".join(unknown),
+                )
+            )
+
+    def validate_agenda(self, field):
+        try:
+            self.sections_items = parse_agenda(field.data)
+        except LineFormatError as exc:
+            raise ValidationError(str(exc)) from exc
+
+    def validate_partners(self, field):
+        try:
+            self.partner_items = parse_partners(field.data)
+        except LineFormatError as exc:
+            raise ValidationError(str(exc)) from exc
+
+    def validate_documents(self, field):
+        try:
+            self.document_items = parse_documents(field.data)
+        except LineFormatError as exc:
+            raise ValidationError(str(exc)) from exc
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        # Only once date, time and zone are each valid can the instant be worked out.
+        if self.start_date.data and self.start_time.data and not self.timezone.errors:
+            try:
+                self.starts_at = localize(
+                    datetime.combine(self.start_date.data, self.start_time.data), self.timezone.data
+                )
+            except WallTimeError as exc:
+                self.start_time.errors = [*self.start_time.errors, str(exc)]
+                valid = False
+            except UnknownZoneError:
+                valid = False
+        if bool(self.deadline_date.data) != bool(self.deadline_time.data):
+            self.deadline_time.errors = [*self.deadline_time.errors, _l("Give both a date and a time, or neither.")]
+            valid = False
+        elif self.deadline_date.data and not self.timezone.errors:
+            try:
+                self.registration_deadline = localize(
+                    datetime.combine(self.deadline_date.data, self.deadline_time.data), self.timezone.data
+                )
+            except WallTimeError as exc:
+                self.deadline_time.errors = [*self.deadline_time.errors, str(exc)]
+                valid = False
+            else:
+                if self.starts_at and self.registration_deadline > self.starts_at:
+                    self.deadline_time.errors = [
+                        *self.deadline_time.errors,
+                        _l("The registration deadline must not be after the start."),
+                    ]
+                    valid = False
+        return valid
+
+    @property
+    def ends_at(self) -> datetime | None:
+        if self.starts_at is None or not self.duration_minutes.data:
+            return None
+        return self.starts_at + timedelta(minutes=self.duration_minutes.data)
+
+    def new_topic_names(self) -> list[str]:
+        return [name.strip() for name in (self.new_topics.data or "").split(",") if name.strip()]
+
+
+class CampaignForm(BaseForm):
+    subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=300)])
+    body = TextAreaField(
+        _l("Message"),
+        validators=[DataRequired(), Length(max=100000)],
+        description=_l("Markdown: **bold**, *italic*, [link](https://…), lists with “- ”."),
+    )
+    topics = MultiCheckboxField(
+        _l("Topics"),
+        coerce=int,
+        validate_choice=True,
+        description=_l("Subscribers who follow at least one of these topics receive it; none ticked: everyone."),
+    )
+    confirm = BooleanField(_l("Yes, send this campaign now"))
+
+    def __init__(self, *args, topic_choices=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.topics.choices = list(topic_choices)
+
+
+class CancelWebinarForm(BaseForm):
+    reason = TextAreaField(_l("Reason (kept in the audit trail)"), validators=[Optional(), Length(max=2000)])
+    confirm = BooleanField(_l("Yes, cancel this webinar and notify every registrant"), validators=[DataRequired()])

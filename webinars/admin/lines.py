@@ -1,0 +1,120 @@
+"""The plain-text formats organisers type agendas, partners and documents in.
+
+One item per line, fields separated by "|", so the forms work without JavaScript and a whole
+agenda can be pasted from a seed page. Parsing errors name the line, for display beside the field.
+"""
+
+from urllib.parse import urlsplit
+
+from ..catalogue.operations import DocumentItem, PartnerItem, SectionItem, SpeakerItem
+
+AGENDA_HELP = (
+    "One section title per line. Under it, lines starting with “>” add a description and lines starting "
+    "with “-” add a speaker: “- Name | Role | Organisation | Country” (role, organisation and country optional)."
+)
+PARTNERS_HELP = "One partner per line: “Name | https://address | Description” (address and description optional)."
+DOCUMENTS_HELP = (
+    "One document per line: “Title | https://address | kind” (kind: publication, slides, report…; "
+    "address optional, kind defaults to publication)."
+)
+
+
+class LineFormatError(ValueError):
+    """A line that does not follow the documented format; the message says which and why."""
+
+
+def check_url(url: str) -> str:
+    """The URL itself if it is an absolute http(s) address; ValueError otherwise.
+
+    Other schemes (javascript:, data:, file:) are refused because these links end up on public pages.
+    """
+    url = (url or "").strip()
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or any(c.isspace() for c in url):
+        raise ValueError(f"“{url}” is not a web address starting with http:// or https://")
+    return url
+
+
+def _fields(line: str, count: int) -> list[str]:
+    parts = [part.strip() for part in line.split("|", count - 1)]
+    return parts + [""] * (count - len(parts))
+
+
+def _lines(text: str):
+    for number, raw in enumerate((text or "").splitlines(), start=1):
+        line = raw.strip()
+        if line:
+            yield number, line
+
+
+def parse_agenda(text: str) -> list[SectionItem]:
+    sections: list[SectionItem] = []
+    for number, line in _lines(text):
+        if line[0] in "-*":
+            if not sections:
+                raise LineFormatError(f"Line {number}: a speaker needs a section title on a line above it.")
+            name, role, organisation, country = _fields(line[1:].strip(), 4)
+            if not name:
+                raise LineFormatError(f"Line {number}: the speaker’s name is missing.")
+            sections[-1].speakers.append(SpeakerItem(name, role, organisation, country))
+        elif line[0] == ">":
+            if not sections:
+                raise LineFormatError(f"Line {number}: a description needs a section title on a line above it.")
+            current = sections[-1]
+            current.description = f"{current.description}\n{line[1:].strip()}".strip()
+        else:
+            sections.append(SectionItem(title=line))
+    return sections
+
+
+def format_agenda(sections: list[SectionItem]) -> str:
+    lines = []
+    for section in sections:
+        lines.append(section.title)
+        lines.extend(f"> {row}" for row in section.description.splitlines() if row.strip())
+        for speaker in section.speakers:
+            parts = [speaker.name, speaker.role, speaker.organisation, speaker.country]
+            while parts and not parts[-1]:
+                parts.pop()
+            lines.append("- " + " | ".join(parts))
+    return "\n".join(lines)
+
+
+def parse_partners(text: str) -> list[PartnerItem]:
+    partners = []
+    for number, line in _lines(text):
+        name, url, description = _fields(line, 3)
+        if not name:
+            raise LineFormatError(f"Line {number}: the partner’s name is missing.")
+        try:
+            url = check_url(url)
+        except ValueError as exc:
+            raise LineFormatError(f"Line {number}: {exc}.") from exc
+        partners.append(PartnerItem(name, url, description))
+    return partners
+
+
+def format_partners(partners: list[PartnerItem]) -> str:
+    return "\n".join(" | ".join(p for p in (x.name, x.url, x.description)).rstrip(" |") for x in partners)
+
+
+def parse_documents(text: str) -> list[DocumentItem]:
+    documents = []
+    for number, line in _lines(text):
+        title, url, kind = _fields(line, 3)
+        if not title:
+            raise LineFormatError(f"Line {number}: the document’s title is missing.")
+        try:
+            url = check_url(url)
+        except ValueError as exc:
+            raise LineFormatError(f"Line {number}: {exc}.") from exc
+        if len(kind) > 60:
+            raise LineFormatError(f"Line {number}: the kind is longer than 60 characters.")
+        documents.append(DocumentItem(title, url, kind or "publication"))
+    return documents
+
+
+def format_documents(documents: list[DocumentItem]) -> str:
+    return "\n".join(f"{d.title} | {d.url} | {d.kind}" for d in documents)

@@ -1,0 +1,358 @@
+"""Changing webinars: create, edit, publish, reschedule and cancel.
+
+This is the only place that raises a webinar's iCalendar SEQUENCE. It only ever goes up, and only
+when something a calendar entry shows changes: the time, the duration, the title, the join details
+(join URL, location) or the status. Every change sets `updated_at` (LAST-MODIFIED, feed ETags) and
+leaves an AuditEvent saying who changed what. Nothing here commits: the view does, once.
+"""
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from flask import current_app
+from sqlalchemy import select
+
+from ..admin.models import AuditEvent, Organiser
+from ..extensions import db
+from ..timezones import to_zone
+from .models import AgendaSection, Partner, RelatedDocument, Speaker, Topic, Webinar, new_ical_uid
+
+# Changes that registrants' calendars must see: they raise SEQUENCE and send an updated invite.
+SIGNIFICANT_FIELDS = ("starts_at", "ends_at", "title", "join_url", "location")
+OTHER_FIELDS = (
+    "slug",
+    "summary",
+    "description",
+    "timezone",
+    "display_zones_text",
+    "capacity",
+    "registration_deadline",
+    "recording_url",
+)
+FIELD_LABELS = {
+    "starts_at": "Start",
+    "ends_at": "End",
+    "title": "Title",
+    "join_url": "Join URL",
+    "location": "Location",
+    "slug": "Slug",
+    "summary": "Summary",
+    "description": "Description",
+    "timezone": "Time zone",
+    "display_zones_text": "Display zones",
+    "capacity": "Capacity",
+    "registration_deadline": "Registration deadline",
+    "recording_url": "Recording URL",
+    "topics": "Topics",
+    "agenda": "Agenda",
+    "partners": "Partners",
+    "documents": "Related documents",
+}
+# Long texts are summarised in the audit trail rather than copied into it.
+LONG_FIELDS = ("summary", "description", "agenda", "partners", "documents")
+
+
+class WebinarStateError(ValueError):
+    """The webinar's status does not allow this step (e.g. publishing a cancelled webinar)."""
+
+
+@dataclass
+class SpeakerItem:
+    name: str
+    role: str = ""
+    organisation: str = ""
+    country: str = ""
+
+
+@dataclass
+class SectionItem:
+    title: str
+    description: str = ""
+    speakers: list[SpeakerItem] = field(default_factory=list)
+
+
+@dataclass
+class PartnerItem:
+    name: str
+    url: str = ""
+    description: str = ""
+
+
+@dataclass
+class DocumentItem:
+    title: str
+    url: str = ""
+    kind: str = "publication"
+
+
+@dataclass
+class WebinarFields:
+    """Everything an organiser edits, already validated (instants aware UTC, zones known, URLs http(s))."""
+
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    timezone: str
+    slug: str = ""
+    summary: str = ""
+    description: str = ""
+    display_zones: list[str] = field(default_factory=list)
+    location: str = "Online"
+    capacity: int | None = None
+    registration_deadline: datetime | None = None
+    join_url: str = ""
+    recording_url: str = ""
+    topics: list[Topic] = field(default_factory=list)
+    sections: list[SectionItem] = field(default_factory=list)
+    partners: list[PartnerItem] = field(default_factory=list)
+    documents: list[DocumentItem] = field(default_factory=list)
+
+
+def slugify(text: str, max_length: int = 80) -> str:
+    """'Worker co-operatives: Japan' -> 'worker-co-operatives-japan' (ASCII, for stable URLs)."""
+    ascii_text = unicodedata.normalize("NFKD", text or "").encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    return slug[:max_length].rstrip("-") or "webinar"
+
+
+def slug_taken(slug: str, exclude_id: int | None = None) -> bool:
+    query = select(Webinar.id).where(Webinar.slug == slug)
+    if exclude_id is not None:
+        query = query.where(Webinar.id != exclude_id)
+    return db.session.scalar(query) is not None
+
+
+def unique_slug(base: str, exclude_id: int | None = None) -> str:
+    slug, number = base, 2
+    while slug_taken(slug, exclude_id):
+        slug = f"{base[:110]}-{number}"
+        number += 1
+    return slug
+
+
+def topic_named(name: str) -> Topic:
+    """The topic with this name's slug, created if it does not exist yet."""
+    slug = slugify(name)
+    topic = db.session.scalar(select(Topic).where(Topic.slug == slug))
+    if topic is None:
+        topic = Topic(slug=slug, name=name.strip()[:120])
+        db.session.add(topic)
+    return topic
+
+
+def audit(webinar: Webinar | None, action: str, by: Organiser | None, now: datetime, details: str = "") -> AuditEvent:
+    event = AuditEvent(
+        webinar_id=webinar.id if webinar is not None else None,
+        organiser_id=by.id if by is not None else None,
+        action=action,
+        details=details,
+        at=now,
+    )
+    db.session.add(event)
+    return event
+
+
+def create_webinar(fields: WebinarFields, *, by: Organiser | None, now: datetime) -> Webinar:
+    """A new draft webinar with a permanent calendar UID."""
+    domain = urlsplit(current_app.config["BASE_URL"]).hostname or "localhost"
+    webinar = Webinar(
+        ical_uid=new_ical_uid(domain),
+        slug=unique_slug(fields.slug or slugify(fields.title)),
+        status="draft",
+        sequence=0,
+        created_at=now,
+        updated_at=now,
+    )
+    _apply(webinar, fields, set_slug=False)
+    db.session.add(webinar)
+    db.session.flush()  # the id, for the audit row
+    audit(webinar, "created", by, now, f"Created as a draft: {webinar.title}")
+    return webinar
+
+
+def update_webinar(webinar: Webinar, fields: WebinarFields, *, by: Organiser | None, now: datetime) -> dict:
+    """Apply an edit; returns {field: (old, new)} for what changed ({} when nothing did).
+
+    A change of time or duration is a reschedule. Significant changes of a published webinar send
+    every registrant an updated invite (same UID, higher SEQUENCE) saying what changed.
+    """
+    before = _snapshot(webinar)
+    # The slug is part of public links and calendar URLs: it is fixed once the webinar is published.
+    _apply(webinar, fields, set_slug=webinar.status == "draft")
+    after = _snapshot(webinar)
+    changes = {name: (before[name], after[name]) for name in before if before[name] != after[name]}
+    if not changes:
+        return {}
+    significant = {name: changes[name] for name in SIGNIFICANT_FIELDS if name in changes}
+    if significant:
+        webinar.sequence += 1
+    webinar.updated_at = now
+    action = "rescheduled" if {"starts_at", "ends_at"} & changes.keys() else "updated"
+    audit(webinar, action, by, now, describe_changes(webinar, changes))
+    if significant and webinar.status == "published":
+        _send_update(webinar, significant)
+    return changes
+
+
+def publish_webinar(webinar: Webinar, *, by: Organiser | None, now: datetime) -> None:
+    if webinar.status != "draft":
+        raise WebinarStateError(f"Only a draft can be published; this webinar is {webinar.status}.")
+    webinar.status = "published"
+    webinar.sequence += 1
+    webinar.updated_at = now
+    audit(webinar, "published", by, now, "Status: draft → published")
+
+
+def cancel_webinar(webinar: Webinar, *, by: Organiser | None, now: datetime, reason: str = "") -> None:
+    """Cancel for good: calendars drop the entry (METHOD:CANCEL) and the pages say so."""
+    if webinar.status == "cancelled":
+        raise WebinarStateError("This webinar is already cancelled.")
+    was = webinar.status
+    webinar.status = "cancelled"
+    webinar.sequence += 1
+    webinar.updated_at = now
+    details = f"Status: {was} → cancelled"
+    if reason:
+        details += f"\nReason: {reason}"
+    audit(webinar, "cancelled", by, now, details)
+    if was == "published":
+        _send_cancellation(webinar)
+
+
+def _send_update(webinar: Webinar, changes: dict) -> None:
+    # Imported here: the registrations package imports the catalogue's models, not the reverse.
+    from ..registrations.notifications import send_webinar_update
+
+    send_webinar_update(webinar, changes)
+
+
+def _send_cancellation(webinar: Webinar) -> None:
+    from ..registrations.notifications import send_webinar_cancellation
+
+    send_webinar_cancellation(webinar)
+
+
+def _apply(webinar: Webinar, fields: WebinarFields, *, set_slug: bool) -> None:
+    if set_slug and fields.slug and fields.slug != webinar.slug:
+        webinar.slug = unique_slug(fields.slug, exclude_id=webinar.id)
+    webinar.title = fields.title
+    webinar.summary = fields.summary
+    webinar.description = fields.description
+    webinar.starts_at = fields.starts_at
+    webinar.ends_at = fields.ends_at
+    webinar.timezone = fields.timezone
+    webinar.display_zones = [zone for zone in fields.display_zones if zone != fields.timezone]
+    webinar.location = fields.location or "Online"
+    webinar.capacity = fields.capacity
+    webinar.registration_deadline = fields.registration_deadline
+    webinar.join_url = fields.join_url
+    webinar.recording_url = fields.recording_url
+    webinar.topics = list(dict.fromkeys(fields.topics))
+    # Lookups below must not flush a half-edited webinar.
+    with db.session.no_autoflush:
+        if _sections_of(webinar) != fields.sections:
+            webinar.sections = [
+                AgendaSection(
+                    position=position,
+                    title=item.title,
+                    description=item.description,
+                    speakers=[_speaker(s) for s in item.speakers],
+                )
+                for position, item in enumerate(fields.sections)
+            ]
+        if _partners_of(webinar) != fields.partners:
+            webinar.partners = [
+                Partner(position=position, name=item.name, url=item.url, description=item.description)
+                for position, item in enumerate(fields.partners)
+            ]
+        if _documents_of(webinar) != fields.documents:
+            webinar.documents = [
+                RelatedDocument(position=position, title=item.title, url=item.url, kind=item.kind)
+                for position, item in enumerate(fields.documents)
+            ]
+
+
+def _speaker(item: SpeakerItem) -> Speaker:
+    """The existing speaker with exactly these details, or a new one.
+
+    Speakers are shared between webinars, so an edit never rewrites a speaker another webinar shows.
+    """
+    existing = db.session.scalar(
+        select(Speaker)
+        .where(
+            Speaker.name == item.name,
+            Speaker.role == item.role,
+            Speaker.organisation == item.organisation,
+            Speaker.country == item.country,
+        )
+        .order_by(Speaker.id)
+        .limit(1)
+    )
+    if existing is not None:
+        return existing
+    speaker = Speaker(name=item.name, role=item.role, organisation=item.organisation, country=item.country)
+    db.session.add(speaker)
+    return speaker
+
+
+def _sections_of(webinar: Webinar) -> list[SectionItem]:
+    return [
+        SectionItem(
+            section.title,
+            section.description or "",
+            [SpeakerItem(s.name, s.role or "", s.organisation or "", s.country or "") for s in section.speakers],
+        )
+        for section in webinar.sections
+    ]
+
+
+def _partners_of(webinar: Webinar) -> list[PartnerItem]:
+    return [PartnerItem(p.name, p.url or "", p.description or "") for p in webinar.partners]
+
+
+def _documents_of(webinar: Webinar) -> list[DocumentItem]:
+    return [DocumentItem(d.title, d.url or "", d.kind or "publication") for d in webinar.documents]
+
+
+def items_of(webinar: Webinar) -> dict:
+    """The webinar's agenda, partners and documents as plain items (for forms)."""
+    return {
+        "sections": _sections_of(webinar),
+        "partners": _partners_of(webinar),
+        "documents": _documents_of(webinar),
+    }
+
+
+def _snapshot(webinar: Webinar) -> dict:
+    values = {name: getattr(webinar, name, None) for name in (*SIGNIFICANT_FIELDS, *OTHER_FIELDS)}
+    values["topics"] = tuple(sorted(topic.slug for topic in webinar.topics))
+    values["agenda"] = repr(_sections_of(webinar))
+    values["partners"] = repr(_partners_of(webinar))
+    values["documents"] = repr(_documents_of(webinar))
+    return values
+
+
+def _show(webinar: Webinar, value) -> str:
+    if isinstance(value, datetime):
+        local = to_zone(value, webinar.timezone)
+        return f"{local:%Y-%m-%d %H:%M} {webinar.timezone} ({local.tzname()})"
+    if value in (None, "", ()):
+        return "(none)"
+    if isinstance(value, tuple):
+        return ", ".join(value)
+    return str(value)
+
+
+def describe_changes(webinar: Webinar, changes: dict) -> str:
+    """One line per changed field, old → new, times in the webinar's zone."""
+    lines = []
+    for name, (old, new) in changes.items():
+        label = FIELD_LABELS.get(name, name)
+        if name in LONG_FIELDS:
+            lines.append(f"{label} changed")
+        else:
+            lines.append(f"{label}: {_show(webinar, old)} → {_show(webinar, new)}")
+    return "\n".join(lines)
