@@ -5,7 +5,9 @@ Databases
         A throwaway PostgreSQL cluster (initdb + pg_ctl, fsync=off) on a free port of 127.0.0.1,
         run as the `postgres` user when we are root. One per pytest-xdist worker, so workers never
         share a database. Skips the test when PostgreSQL is not installed, fails instead when CI=true.
-    postgres_url (session) -> str
+        .url(dbname), .dsn(dbname), .connect(dbname) (autocommit psycopg), .create_database(name,
+        template=None), .drop_database(name), .port. WEBINARS_PG_BINDIR picks the binaries.
+    postgres_url -> str (one database for the whole session)
         `postgresql+psycopg://...` URL of an empty database on that cluster (no schema).
 
 Apps (each gets a fresh database whose schema was built by running the migrations)
@@ -14,6 +16,7 @@ Apps (each gets a fresh database whose schema was built by running the migration
     pg_app -> Flask              PostgreSQL only
     client -> FlaskClient        app.test_client() of `app`
     runner -> FlaskCliRunner     app.test_cli_runner() of `app`
+    A test using two app fixtures (say sqlite_app and pg_app) gets two separate databases.
 
     The migrations run once per session per database kind (per xdist worker). SQLite: each test
     gets a copy of the migrated file. PostgreSQL: each app gets a database cloned once from the
@@ -32,8 +35,11 @@ Mail
         A real aiosmtpd server on 127.0.0.1 (one per session, reset before each test).
         .messages (list of ReceivedMessage: mail_from, rcpt_tos, data, message, subject, body()),
         .clear(), .wait_for(count, timeout=5.0), .messages_to(address), .stop() / .start() (same
-        port), .refuse_rcpt(address_or_predicate, code=550, times=None), .defer_rcpt(address,
-        code=451, times=1), .refuse_data(code=451, times=1), .host, .port.
+        port), .refuse_rcpt(address_or_predicate, code=550, times=None) (a 4xx code is a temporary
+        refusal), .defer_rcpt(address, code=451, times=1), .refuse_data(code=451, times=1),
+        .reset(), .running, .host, .port.
+
+Helpers: tests._support.forms (csrf_token, csrf_token_from_html, post_form).
 """
 
 from __future__ import annotations
