@@ -95,7 +95,7 @@ def _prepare(campaign: Campaign) -> _Prepared:
     head_bytes = bytes(head)
     return _Prepared(
         campaign_id=campaign.id,
-        head=head_bytes[: head_bytes.rindex(b"\r\n\r\n") + 2],
+        head=head_bytes[: head_bytes.index(b"\r\n\r\n") + 2],
         text_parts=tuple(text.split(marker)),
         html_parts=tuple(html.split(marker)),
         boundary=boundary.encode(),

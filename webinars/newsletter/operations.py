@@ -437,19 +437,23 @@ def expand_campaign(campaign: Campaign, batch_size: int = 5000) -> int:
     while True:
         after = campaign.expanded_through_id
         # The upper id of the next batch over all subscribers, so that each batch costs one index range.
-        through = db.session.scalar(
-            select(func.max(Subscriber.id)).select_from(
-                select(Subscriber.id).where(Subscriber.id > after).order_by(Subscriber.id).limit(batch_size).subquery()
-            )
-        )
+        batch = select(Subscriber.id).where(Subscriber.id > after).order_by(Subscriber.id).limit(batch_size).subquery()
+        through = db.session.scalar(select(func.max(batch.c.id)))
         if through is None:
             break
-        result = db.session.execute(
-            insert(OutboxMessage).from_select(
+        in_range = select(func.count(OutboxMessage.id)).where(
+            OutboxMessage.campaign_id == campaign.id,
+            OutboxMessage.subscriber_id > after,
+            OutboxMessage.subscriber_id <= through,
+        )
+        # Counted rather than read from rowcount, which psycopg does not report for INSERT ... SELECT here.
+        before = db.session.scalar(in_range)
+        db.session.execute(
+            insert(OutboxMessage.__table__).from_select(
                 [c.key for c in columns], _recipients_between(campaign.id, after, through, utcnow())
             )
         )
-        count = max(result.rowcount or 0, 0)
+        count = db.session.scalar(in_range) - before
         campaign.expanded_through_id = through
         campaign.recipients_count = (campaign.recipients_count or 0) + count
         db.session.commit()

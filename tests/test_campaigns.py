@@ -1,0 +1,276 @@
+"""Campaigns: expansion in checkpointed batches, per-recipient messages, resume after crashes, rate limit."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.factories import make_topic, make_webinar
+from webinars.database import utcnow
+from webinars.extensions import db
+from webinars.newsletter import operations
+from webinars.newsletter.campaigns import campaign_message_bytes
+from webinars.newsletter.models import Campaign, Subscriber, Suppression
+from webinars.outbox.models import OutboxMessage
+from webinars.outbox.sender import Sender, deliver_due
+
+BODY = "Hello **everyone**.\n\nSee [the programme](https://example.org/p).\n\n<script>alert(1)</script>\n"
+
+
+def add_subscribers(app, count: int, *, status="subscribed", topics=(), prefix="p") -> list[str]:
+    with app.app_context():
+        chosen = [make_topic(slug, slug.title()) for slug in topics]
+        emails = [f"{prefix}{n}@example.com" for n in range(count)]
+        for email in emails:
+            db.session.add(Subscriber(email=email, status=status, topics=list(chosen), created_at=utcnow()))
+        db.session.commit()
+        return emails
+
+
+def new_campaign(app, topics=(), body=BODY) -> int:
+    with app.app_context():
+        for slug in topics:
+            make_topic(slug, slug.title())
+        campaign = operations.create_campaign("News of the month", body, topics, created_by="test")
+        db.session.commit()
+        return campaign.id
+
+
+def expand(app, campaign_id: int, batch_size: int = 5000) -> int:
+    with app.app_context():
+        return operations.expand_campaign(db.session.get(Campaign, campaign_id), batch_size=batch_size)
+
+
+def deliver(app):
+    with app.app_context():
+        return deliver_due()
+
+
+def received(smtp_server) -> Counter:
+    return Counter(rcpt for message in smtp_server.messages for rcpt in message.rcpt_tos)
+
+
+def test_campaign_reaches_each_subscriber_of_its_topics_once_with_their_own_links(app, runner, smtp_server, tmp_path):
+    coop = add_subscribers(app, 3, topics=["cooperatives"], prefix="coop")
+    work = add_subscribers(app, 2, topics=["future-of-work"], prefix="work")
+    both = add_subscribers(app, 1, topics=["cooperatives", "future-of-work"], prefix="both")
+    add_subscribers(app, 2, topics=["digital-economy"], prefix="digital")
+    add_subscribers(app, 2, status="pending", topics=["cooperatives"], prefix="pending")
+    add_subscribers(app, 1, status="unsubscribed", topics=["cooperatives"], prefix="left")
+    body = tmp_path / "body.md"
+    body.write_text(BODY, encoding="utf-8")
+
+    result = runner.invoke(
+        args=["newsletter", "send", "--subject", "Café news", "--body-file", str(body)]
+        + ["--topic", "cooperatives", "--topic", "future-of-work"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "6 recipients queued" in result.output
+    report = deliver(app)
+    assert report.sent == 6
+    assert received(smtp_server) == Counter(coop + work + both)
+
+    tokens = set()
+    for message in smtp_server.messages:
+        [address] = message.rcpt_tos
+        assert message.message["To"] == address
+        assert message.subject == "Café news"
+        unsubscribe = message.message["List-Unsubscribe"]
+        assert unsubscribe.startswith("<http://webinars.test/newsletter/unsubscribe/") and unsubscribe.endswith(">")
+        assert message.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        token = unsubscribe[1:-1].rsplit("/", 1)[1]
+        tokens.add(token)
+        with app.app_context():
+            assert operations.subscriber_from_manage_token(token).email == address
+        text, html = message.body("plain"), message.body("html")
+        assert "Hello everyone." in text and "the programme (https://example.org/p)" in text
+        assert f"Unsubscribe: http://webinars.test/newsletter/unsubscribe/{token}" in text
+        assert "The above information is thought to be of direct interest to you" in text
+        assert "<strong>everyone</strong>" in html and "<script>" not in html
+        assert f'href="http://webinars.test/newsletter/preferences/{token}"' in html
+        # Lines stay within RFC 5322/2045 limits whatever the token's length.
+        assert all(len(line) <= 78 for line in message.data.split(b"\r\n\r\n", 1)[1].split(b"\r\n"))
+    assert len(tokens) == 6
+    assert len({m.message["Message-ID"] for m in smtp_server.messages}) == 6
+    with app.app_context():
+        progress = operations.campaign_progress(db.session.get(Campaign, 1))
+    assert progress == {"queued": 0, "sending": 0, "sent": 6, "failed": 0, "suppressed": 0, "total": 6}
+
+
+def test_campaign_without_topics_goes_to_every_confirmed_subscriber_not_suppressed(app, smtp_server):
+    everyone = add_subscribers(app, 4, topics=["cooperatives"]) + add_subscribers(app, 2, prefix="plain")
+    add_subscribers(app, 1, status="pending", prefix="pending")
+    with app.app_context():
+        db.session.add(Suppression(email=everyone[0], reason="RCPT 550"))
+        db.session.commit()
+    assert expand(app, new_campaign(app)) == 5
+    deliver(app)
+    assert received(smtp_server) == Counter(everyone[1:])
+
+
+def test_expansion_resumes_after_a_crash_without_duplicates_or_gaps(app, smtp_server, monkeypatch):
+    emails = add_subscribers(app, 23)
+    campaign_id = new_campaign(app)
+    real = operations._recipients_between
+    calls = {"n": 0}
+
+    def crash_on_third_batch(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("simulated crash")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(operations, "_recipients_between", crash_on_third_batch)
+    with app.app_context(), pytest.raises(RuntimeError):
+        operations.expand_campaign(db.session.get(Campaign, campaign_id), batch_size=5)
+    with app.app_context():
+        campaign = db.session.get(Campaign, campaign_id)
+        assert (campaign.status, campaign.expanded_through_id, campaign.recipients_count) == ("expanding", 10, 10)
+        assert db.session.scalar(select(func.count(OutboxMessage.id))) == 10
+        # A checkpoint that lags behind what was inserted must not double anyone either.
+        campaign.expanded_through_id = 5
+        db.session.commit()
+    monkeypatch.setattr(operations, "_recipients_between", real)
+    assert expand(app, campaign_id, batch_size=5) == 13
+    deliver(app)
+    assert received(smtp_server) == Counter(emails)
+
+
+def test_sending_resumes_after_a_worker_dies_mid_batch_without_duplicates(app, smtp_server):
+    emails = add_subscribers(app, 25)
+    expand(app, new_campaign(app))
+    app.config["MAIL_BATCH_SIZE"] = 10
+    with app.app_context():
+        sender = Sender(worker_id="doomed")
+        real_send = sender.transport.send
+        sent = {"n": 0}
+
+        def dies_after_twelve(row, raw):
+            if sent["n"] == 12:
+                raise KeyboardInterrupt("worker killed")  # not caught by the sender, like SIGKILL
+            sent["n"] += 1
+            real_send(row, raw)
+
+        sender.transport.send = dies_after_twelve
+        with pytest.raises(KeyboardInterrupt):
+            sender.deliver()
+        sender.close()
+        db.session.rollback()
+    assert len(smtp_server.messages) == 12
+    # Another worker takes over once the dead worker's lease has run out.
+    with app.app_context():
+        report = deliver_due(now=utcnow() + timedelta(hours=1))
+    assert report.sent == 13
+    assert received(smtp_server) == Counter(emails)
+
+
+def test_people_who_leave_or_bounce_after_expansion_are_skipped(app, smtp_server):
+    emails = add_subscribers(app, 4)
+    smtp_server.refuse_rcpt(emails[3], code=550)
+    first = new_campaign(app)
+    expand(app, first)
+    with app.app_context():
+        leaver = db.session.scalar(select(Subscriber).where(Subscriber.email == emails[0]))
+        operations.unsubscribe(leaver, source="test")
+        db.session.add(Suppression(email=emails[1], reason="bounced elsewhere"))
+        db.session.commit()
+    report = deliver(app)
+    assert (report.sent, report.suppressed, report.failed) == (1, 2, 1)
+    assert received(smtp_server) == Counter([emails[2]])
+    # The hard bounce is remembered: the next campaign does not even queue that address.
+    smtp_server.clear()
+    assert expand(app, new_campaign(app)) == 1
+
+
+def test_erased_subscriber_is_skipped(app, smtp_server):
+    emails = add_subscribers(app, 2)
+    expand(app, new_campaign(app))
+    with app.app_context():
+        operations.erase_subscriber(emails[0])
+        db.session.commit()
+    deliver(app)
+    assert received(smtp_server) == Counter([emails[1]])
+
+
+def test_one_click_link_from_a_campaign_unsubscribes(app, smtp_server):
+    [email] = add_subscribers(app, 1)
+    expand(app, new_campaign(app))
+    deliver(app)
+    url = smtp_server.messages[0].message["List-Unsubscribe"][1:-1]
+    response = app.test_client(use_cookies=False).post(
+        url.replace("http://webinars.test", ""), data={"List-Unsubscribe": "One-Click"}
+    )
+    assert response.status_code == 200
+    smtp_server.clear()
+    assert expand(app, new_campaign(app)) == 0
+
+
+@pytest.mark.app_config(MAIL_RATE_LIMIT=20)
+def test_send_rate_limit_is_respected(app, smtp_server):
+    add_subscribers(app, 10)
+    expand(app, new_campaign(app))
+    started = time.monotonic()
+    assert deliver(app).sent == 10
+    elapsed = time.monotonic() - started
+    # 10 messages at 20/s: the first goes at once, then one every 50 ms.
+    assert elapsed >= 9 / 20 * 0.95
+    assert elapsed < 5
+
+
+def test_rendering_is_fast_and_each_message_is_distinct(sqlite_app):
+    add_subscribers(sqlite_app, 1000)
+    campaign_id = new_campaign(sqlite_app)
+    expand(sqlite_app, campaign_id)
+    with sqlite_app.app_context():
+        rows = db.session.execute(
+            select(
+                OutboxMessage.id,
+                OutboxMessage.to_address,
+                OutboxMessage.campaign_id,
+                OutboxMessage.subscriber_id,
+            ).order_by(OutboxMessage.id)
+        ).all()
+        started = time.perf_counter()
+        messages = [campaign_message_bytes(row) for row in rows]
+        elapsed = time.perf_counter() - started
+    assert all(messages) and len(set(messages)) == 1000
+    # A generous floor for slow CI machines; bench/ measures the real figure.
+    assert 1000 / elapsed > 500, f"{1000 / elapsed:.0f} messages/s"
+
+
+def test_announce_composes_title_date_zones_and_link(app, runner):
+    with app.app_context():
+        make_webinar(
+            slug="co-ops",
+            title="Co-operatives *now*",
+            local_start=datetime(2030, 6, 4, 10, 0),
+            timezone="Europe/Paris",
+            display_zones=["Europe/Paris", "Asia/Tokyo"],
+        )
+        db.session.commit()
+    add_subscribers(app, 2)
+    result = runner.invoke(args=["newsletter", "announce", "co-ops"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        campaign = db.session.scalar(select(Campaign))
+        assert campaign.subject == "New webinar: Co-operatives *now*"
+        assert campaign.webinar.slug == "co-ops"
+        assert "Co-operatives *now*" in campaign.body_html  # a title is text, not emphasis
+        assert "Tuesday 4 June 2030" in campaign.body_text
+        assert "10:00" in campaign.body_text and "17:00" in campaign.body_text
+        assert "http://webinars.test/webinars/co-ops" in campaign.body_html
+        assert campaign.recipients_count == 2
+    assert runner.invoke(args=["newsletter", "announce", "nope"]).exit_code != 0
+
+
+def test_campaign_with_unknown_topic_or_bad_subject_is_refused(app, runner, tmp_path):
+    body = tmp_path / "b.md"
+    body.write_text("Hi", encoding="utf-8")
+    result = runner.invoke(args=["newsletter", "send", "--subject", "S", "--body-file", str(body), "--topic", "nope"])
+    assert result.exit_code != 0 and "Unknown topic" in result.output
+    with app.app_context(), pytest.raises(ValueError):
+        operations.create_campaign("Hi\r\nBcc: x@example.com", "body", [], created_by="test")
