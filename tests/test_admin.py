@@ -26,13 +26,17 @@ def sign_in(client, email: str = EMAIL, password: str = PASSWORD):
     return post_form(client, "/admin/login", {"email": email, "password": password})
 
 
-@pytest.fixture
-def organiser_client(app, client):
-    """A test client signed in as an organiser."""
+def signed_in(app, client):
+    """The client, signed in as a new organiser."""
     make_organiser(app)
     response = sign_in(client)
     assert response.status_code == 302, response.get_data(as_text=True)
     return client
+
+
+@pytest.fixture
+def organiser_client(app, client):
+    return signed_in(app, client)
 
 
 # -- the create command ------------------------------------------------------------------------

@@ -19,7 +19,9 @@ from ..database import utcnow
 from ..extensions import db, login_manager
 from ..markup import markdown_to_html
 from ..newsletter.models import Campaign, Subscriber, subscriber_topics
+from ..newsletter.operations import announcement_markdown, campaign_progress, create_campaign, expand_campaign
 from ..registrations.models import Registration
+from ..registrations.operations import cancel_registration, promote
 from ..timezones import UnknownZoneError, WallTimeError, is_known_zone, localize, to_zone, zone_times_line
 from . import exports
 from .auth import authenticate, forget_failed_logins, login_throttled, record_failed_login
@@ -344,8 +346,6 @@ def registrations_csv(webinar_id: int):
 
 @blueprint.post("/registrations/<int:registration_id>/cancel")
 def registration_cancel(registration_id: int):
-    from ..registrations.operations import cancel_registration
-
     registration = _registration_or_404(registration_id)
     if registration.status == "cancelled":
         flash(_("That registration was already cancelled."), "info")
@@ -361,8 +361,6 @@ def registration_cancel(registration_id: int):
 
 @blueprint.post("/registrations/<int:registration_id>/promote")
 def registration_promote(registration_id: int):
-    from ..registrations.operations import promote
-
     registration = _registration_or_404(registration_id)
     if registration.status != "waitlisted":
         flash(_("Only someone on the waiting list can be promoted."), "error")
@@ -440,8 +438,6 @@ def subscribers_csv():
 
 @blueprint.get("/newsletter/campaigns")
 def campaigns():
-    from ..newsletter.operations import campaign_progress
-
     rows = db.session.scalars(select(Campaign).order_by(Campaign.created_at.desc(), Campaign.id.desc())).all()
     return render_template(
         "admin/campaigns.html", campaigns=[(campaign, campaign_progress(campaign)) for campaign in rows]
@@ -450,8 +446,6 @@ def campaigns():
 
 @blueprint.route("/newsletter/campaigns/new", methods=["GET", "POST"])
 def campaign_new():
-    from ..newsletter.operations import announcement_markdown, create_campaign, expand_campaign
-
     webinar = None
     webinar_id = request.values.get("webinar", "")
     initial: dict = {}
@@ -463,13 +457,26 @@ def campaign_new():
     preview, status = None, 200
     if form.validate_on_submit():
         if request.form.get("action") == "send" and form.confirm.data:
-            slugs = [topic.slug for topic in db.session.scalars(select(Topic).where(Topic.id.in_(form.topics.data)))]
-            campaign = create_campaign(
-                form.subject.data, form.body.data, slugs, created_by=_organiser().email, webinar=webinar
-            )
-            expand_campaign(campaign)
+            chosen = select(Topic.slug).where(Topic.id.in_(form.topics.data or []))
+            slugs = list(db.session.scalars(chosen))
+            try:
+                campaign = create_campaign(
+                    form.subject.data, form.body.data, slugs, created_by=_organiser().email, webinar=webinar
+                )
+            except ValueError as exc:
+                form.subject.errors = [str(exc)]
+                return render_template("admin/campaign_form.html", form=form, preview=None, webinar=webinar), INVALID
+            # The same path as `flask newsletter send`: the campaign is committed before it is expanded
+            # (expansion commits batch by batch), so an interruption leaves one that `resume` finishes.
             db.session.commit()
-            flash(_("The campaign is queued; the mail worker sends it."), "success")
+            expand_campaign(campaign)
+            flash(
+                _(
+                    "The campaign is queued for %(n)s subscribers; the mail worker sends it.",
+                    n=campaign.recipients_count,
+                ),
+                "success",
+            )
             return redirect(url_for("admin.campaign", campaign_id=campaign.id))
         if request.form.get("action") == "send":
             form.confirm.errors = [_("Tick this box to send the campaign.")]
@@ -482,8 +489,6 @@ def campaign_new():
 
 @blueprint.get("/newsletter/campaigns/<int:campaign_id>")
 def campaign(campaign_id: int):
-    from ..newsletter.operations import campaign_progress
-
     campaign = db.session.get(Campaign, campaign_id)
     if campaign is None:
         abort(404)
