@@ -362,3 +362,57 @@ def test_topics_can_be_picked_from_existing_ones(app, organiser_client):
     with app.app_context():
         assert [t.slug for t in db.session.get(Webinar, webinar_id).topics] == ["social-economy"]
         assert db.session.scalar(select(db.func.count(Topic.id))) == 1
+
+
+def test_the_whole_story_from_the_browser(app, organiser_client, smtp_server):
+    """Sign in, create, publish, see registrations arrive, reschedule, cancel, export, send a campaign."""
+    webinar_id = create_via_form(organiser_client, capacity="1", deadline_date="", deadline_time="")
+    assert _publish(organiser_client, webinar_id).status_code == 302
+    slug = "worker-co-operatives-across-continents"
+
+    visitor = app.test_client()
+    for name, email, zone in [("Keiko", "keiko@example.jp", "Asia/Tokyo"), ("Sam", "sam@example.com", "UTC")]:
+        response = post_form(
+            visitor,
+            f"/webinars/{slug}/register",
+            {"name": name, "email": email, "timezone": zone, "organisation": "", "country": ""},
+            form_url=f"/webinars/{slug}",
+        )
+        assert response.status_code == 303, response.get_data(as_text=True)
+    page = organiser_client.get(f"/admin/webinars/{webinar_id}/registrations").get_data(as_text=True)
+    assert "keiko@example.jp" in page and '<span class="count-confirmed">1</span>' in page
+    assert '<span class="count-waitlisted">1</span>' in page
+    with app.app_context():
+        deliver_due()
+        uid = db.session.get(Webinar, webinar_id).ical_uid
+    smtp_server.clear()
+
+    data = _edit_form(app, webinar_id, start_date="2030-03-13", display_zones="Asia/Tokyo America/New_York")
+    assert post_form(organiser_client, f"/admin/webinars/{webinar_id}/edit", data).status_code == 302
+    with app.app_context():
+        deliver_due()
+    update = smtp_server.messages_to("keiko@example.jp")[-1]
+    [event] = _calendar(update).walk("VEVENT")
+    assert str(event["UID"]) == uid and int(event["SEQUENCE"]) == 2  # published, then rescheduled
+
+    csv_response = organiser_client.get(f"/admin/webinars/{webinar_id}/registrations.csv")
+    assert b"keiko@example.jp" in csv_response.data and csv_response.data.startswith(b"\xef\xbb\xbf")
+
+    smtp_server.clear()
+    cancel_url = f"/admin/webinars/{webinar_id}/cancel"
+    assert post_form(organiser_client, cancel_url, {"confirm": "y"}).status_code == 302
+    with app.app_context():
+        deliver_due()
+    cancel = smtp_server.messages_to("keiko@example.jp")[-1]
+    calendar = _calendar(cancel)
+    assert str(calendar["METHOD"]) == "CANCEL" and int(calendar.walk("VEVENT")[0]["SEQUENCE"]) == 3
+
+    campaign = post_form(
+        organiser_client,
+        "/admin/newsletter/campaigns/new",
+        {"subject": "Sorry", "body": "We had to cancel.", "action": "send", "confirm": "y"},
+    )
+    assert campaign.status_code == 302
+    history = organiser_client.get(f"/admin/webinars/{webinar_id}").get_data(as_text=True)
+    for action in ("created", "published", "rescheduled", "cancelled"):
+        assert f"<td>{action}</td>" in history
