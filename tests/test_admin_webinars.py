@@ -416,3 +416,34 @@ def test_the_whole_story_from_the_browser(app, organiser_client, smtp_server):
     history = organiser_client.get(f"/admin/webinars/{webinar_id}").get_data(as_text=True)
     for action in ("created", "published", "rescheduled", "cancelled"):
         assert f"<td>{action}</td>" in history
+
+
+def test_agenda_partners_and_documents_survive_a_round_trip_through_their_text_format():
+    from webinars.admin.lines import (
+        format_agenda,
+        format_documents,
+        format_partners,
+        parse_agenda,
+        parse_documents,
+        parse_partners,
+    )
+
+    agenda = parse_agenda(AGENDA)
+    assert parse_agenda(format_agenda(agenda)) == agenda
+    partners = parse_partners("A | https://a.example | Text with | a pipe\nB\nC |  | Only a description")
+    assert partners[0].description == "Text with | a pipe" and partners[1].url == ""
+    assert parse_partners(format_partners(partners)) == partners
+    documents = parse_documents("Report | https://r.example/x.pdf\nSlides |  | slides")
+    assert documents[0].kind == "publication"
+    assert parse_documents(format_documents(documents)) == documents
+
+
+def test_a_webinar_in_a_zone_alias_stays_editable(app, organiser_client):
+    with app.app_context():
+        webinar = make_webinar(local_start=datetime(2030, 3, 12, 15, 30), timezone="Asia/Calcutta")
+        db.session.commit()
+        webinar_id = webinar.id
+    page = organiser_client.get(f"/admin/webinars/{webinar_id}/edit").get_data(as_text=True)
+    assert '<option selected value="Asia/Calcutta">' in page
+    data = _edit_form(app, webinar_id, timezone="Asia/Calcutta", start_time="15:30", title="Still Kolkata")
+    assert post_form(organiser_client, f"/admin/webinars/{webinar_id}/edit", data).status_code == 302

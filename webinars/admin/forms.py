@@ -137,7 +137,11 @@ class WebinarForm(BaseForm):
     def __init__(self, *args, topic_choices=(), webinar_id: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.webinar_id = webinar_id
-        self.timezone.choices = [(name, name.replace("_", " ")) for name in selectable_zones()]
+        zones = selectable_zones()
+        # A webinar saved in a zone outside the picker's list (an alias such as Asia/Calcutta) stays editable.
+        if self.timezone.data and self.timezone.data not in zones and is_known_zone(self.timezone.data):
+            zones = [self.timezone.data, *zones]
+        self.timezone.choices = [(name, name.replace("_", " ")) for name in zones]
         self.topics.choices = list(topic_choices)
         self.starts_at: datetime | None = None
         self.registration_deadline: datetime | None = None
