@@ -1,10 +1,139 @@
-"""Registration pages (placeholder until the registration issue lands)."""
+"""Registration pages: the form on the webinar page, the thank-you page, manage and cancel."""
 
-from flask import Blueprint
+from flask import Blueprint, abort, make_response, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_wtf import FlaskForm
+
+from .. import timezones
+from ..catalogue import queries
+from ..database import utcnow
+from ..errors import render_error
+from ..extensions import db
+from ..tokens import BadToken, read_token
+from . import operations
+from .forms import RegistrationForm
+from .models import Registration
+from .notifications import TOKEN_PURPOSE
 
 blueprint = Blueprint("registrations", __name__)
 
 
-def registration_context(webinar, viewer_zone: str | None, now) -> dict:
+class CancelForm(FlaskForm):
+    """Only the CSRF token: the button is the whole form."""
+
+
+def registration_context(webinar, viewer_zone: str | None, now, form: RegistrationForm | None = None) -> dict:
     """Extra template context for the webinar page's registration panel."""
-    return {}
+    if webinar.status != "published" or webinar.is_past(now):
+        return {}
+    if form is None:
+        zone = viewer_zone if timezones.is_known_zone(viewer_zone) else webinar.timezone
+        form = RegistrationForm(formdata=None, timezone=zone)
+    return {
+        "registration_form": form,
+        "registration_open": webinar.registration_open(now),
+        "registration_counts": operations.counts(webinar),
+        "registration_closes": timezones.zone_time(webinar.registration_closes_at, webinar.timezone),
+    }
+
+
+def _registration_page(webinar, form: RegistrationForm, status: int, notice: str | None = None):
+    """The form again, with errors beside the fields and the input kept (its own page, so that
+    it does not depend on everything else the webinar page shows)."""
+    now = utcnow()
+    body = render_template(
+        "registrations/register.html",
+        webinar=webinar,
+        registration_notice=notice,
+        **registration_context(webinar, None, now, form=form),
+    )
+    return body, status
+
+
+@blueprint.post("/webinars/<slug>/register")
+def register(slug: str):
+    webinar = queries.public_webinar_or_404(slug)
+    form = RegistrationForm()
+    now = utcnow()
+    if not webinar.registration_open(now):
+        return _registration_page(webinar, form, 409, _("Registration for this webinar has closed."))
+    if not form.validate_on_submit():
+        return _registration_page(webinar, form, 422)
+    try:
+        operations.register(
+            webinar,
+            name=form.name.data,
+            email=form.email.data,
+            organisation=form.organisation.data or "",
+            country=form.country.data or "",
+            timezone=form.timezone.data,
+            wants_newsletter=bool(form.newsletter.data),
+            now=now,
+        )
+    except operations.RegistrationClosed:
+        db.session.rollback()
+        return _registration_page(webinar, form, 409, _("Registration for this webinar has closed."))
+    db.session.commit()
+    # The same page whether the address was new or already registered: nothing to enumerate.
+    return redirect(url_for(".thanks", slug=webinar.slug), 303)
+
+
+@blueprint.get("/webinars/<slug>/registered")
+def thanks(slug: str):
+    webinar = queries.public_webinar_or_404(slug)
+    return render_template("registrations/thanks.html", webinar=webinar)
+
+
+def _registration_or_error(token: str):
+    try:
+        payload = read_token(TOKEN_PURPOSE, token)
+        registration_id = int(payload["r"])
+    except (BadToken, KeyError, TypeError, ValueError):
+        return None, render_error(
+            404, _("This registration link is not valid. Please use the link in your confirmation email.")
+        )
+    registration = db.session.get(Registration, registration_id)
+    if registration is None:
+        abort(404)
+    return registration, None
+
+
+def _private(response):
+    # The token in the URL is a key to someone's registration: keep it out of caches and referrers.
+    response.headers["Cache-Control"] = "no-store, private"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@blueprint.get("/registrations/<token>")
+def manage(token: str):
+    registration, error = _registration_or_error(token)
+    if error:
+        return _private(make_response(error))
+    now = utcnow()
+    webinar = registration.webinar
+    zone = registration.timezone if timezones.is_known_zone(registration.timezone) else webinar.timezone
+    body = render_template(
+        "registrations/manage.html",
+        registration=registration,
+        webinar=webinar,
+        zone=zone,
+        position=operations.waitlist_position(registration),
+        can_cancel=registration.status != "cancelled" and not webinar.is_past(now),
+        form=CancelForm(),
+        token=token,
+    )
+    return _private(make_response(body))
+
+
+@blueprint.post("/registrations/<token>")
+def cancel(token: str):
+    registration, error = _registration_or_error(token)
+    if error:
+        return _private(make_response(error))
+    form = CancelForm()
+    if not form.validate_on_submit():
+        abort(400)
+    operations.cancel_registration(registration, now=utcnow(), by="attendee")
+    db.session.commit()
+    return redirect(url_for(".manage", token=token), 303)

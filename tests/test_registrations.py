@@ -1,0 +1,349 @@
+"""Registration: the form, capacity and waiting list, duplicates, manage/cancel, hostile input."""
+
+from __future__ import annotations
+
+import re
+import threading
+from datetime import timedelta
+
+import pytest
+from icalendar import Calendar
+from sqlalchemy import func, select
+
+from tests._support.forms import csrf_token, post_form
+from webinars.catalogue.models import Webinar, new_ical_uid
+from webinars.database import utcnow
+from webinars.extensions import db
+from webinars.outbox.models import OutboxMessage
+from webinars.outbox.sender import deliver_due
+from webinars.registrations import notifications, operations
+from webinars.registrations.models import Registration
+
+JOIN_URL = "https://meet.example.org/secret-room"
+
+
+def make_webinar(app, *, slug="tax-talk", capacity=None, starts_in=timedelta(days=3), **fields) -> int:
+    with app.app_context():
+        starts_at = (utcnow() + starts_in).replace(microsecond=0)
+        webinar = Webinar(
+            slug=slug,
+            ical_uid=new_ical_uid("webinars.test"),
+            title=fields.pop("title", "Tax & <b>policy</b> talk"),
+            starts_at=starts_at,
+            ends_at=starts_at + timedelta(minutes=75),
+            timezone="Europe/Paris",
+            capacity=capacity,
+            status="published",
+            join_url=JOIN_URL,
+            sequence=0,
+            **fields,
+        )
+        webinar.display_zones = ["Europe/Paris", "Asia/Tokyo"]
+        db.session.add(webinar)
+        db.session.commit()
+        return webinar.id
+
+
+def form(**overrides) -> dict:
+    return {
+        "name": "Ana Lima",
+        "email": "Ana.Lima@Example.COM",
+        "organisation": "OECD",
+        "country": "Portugal",
+        "timezone": "America/Sao_Paulo",
+        **overrides,
+    }
+
+
+def register(client, data: dict, slug="tax-talk"):
+    return post_form(client, f"/webinars/{slug}/register", data, form_url=f"/webinars/{slug}")
+
+
+def registrations(app) -> list[tuple[str, str]]:
+    with app.app_context():
+        return [(r.email, r.status) for r in db.session.scalars(select(Registration).order_by(Registration.id))]
+
+
+def deliver(app):
+    with app.app_context():
+        return deliver_due()
+
+
+def calendar_of(received) -> tuple[Calendar, str]:
+    for part in received.message.walk():
+        if part.get_content_type() == "text/calendar":
+            return Calendar.from_ical(part.get_content()), part.get_param("method")
+    raise AssertionError("no calendar part")
+
+
+def manage_link(received) -> str:
+    match = re.search(r"http://webinars\.test(/registrations/[A-Za-z0-9_.\-]+)", received.body("plain"))
+    assert match, received.body("plain")
+    return match.group(1)
+
+
+def test_page_shows_the_form_with_the_viewers_zone_prefilled_and_newsletter_unchecked(app, client):
+    make_webinar(app, capacity=50)
+    page = client.get("/webinars/tax-talk?tz=Asia/Tokyo").get_data(as_text=True)
+    assert 'name="csrf_token"' in page and 'name="email"' in page
+    assert re.search(r'<option selected value="Asia/Tokyo">|<option value="Asia/Tokyo" selected', page)
+    assert re.search(r'<input[^>]*name="newsletter"[^>]*>', page) and "checked" not in re.search(
+        r'<input[^>]*name="newsletter"[^>]*>', page
+    ).group(0)
+    assert "50 seats left" in page
+
+
+def test_registration_is_confirmed_and_the_email_carries_times_join_link_invite_and_manage_link(
+    app, client, runner, smtp_server
+):
+    make_webinar(app, capacity=10)
+    response = register(client, form())
+    assert response.status_code == 303
+    thanks = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Thank you" in thanks
+    assert registrations(app) == [("Ana.Lima@example.com", "confirmed")]
+
+    assert runner.invoke(args=["mail", "send"]).exit_code == 0
+    [received] = smtp_server.wait_for(1)
+    assert received.rcpt_tos == ("Ana.Lima@example.com",)
+    assert received.subject.startswith("Registration confirmed")
+    text, html = received.body("plain"), received.body("html")
+    assert JOIN_URL in text and JOIN_URL in html
+    assert "America/Sao_Paulo" in text and "Tokyo time" in text and "Paris time" in text
+    assert "Tax &amp; &lt;b&gt;policy&lt;/b&gt; talk" in html
+    calendar, method = calendar_of(received)
+    assert method == str(calendar["METHOD"]) == "REQUEST"
+    event = calendar.walk("VEVENT")[0]
+    assert str(event["ATTENDEE"]).lower() == "mailto:ana.lima@example.com"
+    assert "/registrations/" in manage_link(received)
+
+
+def test_full_webinar_waitlists_with_position_and_no_join_link(app, client, smtp_server):
+    make_webinar(app, capacity=1)
+    register(client, form(email="first@example.com"))
+    register(client, form(email="second@example.com"))
+    register(client, form(email="third@example.com"))
+    assert [s for _, s in registrations(app)] == ["confirmed", "waitlisted", "waitlisted"]
+    deliver(app)
+    [third] = smtp_server.messages_to("third@example.com")
+    assert "waiting list" in third.subject
+    assert "position 2" in third.body("plain")
+    assert JOIN_URL not in third.data.decode()
+    assert not [p for p in third.message.walk() if p.get_content_type() == "text/calendar"]
+    assert "Join the waiting list" in client.get("/webinars/tax-talk").get_data(as_text=True)
+
+
+def test_same_address_twice_is_one_registration_with_the_same_answer_and_the_email_again(app, client, smtp_server):
+    make_webinar(app, capacity=5)
+    first = register(client, form())
+    second = register(client, form(email="ana.lima@example.com", name="Someone else"))
+    assert first.status_code == second.status_code == 303
+    assert first.headers["Location"] == second.headers["Location"]
+    assert registrations(app) == [("Ana.Lima@example.com", "confirmed")]
+    deliver(app)
+    assert len(smtp_server.messages_to("Ana.Lima@example.com")) == 2
+
+
+def test_cancelling_sends_cancel_and_promotes_the_first_waitlisted_person(app, client, smtp_server):
+    webinar_id = make_webinar(app, capacity=1)
+    register(client, form(email="seat@example.com", name="Seat Holder"))
+    register(client, form(email="wait1@example.com"))
+    register(client, form(email="wait2@example.com"))
+    deliver(app)
+    [confirmation] = smtp_server.messages_to("seat@example.com")
+    link = manage_link(confirmation)
+    smtp_server.clear()
+
+    # Opening the link (as a mail scanner would) changes nothing.
+    page = client.get(link)
+    assert page.status_code == 200 and "Seat Holder" in page.get_data(as_text=True)
+    assert page.headers["Cache-Control"] == "no-store, private"
+    assert [s for _, s in registrations(app)] == ["confirmed", "waitlisted", "waitlisted"]
+
+    token = csrf_token(client, link)
+    response = client.post(link, data={"csrf_token": token})
+    assert response.status_code == 303
+    assert [s for _, s in registrations(app)] == ["cancelled", "confirmed", "waitlisted"]
+    assert "Cancelled" in client.get(link).get_data(as_text=True)
+    deliver(app)
+
+    [cancelled] = smtp_server.messages_to("seat@example.com")
+    calendar, method = calendar_of(cancelled)
+    with app.app_context():
+        webinar = db.session.get(Webinar, webinar_id)
+        uid, sequence = webinar.ical_uid, webinar.sequence
+    assert method == str(calendar["METHOD"]) == "CANCEL"
+    event = calendar.walk("VEVENT")[0]
+    assert str(event["UID"]) == uid and int(event["SEQUENCE"]) >= sequence
+
+    [promoted] = smtp_server.messages_to("wait1@example.com")
+    assert promoted.subject.startswith("A seat is yours")
+    assert JOIN_URL in promoted.body("plain")
+    calendar, method = calendar_of(promoted)
+    assert method == "REQUEST" and str(calendar.walk("VEVENT")[0]["UID"]) == uid
+    assert not smtp_server.messages_to("wait2@example.com")
+
+    # A second POST is harmless: no second cancellation, nobody else promoted.
+    assert client.post(link, data={"csrf_token": token}).status_code == 303
+    assert [s for _, s in registrations(app)] == ["cancelled", "confirmed", "waitlisted"]
+
+
+def test_cancel_without_csrf_is_refused(app, client):
+    make_webinar(app)
+    register(client, form())
+    with app.app_context():
+        registration = db.session.scalar(select(Registration))
+        link = "/registrations/" + notifications.manage_token(registration)
+    assert client.post(link, data={}).status_code == 400
+    assert registrations(app) == [("Ana.Lima@example.com", "confirmed")]
+
+
+@pytest.mark.parametrize("token", ["garbage", "eyJyIjoxfQ.aaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbb", "x" * 3000])
+def test_forged_or_garbled_token_gets_a_clear_4xx_page(app, client, token):
+    make_webinar(app)
+    for response in (client.get(f"/registrations/{token}"), client.post(f"/registrations/{token}")):
+        assert 400 <= response.status_code < 500
+        assert "not valid" in response.get_data(as_text=True) or response.status_code in (400, 404)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("name", "Ana\r\nBcc: victim@example.com"),
+        ("name", "x" * 201),
+        ("email", "not-an-address"),
+        ("email", "a@example.com\r\nBcc: victim@example.com"),
+        ("organisation", "y" * 201),
+        ("country", "Bad\x00country"),
+        ("timezone", "Mars/Olympus_Mons"),
+        ("name", ""),
+    ],
+)
+def test_hostile_or_invalid_input_is_refused_beside_the_field_with_input_kept(app, client, smtp_server, field, value):
+    make_webinar(app)
+    response = register(client, form(**{field: value}))
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert f'id="{field}-error"' in page
+    assert "Portugal" in page or field == "country"  # the other input is kept
+    assert 'America/Sao_Paulo" selected' in page or 'selected value="America/Sao_Paulo"' in page or field == "timezone"
+    assert registrations(app) == []
+    with app.app_context():
+        assert db.session.scalar(select(func.count(OutboxMessage.id))) == 0
+
+
+def test_markup_in_a_name_is_stored_inertly_and_escaped_in_page_and_email(app, client, smtp_server):
+    make_webinar(app)
+    hostile = '<script>alert("x")</script> Ana'
+    register(client, form(name=hostile))
+    deliver(app)
+    [received] = smtp_server.wait_for(1)
+    assert "<script>" not in received.body("html")
+    assert "&lt;script&gt;" in received.body("html")
+    with app.app_context():
+        registration = db.session.scalar(select(Registration))
+        assert registration.name == hostile
+        link = "/registrations/" + notifications.manage_token(registration)
+    page = client.get(link).get_data(as_text=True)
+    assert "<script>alert" not in page and "&lt;script&gt;" in page
+
+
+def test_registration_closes_at_the_deadline(app, client):
+    make_webinar(app, registration_deadline=utcnow() - timedelta(minutes=1))
+    make_webinar(app, slug="open-one")
+    page = client.get("/webinars/tax-talk").get_data(as_text=True)
+    assert "Registration for this webinar has closed" in page
+    response = post_form(client, "/webinars/tax-talk/register", form(), form_url="/webinars/open-one")
+    assert response.status_code == 409
+    assert registrations(app) == []
+
+
+@pytest.mark.slow
+def test_forty_concurrent_registrations_for_ten_seats_confirm_exactly_ten(app):
+    make_webinar(app, capacity=10)
+    clients = []
+    for _ in range(40):
+        client = app.test_client()
+        clients.append((client, csrf_token(client, "/webinars/tax-talk")))
+    barrier = threading.Barrier(40)
+    statuses = []
+
+    def attempt(n, client, token):
+        barrier.wait()
+        response = client.post(
+            "/webinars/tax-talk/register", data=form(email=f"person{n}@example.com", csrf_token=token)
+        )
+        statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=attempt, args=(n, c, t)) for n, (c, t) in enumerate(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert statuses == [303] * 40
+    result = [s for _, s in registrations(app)]
+    assert result.count("confirmed") == 10
+    assert result.count("waitlisted") == 30
+    with app.app_context():
+        assert db.session.scalar(select(func.count(OutboxMessage.id))) == 40
+        db.session.remove()
+
+
+def test_webinar_update_sends_a_new_request_with_the_same_uid_and_a_higher_sequence(app, client, smtp_server):
+    webinar_id = make_webinar(app, capacity=1)
+    register(client, form(email="seat@example.com", timezone="Asia/Tokyo"))
+    register(client, form(email="wait@example.com"))
+    deliver(app)
+    smtp_server.clear()
+    with app.app_context():
+        webinar = db.session.get(Webinar, webinar_id)
+        old_start = webinar.starts_at
+        webinar.starts_at = old_start + timedelta(hours=2)
+        webinar.ends_at = webinar.ends_at + timedelta(hours=2)
+        webinar.sequence += 1
+        assert notifications.send_webinar_update(webinar, {"starts_at": (old_start, webinar.starts_at)}) == 2
+        db.session.commit()
+        uid = webinar.ical_uid
+    deliver(app)
+    [update] = smtp_server.messages_to("seat@example.com")
+    calendar, method = calendar_of(update)
+    event = calendar.walk("VEVENT")[0]
+    assert method == "REQUEST" and str(event["UID"]) == uid and int(event["SEQUENCE"]) == 1
+    assert "Tokyo time" in update.body("plain")
+    [notice] = smtp_server.messages_to("wait@example.com")
+    assert JOIN_URL not in notice.data.decode()
+    assert not [p for p in notice.message.walk() if p.get_content_type() == "text/calendar"]
+
+
+def test_webinar_cancellation_sends_cancel_with_status_cancelled_to_every_live_registrant(app, client, smtp_server):
+    webinar_id = make_webinar(app, capacity=1)
+    register(client, form(email="seat@example.com"))
+    register(client, form(email="wait@example.com"))
+    deliver(app)
+    smtp_server.clear()
+    with app.app_context():
+        webinar = db.session.get(Webinar, webinar_id)
+        webinar.status = "cancelled"
+        webinar.sequence += 1
+        assert notifications.send_webinar_cancellation(webinar) == 2
+        db.session.commit()
+    deliver(app)
+    for address in ("seat@example.com", "wait@example.com"):
+        [received] = smtp_server.messages_to(address)
+        calendar, method = calendar_of(received)
+        assert method == "CANCEL"
+        assert str(calendar.walk("VEVENT")[0]["STATUS"]) == "CANCELLED"
+
+
+def test_operations_for_organisers_cancel_and_count(app, client):
+    webinar_id = make_webinar(app, capacity=1)
+    register(client, form(email="a@example.com"))
+    register(client, form(email="b@example.com"))
+    with app.app_context():
+        webinar = db.session.get(Webinar, webinar_id)
+        assert operations.counts(webinar) == {"confirmed": 1, "waitlisted": 1, "capacity": 1, "available": 0}
+        first = db.session.scalar(select(Registration).order_by(Registration.id))
+        promoted = operations.cancel_registration(first, now=utcnow(), by="organiser")
+        assert promoted is not None and promoted.email == "b@example.com"
+        db.session.commit()
+        assert operations.counts(webinar)["waitlisted"] == 0

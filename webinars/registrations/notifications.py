@@ -1,0 +1,241 @@
+"""Mail to registrants: confirmation, waitlist, cancellation, reminders, webinar updates.
+
+Each function builds the message (text + HTML from templates/emails/registrations/, times in the
+registrant's zone and in the event's zones, an iCalendar invite where one belongs) and puts it in
+the outbox. Nothing here commits.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from email.headerregistry import Address
+from email.utils import parseaddr
+from urllib.parse import urlsplit
+
+from flask import current_app, render_template
+from sqlalchemy import select
+
+from .. import timezones
+from ..database import utcnow
+from ..extensions import db
+from ..ical import invite_calendar
+from ..outbox.messages import build_email
+from ..outbox.operations import enqueue
+from ..tokens import make_token
+from .models import Registration
+
+TOKEN_PURPOSE = "registration"
+
+CHANGE_LABELS = {
+    "title": "Title",
+    "starts_at": "Start",
+    "ends_at": "End",
+    "timezone": "Time zone",
+    "location": "Location",
+    "join_url": "Join link",
+}
+
+
+def absolute_url(endpoint: str, **values) -> str:
+    """An external URL at BASE_URL, inside or outside a request (the CLI sends reminders)."""
+    base = urlsplit(current_app.config["BASE_URL"])
+    adapter = current_app.url_map.bind(base.netloc, script_name=base.path or "/", url_scheme=base.scheme or "http")
+    return adapter.build(endpoint, values, force_external=True)
+
+
+def manage_token(registration: Registration) -> str:
+    return make_token(TOKEN_PURPOSE, {"r": registration.id})
+
+
+def manage_url(registration: Registration) -> str:
+    return absolute_url("registrations.manage", token=manage_token(registration))
+
+
+def page_url(webinar) -> str:
+    return absolute_url("catalogue.webinar", slug=webinar.slug)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _recipient(registration: Registration) -> str:
+    # Address() quotes the display name properly; collapsing whitespace keeps CR/LF out of it.
+    return str(Address(display_name=_one_line(registration.name)[:200], addr_spec=registration.email))
+
+
+def _organizer() -> tuple[str, str]:
+    name, address = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])
+    return address, name or current_app.config.get("SITE_NAME", "")
+
+
+def _zone(registration: Registration) -> str:
+    return registration.timezone if timezones.is_known_zone(registration.timezone) else registration.webinar.timezone
+
+
+def _times(webinar, zone: str) -> dict:
+    start = timezones.zone_time(webinar.starts_at, zone)
+    return {
+        "attendee_zone": zone,
+        "attendee_date": start.date,
+        "attendee_range": timezones.time_range(webinar.starts_at, webinar.ends_at, zone),
+        "attendee_label": start.label,
+        "event_date": timezones.zone_time(webinar.starts_at, webinar.timezone).date,
+        "event_range": timezones.time_range(webinar.starts_at, webinar.ends_at, webinar.timezone),
+        "event_zones_line": timezones.zone_times_line(webinar.starts_at, webinar.display_zones),
+        "starts_at_utc": timezones.utc_iso(webinar.starts_at),
+    }
+
+
+def _invite(registration: Registration, method: str) -> tuple[bytes, str]:
+    webinar = registration.webinar
+    organizer_email, organizer_name = _organizer()
+    confirmed = registration.status == "confirmed" and method == "REQUEST"
+    ics = invite_calendar(
+        webinar,
+        method=method,
+        organizer_email=organizer_email,
+        organizer_name=organizer_name,
+        attendee_email=registration.email,
+        attendee_name=_one_line(registration.name),
+        page_url=page_url(webinar),
+        join_url=(webinar.join_url or None) if confirmed else None,
+        dtstamp=utcnow(),
+    )
+    return ics, method
+
+
+def _send(registration: Registration, template: str, subject: str, kind: str, *, calendar=None, **context):
+    webinar = registration.webinar
+    context = {
+        "registration": registration,
+        "webinar": webinar,
+        "site_name": current_app.config.get("SITE_NAME", ""),
+        "page_url": page_url(webinar),
+        "manage_url": manage_url(registration),
+        # The private join link goes to confirmed registrants only.
+        "join_url": webinar.join_url if registration.status == "confirmed" else "",
+        **_times(webinar, _zone(registration)),
+        **context,
+    }
+    message = build_email(
+        to=_recipient(registration),
+        subject=_one_line(subject)[:250],
+        text=render_template(f"emails/registrations/{template}.txt", **context),
+        html=render_template(f"emails/registrations/{template}.html", **context),
+        calendar=calendar,
+    )
+    return enqueue(message, kind)
+
+
+def send_registration_email(registration: Registration, *, resent: bool = False, promoted: bool = False):
+    """The confirmation (with the invite) or, for the waiting list, the waitlist email."""
+    from .operations import waitlist_position
+
+    title = registration.webinar.title
+    if registration.status == "waitlisted":
+        return _send(
+            registration,
+            "waitlisted",
+            f"You are on the waiting list: {title}",
+            "registration_waitlisted",
+            position=waitlist_position(registration),
+            resent=resent,
+        )
+    subject = f"A seat is yours: {title}" if promoted else f"Registration confirmed: {title}"
+    return _send(
+        registration,
+        "confirmed",
+        subject,
+        "registration_promoted" if promoted else "registration_confirmed",
+        calendar=_invite(registration, "REQUEST"),
+        resent=resent,
+        promoted=promoted,
+    )
+
+
+def send_cancellation_email(registration: Registration, *, was_confirmed: bool, by: str = "attendee"):
+    """Confirms a cancellation. Someone who held a seat (and so an invite) also gets METHOD:CANCEL
+    with the webinar's current SEQUENCE: removing one attendee changes nothing for the others, and
+    calendar clients accept a CANCEL whose SEQUENCE is not lower than the last one they saw."""
+    return _send(
+        registration,
+        "cancelled",
+        f"Registration cancelled: {registration.webinar.title}",
+        "registration_cancelled",
+        calendar=_invite(registration, "CANCEL") if was_confirmed else None,
+        by=by,
+        was_confirmed=was_confirmed,
+    )
+
+
+def send_reminder(registration: Registration, which: str):
+    """`which` is '24h' or '1h'."""
+    title = registration.webinar.title
+    subject = f"Tomorrow: {title}" if which == "24h" else f"Starting in one hour: {title}"
+    return _send(registration, "reminder", subject, f"reminder_{which}", which=which)
+
+
+def _format_change(field: str, value, zone: str) -> str:
+    if isinstance(value, datetime):
+        entry = timezones.zone_time(value, zone)
+        return f"{entry.date}, {entry.time} {entry.label}"
+    if value in (None, ""):
+        return "(none)"
+    return _one_line(value)
+
+
+def _live_registrations(webinar, statuses: tuple[str, ...]) -> list[Registration]:
+    return list(
+        db.session.scalars(
+            select(Registration)
+            .where(Registration.webinar_id == webinar.id, Registration.status.in_(statuses))
+            .order_by(Registration.id)
+        )
+    )
+
+
+def send_webinar_update(webinar, changes: dict[str, tuple]) -> int:
+    """Tell registrants what changed. Confirmed ones get an updated REQUEST (same UID; the caller
+    has already raised webinar.sequence); waitlisted ones a notice without invite or join link.
+    Returns the number of messages queued."""
+    sent = 0
+    for registration in _live_registrations(webinar, ("confirmed", "waitlisted")):
+        zone = _zone(registration)
+        confirmed = registration.status == "confirmed"
+        lines = [
+            (
+                CHANGE_LABELS.get(field, field.replace("_", " ").capitalize()),
+                _format_change(field, old, zone),
+                _format_change(field, new, zone),
+            )
+            for field, (old, new) in changes.items()
+            if confirmed or field != "join_url"
+        ]
+        if not lines:
+            continue
+        _send(
+            registration,
+            "updated",
+            f"Updated: {webinar.title}",
+            "webinar_updated",
+            calendar=_invite(registration, "REQUEST") if confirmed else None,
+            changes=lines,
+        )
+        sent += 1
+    return sent
+
+
+def send_webinar_cancellation(webinar) -> int:
+    """Every live registrant gets a notice and METHOD:CANCEL with STATUS:CANCELLED."""
+    sent = 0
+    for registration in _live_registrations(webinar, ("confirmed", "waitlisted")):
+        _send(
+            registration,
+            "webinar_cancelled",
+            f"Cancelled: {webinar.title}",
+            "webinar_cancelled",
+            calendar=_invite(registration, "CANCEL"),
+        )
+        sent += 1
+    return sent

@@ -1,0 +1,165 @@
+"""Registering, cancelling and promoting. Operations change rows and queue mail; they never commit."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from ..database import lock_for_update
+from ..extensions import db
+from ..timezones import is_known_zone
+from . import notifications
+from .models import Registration
+
+log = logging.getLogger(__name__)
+
+NEWSLETTER_CONSENT_TEXT = "Also send me the newsletter (you will be asked to confirm)"
+
+
+class RegistrationClosed(Exception):
+    """The webinar is not open for registration (past its deadline, draft or cancelled)."""
+
+
+def _live(webinar_id: int):
+    return select(Registration).where(Registration.webinar_id == webinar_id, Registration.status != "cancelled")
+
+
+def counts(webinar) -> dict:
+    """{'confirmed': n, 'waitlisted': n, 'capacity': n | None, 'available': n | None}."""
+    rows = db.session.execute(
+        select(Registration.status, func.count())
+        .where(Registration.webinar_id == webinar.id, Registration.status != "cancelled")
+        .group_by(Registration.status)
+    ).all()
+    by_status = dict(rows)
+    confirmed = by_status.get("confirmed", 0)
+    available = None if webinar.capacity is None else max(0, webinar.capacity - confirmed)
+    return {
+        "confirmed": confirmed,
+        "waitlisted": by_status.get("waitlisted", 0),
+        "capacity": webinar.capacity,
+        "available": available,
+    }
+
+
+def waitlist_position(registration: Registration) -> int | None:
+    """1 for the first person on the waiting list; None when not waitlisted."""
+    if registration.status != "waitlisted":
+        return None
+    ahead = db.session.scalar(
+        select(func.count()).where(
+            Registration.webinar_id == registration.webinar_id,
+            Registration.status == "waitlisted",
+            Registration.id < registration.id,
+        )
+    )
+    return ahead + 1
+
+
+def register(
+    webinar,
+    *,
+    name: str,
+    email: str,
+    organisation: str = "",
+    country: str = "",
+    timezone: str = "UTC",
+    wants_newsletter: bool = False,
+    now: datetime,
+) -> tuple[Registration, bool]:
+    """Register `email` (already normalised) for `webinar`: confirmed while seats remain, then
+    waitlisted. The same address twice gets its existing registration back and the confirmation
+    again, so nobody can learn from the answer whether an address was registered.
+    Returns (registration, created)."""
+    # Serialise registrations for this webinar before counting seats, or two could take the last.
+    lock_for_update("webinars", webinar.id)
+    db.session.refresh(webinar)
+    if not webinar.registration_open(now):
+        raise RegistrationClosed(webinar.slug)
+
+    if wants_newsletter:
+        request_newsletter(email, name)
+
+    # Mailboxes are case-insensitive in practice: Ana@ and ana@ are one person.
+    existing = db.session.scalar(_live(webinar.id).where(func.lower(Registration.email) == email.lower()))
+    if existing is not None:
+        notifications.send_registration_email(existing, resent=True)
+        return existing, False
+
+    seats = counts(webinar)
+    has_seat = seats["available"] is None or seats["available"] > 0
+    registration = Registration(
+        webinar=webinar,
+        webinar_id=webinar.id,
+        email=email,
+        name=name,
+        organisation=organisation or "",
+        country=country or "",
+        timezone=timezone if is_known_zone(timezone) else webinar.timezone,
+        status="confirmed" if has_seat else "waitlisted",
+        wants_newsletter=wants_newsletter,
+        created_at=now,
+        confirmed_at=now if has_seat else None,
+    )
+    db.session.add(registration)
+    db.session.flush()  # the id goes into the manage link
+    notifications.send_registration_email(registration)
+    return registration, True
+
+
+def promote(registration: Registration, *, now: datetime) -> Registration:
+    """Move a waitlisted registration to confirmed and send the full confirmation with the invite."""
+    registration.status = "confirmed"
+    registration.confirmed_at = now
+    db.session.flush()
+    notifications.send_registration_email(registration, promoted=True)
+    return registration
+
+
+def first_waitlisted(webinar) -> Registration | None:
+    return db.session.scalar(
+        select(Registration)
+        .where(Registration.webinar_id == webinar.id, Registration.status == "waitlisted")
+        .order_by(Registration.id)
+        .limit(1)
+    )
+
+
+def cancel_registration(registration: Registration, *, now: datetime, by: str = "attendee") -> Registration | None:
+    """Cancel a registration (idempotent) and give a freed seat to the first person waiting.
+
+    `by` is 'attendee' or 'organiser' (the wording of the email). Returns the promoted registration.
+    """
+    webinar = registration.webinar
+    lock_for_update("webinars", webinar.id)
+    db.session.refresh(registration)
+    db.session.refresh(webinar)
+    if registration.status == "cancelled":
+        return None
+    was_confirmed = registration.status == "confirmed"
+    registration.status = "cancelled"
+    registration.cancelled_at = now
+    db.session.flush()
+    notifications.send_cancellation_email(registration, was_confirmed=was_confirmed, by=by)
+
+    if not was_confirmed or webinar.status != "published" or webinar.starts_at <= now:
+        return None
+    seats = counts(webinar)
+    if seats["available"] is not None and seats["available"] <= 0:
+        return None  # capacity was lowered below the confirmed count; nobody moves up
+    waiting = first_waitlisted(webinar)
+    if waiting is None:
+        return None
+    return promote(waiting, now=now)
+
+
+def request_newsletter(email: str, name: str) -> None:
+    """Start the newsletter's double opt-in, if the newsletter is there. The one place we call it."""
+    try:
+        from ..newsletter.operations import request_subscription
+    except ImportError:
+        log.info("newsletter not available yet; not subscribing %s", email)
+        return
+    request_subscription(email, name, [], source="registration_form", consent_text=NEWSLETTER_CONSENT_TEXT)

@@ -1,0 +1,72 @@
+"""Reminders 24 hours and 1 hour before a webinar: each sent at most once per registration.
+
+A reminder is claimed with a conditional UPDATE (column IS NULL -> now) in the same transaction
+that queues its message, so overlapping or repeated runs cannot send it twice. A reminder whose
+moment passed before the person's seat was confirmed is marked skipped, never sent late; so is a
+24-hour reminder still unsent when the 1-hour one is due.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from ..catalogue.models import Webinar
+from ..extensions import db
+from .models import Registration
+from .notifications import send_reminder
+
+REMINDERS = {
+    "24h": (timedelta(hours=24), Registration.reminder_24h_at),
+    "1h": (timedelta(hours=1), Registration.reminder_1h_at),
+}
+BATCH = 500
+
+
+def _decide(which: str, starts_at: datetime, joined: datetime, now: datetime) -> bool:
+    """True to send, False to mark skipped."""
+    lead, _column = REMINDERS[which]
+    if joined > starts_at - lead:
+        return False  # their confirmation came after this reminder's moment
+    # The 1-hour reminder is due (or past): a late 24-hour reminder would only repeat it.
+    return not (which == "24h" and now >= starts_at - REMINDERS["1h"][0])
+
+
+def send_due_reminders(now: datetime) -> dict[str, int]:
+    """Queue the reminders due at `now`; returns counts of sent and skipped. Commits per batch,
+    because a cron run over many registrations should keep what it has done."""
+    result = {"24h": 0, "1h": 0, "skipped": 0}
+    for which, (lead, column) in REMINDERS.items():
+        while True:
+            candidates = db.session.execute(
+                select(Registration.id, Registration.confirmed_at, Registration.created_at, Webinar.starts_at)
+                .join(Webinar, Webinar.id == Registration.webinar_id)
+                .where(
+                    Registration.status == "confirmed",
+                    column.is_(None),
+                    Webinar.status == "published",
+                    Webinar.starts_at > now,
+                    Webinar.starts_at <= now + lead,
+                )
+                .order_by(Registration.id)
+                .limit(BATCH)
+            ).all()
+            if not candidates:
+                break
+            for row in candidates:
+                claimed = db.session.execute(
+                    update(Registration)
+                    .where(Registration.id == row.id, column.is_(None), Registration.status == "confirmed")
+                    .values({column.key: now})
+                    .execution_options(synchronize_session=False)
+                ).rowcount
+                if not claimed:
+                    continue  # another run took it
+                if _decide(which, row.starts_at, row.confirmed_at or row.created_at, now):
+                    send_reminder(db.session.get(Registration, row.id), which)
+                    result[which] += 1
+                else:
+                    result["skipped"] += 1
+            db.session.commit()
+    return result
