@@ -416,3 +416,60 @@ class TcpProxy:
             with suppress(KeyError, ValueError):
                 self._selector.unregister(sock)
             sock.close()
+
+
+# -- campaigns for the worker tests ----------------------------------------------------------------
+
+
+def seed_subscribers(count: int, domain: str = "subscribers.test") -> list[str]:
+    """Insert `count` confirmed subscribers in bulk (inside an app context); returns their addresses."""
+    from sqlalchemy import insert
+
+    from webinars.database import utcnow
+    from webinars.extensions import db
+    from webinars.newsletter.models import Subscriber
+
+    now = utcnow()
+    addresses = [f"reader{n:05d}@{domain}" for n in range(count)]
+    rows = [
+        {"email": a, "name": f"Reader {n}", "status": "subscribed", "created_at": now, "confirmed_at": now}
+        for n, a in enumerate(addresses)
+    ]
+    for start in range(0, len(rows), 1000):
+        db.session.execute(insert(Subscriber), rows[start : start + 1000])
+    db.session.commit()
+    return addresses
+
+
+def queue_campaign(subject: str = "News from the forum", body: str = "Hello **everyone**.") -> int:
+    """Create and expand a campaign to every subscriber, as `newsletter send` does; returns its id."""
+    from webinars.newsletter.operations import create_campaign, expand_campaign
+
+    campaign = create_campaign(subject, body, [], created_by="tests")
+    expand_campaign(campaign)
+    return campaign.id
+
+
+def outbox_counts() -> dict[str, int]:
+    """Outbox rows per status, read in a fresh transaction."""
+    from sqlalchemy import func, select
+
+    from webinars.extensions import db
+    from webinars.outbox.models import OutboxMessage
+
+    db.session.rollback()
+    rows = db.session.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all()
+    db.session.rollback()
+    return {status: count for status, count in rows}
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.1):
+    """Poll `predicate` until it returns something truthy; AssertionError naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
