@@ -212,3 +212,37 @@ def test_rate_limit_paces_messages(app, smtp_server):
     with app.app_context():
         assert deliver_due().sent == 5
     assert time.monotonic() - started >= 4 / 20 * 0.9
+
+
+@pytest.mark.slow
+def test_mail_worker_loop_delivers_and_stops_cleanly_on_sigterm(sqlite_app, smtp_server):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    queue(sqlite_app, count=2, to="loop{n}@example.com")
+    env = {
+        **os.environ,
+        "DATABASE_URL": sqlite_app.config["SQLALCHEMY_DATABASE_URI"],
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": str(smtp_server.port),
+        "MAIL_DEFAULT_SENDER": "Webinars <webinars@webinars.test>",
+        "WEBINARS_ENV": "development",
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "webinars", "mail", "send", "--loop", "--poll", "0.2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        smtp_server.wait_for(2, timeout=30)
+        queue(sqlite_app, count=1, to="later{n}@example.com")  # picked up while polling
+        smtp_server.wait_for(3, timeout=30)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        out, err = worker.communicate(timeout=30)
+    assert worker.returncode == 0, err.decode()
+    assert b"stopped" in err
+    assert statuses(sqlite_app) == {"sent": 3}
