@@ -347,3 +347,15 @@ def test_operations_for_organisers_cancel_and_count(app, client):
         assert promoted is not None and promoted.email == "b@example.com"
         db.session.commit()
         assert operations.counts(webinar)["waitlisted"] == 0
+
+
+def test_newsletter_box_starts_double_opt_in_and_is_off_by_default(app, client):
+    from webinars.newsletter.models import Subscriber
+
+    make_webinar(app)
+    register(client, form(email="no@example.com"))
+    register(client, form(email="yes@example.com", newsletter="y"))
+    with app.app_context():
+        assert db.session.execute(select(Subscriber.email, Subscriber.status)).all() == [("yes@example.com", "pending")]
+        kinds = db.session.scalars(select(OutboxMessage.kind).order_by(OutboxMessage.id)).all()
+    assert kinds.count("registration_confirmed") == 2 and len(kinds) == 3

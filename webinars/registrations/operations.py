@@ -80,7 +80,7 @@ def register(
         raise RegistrationClosed(webinar.slug)
 
     if wants_newsletter:
-        request_newsletter(email, name)
+        request_newsletter(email, name, now=now)
 
     # Mailboxes are case-insensitive in practice: Ana@ and ana@ are one person.
     existing = db.session.scalar(_live(webinar.id).where(func.lower(Registration.email) == email.lower()))
@@ -155,11 +155,11 @@ def cancel_registration(registration: Registration, *, now: datetime, by: str = 
     return promote(waiting, now=now)
 
 
-def request_newsletter(email: str, name: str) -> None:
+def request_newsletter(email: str, name: str, *, now: datetime) -> None:
     """Start the newsletter's double opt-in, if the newsletter is there. The one place we call it."""
     try:
         from ..newsletter.operations import request_subscription
     except ImportError:
         log.info("newsletter not available yet; not subscribing %s", email)
         return
-    request_subscription(email, name, [], source="registration_form", consent_text=NEWSLETTER_CONSENT_TEXT)
+    request_subscription(email, name, [], source="registration_form", consent_text=NEWSLETTER_CONSENT_TEXT, now=now)
