@@ -49,13 +49,13 @@ def _all_done(app):
 def test_smtp_server_stops_mid_campaign_and_comes_back_nothing_lost_nothing_doubled(app, smtp_server, tmp_path):
     # Paced, so that the campaign is still going when the server disappears. Started first: the
     # worker's start-up (imports) overlaps with preparing the campaign.
-    worker = mail_worker(_worker_config(app, smtp_server, MAIL_RATE_LIMIT=400, MAIL_BATCH_SIZE=25), tmp_path)
+    worker = mail_worker(_worker_config(app, smtp_server, MAIL_RATE_LIMIT=200, MAIL_BATCH_SIZE=25), tmp_path)
     worker.start()
     try:
         with app.app_context():
-            addresses = seed_subscribers(400)
+            addresses = seed_subscribers(240)
             queue_campaign()
-        smtp_server.wait_for(100, timeout=60)
+        smtp_server.wait_for(80, timeout=60)
         smtp_server.stop()
         down_at = len(smtp_server.messages)
         assert down_at < len(addresses), "the campaign finished before the server went down"
@@ -91,14 +91,14 @@ def test_smtp_server_stops_mid_campaign_and_comes_back_nothing_lost_nothing_doub
 
 
 def test_worker_killed_mid_batch_repeats_at_most_the_message_in_flight(app, smtp_server, tmp_path):
-    config = _worker_config(app, smtp_server, MAIL_RATE_LIMIT=400, MAIL_BATCH_SIZE=50)
+    config = _worker_config(app, smtp_server, MAIL_RATE_LIMIT=200, MAIL_BATCH_SIZE=50)
     worker = mail_worker(config, tmp_path)
     worker.start()
     try:
         with app.app_context():
-            addresses = seed_subscribers(400)
+            addresses = seed_subscribers(240)
             queue_campaign()
-        smtp_server.wait_for(120, timeout=60)
+        smtp_server.wait_for(80, timeout=60)
         worker.kill()  # SIGKILL: no clean-up, its claimed batch stays leased to a dead worker
         killed_at = len(smtp_server.messages)
         assert killed_at < len(addresses), "the campaign finished before the worker was killed"

@@ -137,6 +137,17 @@ class MailWorkerThread:
 # -- in processes ---------------------------------------------------------------------------------
 
 
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: SIGKILL this child when the test process dies, so that an interrupted run (timeout,
+    Ctrl-C twice, OOM) leaves no server or worker behind."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def subprocess_env(config: dict) -> dict:
     env = dict(os.environ)
     env[CONFIG_ENV] = json.dumps(config)
@@ -170,7 +181,8 @@ class ServiceProcess:
         assert self.process is not None
         return self.process.pid
 
-    def start(self, timeout: float = 20.0) -> ServiceProcess:
+    def start(self, timeout: float = 60.0, wait: bool = True) -> ServiceProcess:
+        """Start the process; with a port and `wait`, return once it accepts connections."""
         self._starts += 1
         log = self.log_path.open("ab")
         log.write(f"--- start #{self._starts}: {' '.join(self.argv)}\n".encode())
@@ -184,14 +196,18 @@ class ServiceProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # a signal for the test run does not reach it by accident
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
         finally:
             log.close()
-        if self.port is not None:
-            self._wait_for_port(timeout)
+        if wait:
+            self.wait_ready(timeout)
         return self
 
-    def _wait_for_port(self, timeout: float) -> None:
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Wait until the process listens on its port (no-op for processes without one)."""
+        if self.port is None:
+            return
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
