@@ -1,0 +1,175 @@
+"""The campaign figure: the product's sender (two `flask --app webinars mail send` processes) against
+a bare smtplib loop, both delivering to the same aiosmtpd sink."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+from sqlalchemy import create_engine, text
+
+from .servers import ROOT, VENV_BIN, Sink
+
+SUBJECT = "Webinars this month: co-operatives, skills and the green transition"
+BODY = """Dear reader,
+
+This month we look at **worker co-operatives** in Japan and Europe, the skills that the green
+transition asks of local labour markets, and new evidence on social enterprises in rural areas.
+
+## Coming up
+
+- *Worker co-operatives across continents* - policy and practice from Japan and beyond
+- *Platform co-operatives* - building good jobs and great places
+- *Skills for the green transition* - what regions can do now
+
+Each webinar is free; registration takes a minute and you receive a calendar invitation.
+[See the full programme](https://example.org/webinars) and share it with colleagues.
+
+With best wishes,
+The Local Development Forum team
+"""
+
+
+@dataclass
+class CampaignResult:
+    recipients: int = 0
+    expand_seconds: float = 0.0
+    bare_sent: int = 0
+    bare_seconds: float = 0.0
+    bare_rate: float = 0.0
+    bare_maxrss_mb: float = 0.0
+    sent: int = 0
+    seconds: float = 0.0
+    rate: float = 0.0
+    complete: bool = False
+    peak_mb: list[float] = field(default_factory=list)
+    sink_received: int = 0
+    sink_cores: float = 0.0
+    note: str = ""
+
+
+def available() -> str | None:
+    """None when the product has campaigns and a renderer for them; otherwise why not."""
+    try:
+        from webinars.newsletter import campaigns  # noqa: F401
+        from webinars.newsletter.operations import create_campaign, expand_campaign  # noqa: F401
+    except ImportError as error:
+        return f"campaigns not in the product yet ({error})"
+    return None
+
+
+def create_and_expand(url: str) -> tuple[int, int, float]:
+    """(campaign id, recipients, seconds to expand) through the product's own operations."""
+    from webinars import create_app
+    from webinars.extensions import db
+    from webinars.newsletter.operations import create_campaign, expand_campaign
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench-campaign", "BASE_URL": "http://127.0.0.1"})
+    with app.app_context():
+        campaign = create_campaign(SUBJECT, BODY, [], created_by="bench")
+        db.session.commit()
+        started = time.perf_counter()
+        added = expand_campaign(campaign)
+        seconds = time.perf_counter() - started
+        campaign_id = campaign.id
+        db.session.remove()
+        for engine in db.engines.values():
+            engine.dispose()
+    return campaign_id, added, seconds
+
+
+def _sent(url: str, campaign_id: int) -> int:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(
+                text("SELECT count(*) FROM outbox_messages WHERE campaign_id = :c AND status = 'sent'"),
+                {"c": campaign_id},
+            ).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def run_bare(url: str, campaign_id: int, sink: Sink, seconds: float) -> dict:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.bare_mailer",
+            "--db",
+            url,
+            "--campaign",
+            str(campaign_id),
+            "--port",
+            str(sink.port),
+            "--seconds",
+            str(seconds),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_product(env: dict[str, str], processes: int, timeout: float) -> tuple[float, list[float], bool, str]:
+    """Start `processes` senders at once; (seconds until all exit, peak RSS MB each, finished, log)."""
+    command = [str(VENV_BIN / "flask"), "--app", "webinars", "mail", "send"]
+    started = time.perf_counter()
+    procs = [
+        subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        for _ in range(processes)
+    ]
+    peaks: dict[int, float] = {}
+    finished = True
+    while len(peaks) < len(procs):
+        for proc in procs:
+            if proc.pid in peaks:
+                continue
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                proc.returncode = os.waitstatus_to_exitcode(status)
+                peaks[proc.pid] = usage.ru_maxrss / 1024  # KiB on Linux
+        if time.perf_counter() - started > timeout and finished:
+            finished = False
+            for proc in procs:
+                if proc.pid not in peaks:
+                    proc.send_signal(signal.SIGTERM)
+        time.sleep(0.02)
+    seconds = time.perf_counter() - started
+    log = "".join((proc.stdout.read() or b"").decode(errors="replace") for proc in procs)
+    for proc in procs:
+        proc.stdout.close()
+    return seconds, [round(peaks[p.pid], 1) for p in procs], finished, log
+
+
+def measure(url: str, env: dict[str, str], workdir, *, bare_seconds: float, timeout: float, processes: int = 2):
+    result = CampaignResult()
+    campaign_id, result.recipients, result.expand_seconds = create_and_expand(url)
+    sink = Sink(workdir)
+    sink.start()
+    try:
+        bare = run_bare(url, campaign_id, sink, bare_seconds)
+        result.bare_sent, result.bare_seconds = bare["sent"], bare["seconds"]
+        result.bare_rate = bare["sent"] / bare["seconds"]
+        result.bare_maxrss_mb = round(bare["maxrss_kb"] / 1024, 1)
+
+        received_before, _, cpu_before = sink.stats()
+        env = dict(env, MAIL_SERVER="127.0.0.1", MAIL_PORT=str(sink.port))
+        result.seconds, result.peak_mb, result.complete, log = run_product(env, processes, timeout)
+        time.sleep(0.6)  # the sink writes its counters twice a second
+        received_after, _, cpu_after = sink.stats()
+        result.sink_received = received_after - received_before
+        result.sink_cores = round((cpu_after - cpu_before) / result.seconds, 2)
+        result.sent = _sent(url, campaign_id)
+        result.rate = result.sent / result.seconds
+        result.note = log.strip()[-500:]
+    finally:
+        sink.stop()
+    return result
