@@ -272,6 +272,7 @@ def _feed_cutoff():
 def _wrk_dict(result: load.WrkResult) -> dict:
     out = dataclasses.asdict(result)
     out.pop("output")
+    out["loadavg"] = loadavg()  # other work on the machine shows here
     return out
 
 
