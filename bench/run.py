@@ -15,6 +15,7 @@ import os
 import platform
 import secrets
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -22,7 +23,16 @@ from datetime import datetime
 from pathlib import Path
 
 from . import bare_app, data, load, mail
-from .servers import ROOT, BenchCluster, CpuMeter, Gunicorn, gunicorn_args
+from .servers import (
+    GUNICORN_CLASS,
+    GUNICORN_THREADS,
+    GUNICORN_WORKERS,
+    ROOT,
+    BenchCluster,
+    CpuMeter,
+    Gunicorn,
+    gunicorn_args,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PHASES = ("campaign", "pages", "feed", "registration")
@@ -169,7 +179,9 @@ class Run:
                     result["campaign"] = dataclasses.asdict(campaign)
                     log(f"{kind}: campaign {campaign.rate:.0f} msg/s vs bare {campaign.bare_rate:.0f} msg/s")
 
-            bare = Gunicorn("bench.wsgi:bare()", self.env(url), self.outdir / f"gunicorn-bare-{kind}.log")
+            bare = Gunicorn(
+                "bench.wsgi:bare()", self.env(url), self.outdir / f"gunicorn-bare-{kind}.log", **_server_settings(a)
+            )
             bare.start("/")
             try:
                 if "pages" in a.only:
@@ -189,7 +201,12 @@ class Run:
             finally:
                 bare.stop()
 
-            product = Gunicorn("bench.wsgi:product()", self.env(url), self.outdir / f"gunicorn-product-{kind}.log")
+            product = Gunicorn(
+                "bench.wsgi:product()",
+                self.env(url),
+                self.outdir / f"gunicorn-product-{kind}.log",
+                **_server_settings(a),
+            )
             product.env["BASE_URL"] = f"http://127.0.0.1:{product.port}"
             product.start("/webinars/" + prepared.upcoming_slugs[0])
             try:
@@ -260,6 +277,10 @@ class Run:
             sessions=sessions,
             table="registrations",
         )
+
+
+def _server_settings(args) -> dict:
+    return {"workers": args.workers, "threads": args.threads, "worker_class": args.worker_class}
 
 
 def _feed_cutoff():
@@ -401,6 +422,10 @@ def table(results: list[dict]) -> str:
     return "\n".join(out)
 
 
+def _interrupted(signum, frame):
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--databases", default="sqlite,postgresql")
@@ -413,8 +438,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--feed-revalidations", type=int, default=300)
     parser.add_argument("--bare-mail-seconds", type=float, default=15.0)
     parser.add_argument("--campaign-timeout", type=float, default=240.0, help="stop the senders after this")
+    parser.add_argument("--workers", type=int, default=GUNICORN_WORKERS)
+    parser.add_argument("--threads", type=int, default=GUNICORN_THREADS)
+    parser.add_argument("--worker-class", default=GUNICORN_CLASS)
     args = parser.parse_args(argv)
     args.only = {p.strip() for p in args.only.split(",") if p.strip()}
+    # Stopped with SIGTERM (or SIGINT when started in the background): unwind, so that every
+    # server, sink and PostgreSQL cluster started so far is stopped by the finally blocks.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _interrupted)
 
     load.wrk_path()
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -426,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
         "started": stamp,
         "machine": machine(),
         "git": git_state(),
-        "gunicorn": " ".join(gunicorn_args(0)[1:]).replace("127.0.0.1:0", "..."),
+        "gunicorn": " ".join(gunicorn_args(0, **_server_settings(args))[1:]).replace("127.0.0.1:0", "..."),
         "args": {k: sorted(v) if isinstance(v, set) else v for k, v in vars(args).items()},
         "loadavg_start": loadavg(),
     }

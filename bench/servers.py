@@ -17,11 +17,11 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
-# The production settings the README recommends, on this 2-core machine: two processes per core
-# so a worker waiting on the database never leaves a core idle, and threads so that 32 keep-alive
-# connections are each served without queueing behind a sync worker's one-request-at-a-time.
+# The production command the README recommends (`gunicorn -w 4 --threads 2`, i.e. the gthread
+# worker): two processes per core, so that a worker waiting on the database never leaves a core
+# idle, and two threads each. Override with --workers/--threads/--worker-class to compare.
 GUNICORN_WORKERS = 4
-GUNICORN_THREADS = 8
+GUNICORN_THREADS = 2
 
 
 GUNICORN_CLASS = "gthread"
