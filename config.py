@@ -55,6 +55,8 @@ class Config:
     REMEMBER_COOKIE_SAMESITE = "Lax"
 
     ARCHIVE_PAGE_SIZE = 10
+    # How many reverse proxies in front of the app set X-Forwarded-For/-Proto (0: none, trust nothing).
+    PROXY_COUNT = _int("PROXY_COUNT", 0)
 
 
 class DevelopmentConfig(Config):

@@ -44,6 +44,12 @@ def configure(app: Flask, test_config: dict | None) -> None:
             uri = "postgresql+psycopg://" + uri[len(prefix) :]
     app.config["SQLALCHEMY_DATABASE_URI"] = uri
     app.config.setdefault("MAIL_OUTBOX_DIR", os.path.join(app.instance_path, "mail"))
+    proxies = int(app.config.get("PROXY_COUNT") or 0)
+    if proxies:
+        # Behind nginx the client's address (for login throttling) and https come from its headers.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
 
 
 def register_extensions(app: Flask) -> None:
