@@ -42,7 +42,8 @@ class Config:
     # Messages per second per sending process; 0 means no limit.
     MAIL_RATE_LIMIT = _float("MAIL_RATE_LIMIT", 0)
 
-    BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+    # Links in emails must reach the dev server on whatever PORT `make run` was given.
+    BASE_URL = (os.environ.get("BASE_URL") or f"http://127.0.0.1:{os.environ.get('PORT') or 5000}").rstrip("/")
     SITE_NAME = os.environ.get("SITE_NAME", "Local Development Forum webinars")
 
     BABEL_DEFAULT_LOCALE = "en_GB"
