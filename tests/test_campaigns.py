@@ -239,6 +239,7 @@ def test_rendering_is_fast_and_each_message_is_distinct(sqlite_app):
         elapsed = time.perf_counter() - started
     assert all(messages) and len(set(messages)) == 1000
     # A generous floor for slow CI machines; bench/ measures the real figure.
+    print(f"{1000 / elapsed:.0f} messages/s")
     assert 1000 / elapsed > 500, f"{1000 / elapsed:.0f} messages/s"
 
 
