@@ -47,7 +47,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -192,10 +191,7 @@ def _run_migrations(database_url: str) -> None:
     # Port 9 (discard): nothing should send mail while migrating.
     app = create_app(_base_config(database_url, 9))
     try:
-        with app.app_context(), _logging_kept(), warnings.catch_warnings():
-            # Flask-Migrate's stock env.py tries db.get_engine() first, which Flask-SQLAlchemy 3.1
-            # deprecates; with filterwarnings=error that would abort the upgrade.
-            warnings.filterwarnings("ignore", message="'get_engine' is deprecated", category=DeprecationWarning)
+        with app.app_context(), _logging_kept():
             upgrade(directory=str(MIGRATIONS))
     finally:
         _dispose(app)
