@@ -5,7 +5,7 @@ import logging
 from flask import Flask, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from .extensions import db
@@ -63,6 +63,17 @@ def register(app: Flask) -> None:
         if error.code == 429 and getattr(error, "retry_after", None):
             return (*response, {"Retry-After": str(error.retry_after)})
         return response
+
+    @app.errorhandler(DataError)
+    def invalid_data(error):
+        # The database refused a value (a NUL byte, a number out of range): the request's fault,
+        # and trying again will not help, so not a 503.
+        log.warning("database refused data on %s %s: %s", request.method, request.path, error.orig)
+        try:
+            db.session.rollback()
+        except Exception:
+            log.debug("rollback after refused data failed", exc_info=True)
+        return render_error(400)
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(DBAPIError)

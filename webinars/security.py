@@ -1,6 +1,6 @@
-"""Security headers on every response."""
+"""Security headers on every response, and requests refused before they reach the database."""
 
-from flask import Flask
+from flask import Flask, abort, request
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -18,7 +18,20 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
+def _carries_nul(values) -> bool:
+    return any("\x00" in key or any("\x00" in value for value in values.getlist(key)) for key in values)
+
+
 def register(app: Flask) -> None:
+    @app.before_request
+    def refuse_nul_bytes():
+        # No address or query parameter of ours contains NUL, and PostgreSQL refuses it in any
+        # string (it would otherwise answer differently from SQLite). Forms check their own fields,
+        # so that the error shows beside the field; errors.py turns any NUL that still reaches the
+        # database into a 400.
+        if "\x00" in request.path or _carries_nul(request.args):
+            abort(400)
+
     @app.after_request
     def add_security_headers(response):
         headers = response.headers
