@@ -221,7 +221,14 @@ def test_send_rate_limit_is_respected(app, smtp_server):
     assert elapsed < 5
 
 
-def test_rendering_is_fast_and_each_message_is_distinct(sqlite_app):
+def test_campaign_is_rendered_once_and_each_message_is_distinct(sqlite_app, monkeypatch):
+    # Speed itself is measured by `make bench`; here we check the property it rests on:
+    # templates render once per campaign, not once per recipient.
+    from webinars.newsletter import campaigns
+
+    renders = []
+    original = campaigns._prepare
+    monkeypatch.setattr(campaigns, "_prepare", lambda campaign: renders.append(campaign.id) or original(campaign))
     add_subscribers(sqlite_app, 1000)
     campaign_id = new_campaign(sqlite_app)
     expand(sqlite_app, campaign_id)
@@ -234,13 +241,9 @@ def test_rendering_is_fast_and_each_message_is_distinct(sqlite_app):
                 OutboxMessage.subscriber_id,
             ).order_by(OutboxMessage.id)
         ).all()
-        started = time.perf_counter()
         messages = [campaign_message_bytes(row) for row in rows]
-        elapsed = time.perf_counter() - started
+    assert renders == [campaign_id]
     assert all(messages) and len(set(messages)) == 1000
-    # A generous floor for slow CI machines; bench/ measures the real figure.
-    print(f"{1000 / elapsed:.0f} messages/s")
-    assert 1000 / elapsed > 500, f"{1000 / elapsed:.0f} messages/s"
 
 
 def test_announce_composes_title_date_zones_and_link(app, runner):
