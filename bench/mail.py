@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
@@ -95,6 +96,15 @@ def _sent(url: str, campaign_id: int) -> int:
         engine.dispose()
 
 
+def vm_hwm_mb(pid: int | str = "self") -> float:
+    """Peak resident memory of a live process (VmHWM), in MiB; 0 when it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return 0.0
+    return next((int(line.split()[1]) / 1024 for line in status if line.startswith("VmHWM:")), 0.0)
+
+
 def run_bare(url: str, campaign_id: int, sink: Sink, seconds: float) -> dict:
     done = subprocess.run(
         [
@@ -126,20 +136,24 @@ def run_product(env: dict[str, str], processes: int, timeout: float) -> tuple[fl
         subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         for _ in range(processes)
     ]
-    peaks: dict[int, float] = {}
+    # VmHWM, sampled until exit: getrusage's ru_maxrss would also count the parent's memory at
+    # fork time, which Linux carries across exec.
+    peaks: dict[int, float] = {proc.pid: 0.0 for proc in procs}
+    exited: set[int] = set()
     finished = True
-    while len(peaks) < len(procs):
+    while len(exited) < len(procs):
         for proc in procs:
-            if proc.pid in peaks:
+            if proc.pid in exited:
                 continue
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            peaks[proc.pid] = max(peaks[proc.pid], vm_hwm_mb(proc.pid))
+            pid, status, _ = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 proc.returncode = os.waitstatus_to_exitcode(status)
-                peaks[proc.pid] = usage.ru_maxrss / 1024  # KiB on Linux
+                exited.add(proc.pid)
         if time.perf_counter() - started > timeout and finished:
             finished = False
             for proc in procs:
-                if proc.pid not in peaks:
+                if proc.pid not in exited:
                     proc.send_signal(signal.SIGTERM)
         time.sleep(0.02)
     seconds = time.perf_counter() - started
@@ -158,7 +172,7 @@ def measure(url: str, env: dict[str, str], workdir, *, bare_seconds: float, time
         bare = run_bare(url, campaign_id, sink, bare_seconds)
         result.bare_sent, result.bare_seconds = bare["sent"], bare["seconds"]
         result.bare_rate = bare["sent"] / bare["seconds"]
-        result.bare_maxrss_mb = round(bare["maxrss_kb"] / 1024, 1)
+        result.bare_maxrss_mb = round(bare["vmhwm_kb"] / 1024, 1)
 
         received_before, _, cpu_before = sink.stats()
         env = dict(env, MAIL_SERVER="127.0.0.1", MAIL_PORT=str(sink.port))

@@ -128,9 +128,9 @@ class Run:
         real = load.post_script(
             self.workdir / f"post-{tag}.lua", targets=targets, sessions=sessions, prefix=f"bench{tag}-", bare=bare
         )
-        outbox_before = 0 if bare else self.count(url, "SELECT count(*) FROM outbox_messages")
         if a.warmup:
             load.run_wrk(server.base + "/", connections=a.connections, seconds=a.warmup, script=warm)
+        outbox_before = 0 if bare else self.count(url, "SELECT count(*) FROM outbox_messages")
         result = load.run_wrk(
             server.base + "/", connections=a.connections, seconds=a.duration, script=real, meter=meter
         )

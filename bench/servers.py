@@ -198,17 +198,21 @@ class Gunicorn:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        wait_for_port(self.port, proc=self.proc)
-        deadline = time.monotonic() + 60
-        while True:  # every worker imports the app; wait until one answers
-            try:
-                with urllib.request.urlopen(self.base + ready_path, timeout=30) as response:
-                    response.read()
-                    break
-            except OSError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise
-                time.sleep(0.2)
+        try:
+            wait_for_port(self.port, proc=self.proc)
+            deadline = time.monotonic() + 60
+            while True:  # every worker imports the app; wait until one answers
+                try:
+                    with urllib.request.urlopen(self.base + ready_path, timeout=30) as response:
+                        response.read()
+                        break
+                except OSError:
+                    if time.monotonic() > deadline or self.proc.poll() is not None:
+                        raise
+                    time.sleep(0.2)
+        except BaseException:
+            self.stop()  # never leave a server behind
+            raise
 
     def pids(self) -> list[int]:
         return tree(self.proc.pid) if self.proc and self.proc.poll() is None else []
