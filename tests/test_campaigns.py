@@ -278,3 +278,31 @@ def test_campaign_with_unknown_topic_or_bad_subject_is_refused(app, runner, tmp_
     assert result.exit_code != 0 and "Unknown topic" in result.output
     with app.app_context(), pytest.raises(ValueError):
         operations.create_campaign("Hi\r\nBcc: x@example.com", "body", [], created_by="test")
+
+
+def test_worker_housekeeping_resumes_an_abandoned_expansion_and_marks_the_campaign_done(app, smtp_server):
+    emails = add_subscribers(app, 7)
+    campaign_id = new_campaign(app)
+    expand(app, campaign_id, batch_size=3)  # as if the process died after this call's first batches...
+    with app.app_context():
+        campaign = db.session.get(Campaign, campaign_id)
+        # ...rewind to a crash after the first batch: checkpoint at the third subscriber, still expanding.
+        db.session.execute(
+            OutboxMessage.__table__.delete().where(
+                OutboxMessage.campaign_id == campaign_id, OutboxMessage.to_address.in_(emails[3:])
+            )
+        )
+        campaign.status = "expanding"
+        campaign.expanded_through_id = db.session.scalar(select(Subscriber.id).where(Subscriber.email == emails[2]))
+        db.session.commit()
+        # A fresh expansion is left alone (its request may still be running); a stale one is resumed.
+        operations.tend_campaigns(now=utcnow())
+        assert db.session.get(Campaign, campaign_id).status == "expanding"
+        operations.tend_campaigns(now=utcnow() + timedelta(minutes=5))
+        assert db.session.get(Campaign, campaign_id).status == "sending"
+    assert deliver(app).sent == 7
+    assert received(smtp_server) == Counter(emails)
+    with app.app_context():
+        operations.tend_campaigns()
+        campaign = db.session.get(Campaign, campaign_id)
+        assert campaign.status == "done" and campaign.finished_at is not None

@@ -489,6 +489,22 @@ def finish_campaign_if_done(campaign: Campaign, now: datetime | None = None) -> 
     return True
 
 
+def tend_campaigns(now: datetime | None = None, stale_after: timedelta = timedelta(minutes=2)) -> None:
+    """The mail worker's housekeeping: finish an expansion that a crash interrupted, and mark
+    campaigns done once everything is delivered. Commits; safe to run from several workers."""
+    now = now or utcnow()
+    stale = select(Campaign).where(Campaign.status == "expanding", Campaign.created_at < now - stale_after)
+    for campaign in db.session.scalars(stale.with_for_update(skip_locked=True)).all():
+        try:
+            expand_campaign(campaign)
+        except IntegrityError:
+            # Another worker expanded the same batch at the same moment; its rows stand.
+            db.session.rollback()
+    for campaign in db.session.scalars(select(Campaign).where(Campaign.status == "sending")).all():
+        finish_campaign_if_done(campaign, now)
+    db.session.commit()
+
+
 _MARKDOWN_SPECIAL = str.maketrans({ch: "\\" + ch for ch in "\\`*_[]<>#|"})
 
 

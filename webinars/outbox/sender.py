@@ -427,6 +427,19 @@ def deliver_due(now: datetime | None = None, *, worker_id: str | None = None) ->
         sender.close()
 
 
+def _tend_campaigns() -> None:
+    """Resume interrupted campaign expansions and mark finished campaigns done (newsletter's job)."""
+    try:
+        from ..newsletter.operations import tend_campaigns
+    except ImportError:
+        return
+    try:
+        tend_campaigns()
+    except Exception:  # housekeeping must never stop delivery
+        log.exception("outbox worker: campaign housekeeping failed")
+        db.session.rollback()
+
+
 def run_worker(stop: threading.Event, *, poll_seconds: float = 1.0, echo=None) -> None:
     """Deliver until `stop` is set: poll, and sleep briefly when there is nothing to do."""
     sender = Sender(stop=stop)
@@ -446,6 +459,7 @@ def run_worker(stop: threading.Event, *, poll_seconds: float = 1.0, echo=None) -
             else:
                 # Idle: close the connection rather than let the server time it out under us.
                 sender.transport.close()
+                _tend_campaigns()
                 stop.wait(poll_seconds)
     finally:
         sender.close()
