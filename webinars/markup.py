@@ -29,11 +29,16 @@ def markdown_to_html(text: str) -> Markup:
 
 
 _LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
+_ESCAPED = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>|])")
+# Escaped characters are parked in the Unicode private use area while the markup is stripped.
+_PARK = 0xF0000
 
 
 def markdown_to_text(text: str) -> str:
-    """A readable plain-text version: links become 'label (url)', emphasis marks are dropped."""
-    out = _LINK.sub(lambda m: f"{m.group(1)} ({m.group(2)})", text or "")
+    """A readable plain-text version: links become 'label (url)', emphasis marks and escapes are dropped."""
+    out = _ESCAPED.sub(lambda m: chr(_PARK + ord(m.group(1))), text or "")
+    out = _LINK.sub(lambda m: f"{m.group(1)} ({m.group(2)})", out)
     out = re.sub(r"(\*\*|__)(.+?)\1", r"\2", out)
     out = re.sub(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])", r"\1", out)
+    out = re.sub("[\U000f0000-\U000f00ff]", lambda m: chr(ord(m.group(0)) - _PARK), out)
     return out.strip() + "\n"
