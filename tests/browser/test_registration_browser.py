@@ -1,0 +1,135 @@
+"""Registering in real Chromium: the form, the confirmation email, the manage link, cancelling;
+and the same registration with the keyboard only."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def upcoming(live_site) -> str:
+    """An upcoming webinar with open registration; returns its page's path."""
+    from tests.factories import make_webinar
+    from webinars.database import utcnow
+    from webinars.extensions import db
+
+    with live_site.app.app_context():
+        webinar = make_webinar(
+            starts_at=utcnow() + timedelta(days=30),
+            timezone="Europe/Paris",
+            display_zones=["Europe/Paris", "Asia/Tokyo"],
+            capacity=20,
+            title="Care co-operatives: a browser's view",
+        )
+        db.session.commit()
+        return f"/webinars/{webinar.slug}"
+
+
+def _link(text: str, base: str, path: str) -> str:
+    match = re.search(re.escape(base) + path + r"[A-Za-z0-9._~%-]+", text)
+    assert match, f"no {path} link in:\n{text}"
+    return match.group(0)
+
+
+def test_register_read_the_email_open_its_link_and_cancel(live_site, upcoming, page, shot):
+    page.goto(live_site.url + upcoming)
+    form = page.locator("form[action$='/register']")
+    form.get_by_label("Your name").fill("Ana Lima")
+    form.get_by_label("Email address").fill("ana.lima@example.org")
+    form.get_by_label("Organisation").fill("Co-op <Sul>")
+    form.get_by_label("Your time zone").select_option("America/Sao_Paulo")
+    shot(page, "registration-form")
+    form.get_by_role("button", name="Register").click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("Thank you for registering")
+    shot(page, "registration-thanks")
+
+    [message] = live_site.smtp.wait_for(1, timeout=30)
+    assert message.rcpt_tos == ("ana.lima@example.org",)
+    assert message.subject.startswith("Registration confirmed")
+    manage = _link(message.body("plain"), live_site.url, "/registrations/")
+
+    page.goto(manage)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your registration")
+    expect(page.locator(".status")).to_contain_text("Confirmed")
+    expect(page.locator("dd").first).to_have_text("Ana Lima")
+    shot(page, "registration-manage")
+
+    page.get_by_role("button", name="Cancel my registration").click()
+    expect(page.locator(".status")).to_contain_text("Cancelled")
+    expect(page.get_by_role("link", name="Register again")).to_be_visible()
+
+    messages = live_site.smtp.wait_for(2, timeout=30)
+    cancellation = messages[1]
+    assert cancellation.rcpt_tos == ("ana.lima@example.org",)
+    assert cancellation.subject.startswith("Registration cancelled")
+    calendars = [p for p in cancellation.message.walk() if p.get_content_type() == "text/calendar"]
+    assert calendars and "METHOD:CANCEL" in calendars[0].get_content()
+
+
+def test_keyboard_only_registration(live_site, upcoming, page):
+    page.goto(live_site.url + upcoming)
+    # Every field of the form has a label the browser associates with it.
+    unlabelled = page.evaluate(
+        """() => Array.from(document.querySelectorAll("form[action$='/register'] :is(input, select, textarea)"))
+              .filter(el => el.type !== 'hidden' && el.labels.length === 0).map(el => el.name)"""
+    )
+    assert unlabelled == []
+
+    # From the top of the page, Tab reaches the form (through the skip link, menus and picker).
+    def focused() -> str:
+        return page.evaluate("() => document.activeElement.id || document.activeElement.tagName")
+
+    for _ in range(60):
+        page.keyboard.press("Tab")
+        if focused() == "name":
+            break
+    else:
+        pytest.fail("Tab never reached the name field")
+    assert page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle") != "none"  # visible focus
+
+    order = ["name"]
+    page.keyboard.type("Kenji Sato")
+    for key in ("Tab", "kenji@example.org", "Tab", "Kaisha", "Tab", "Japan", "Tab"):
+        if key == "Tab":
+            page.keyboard.press("Tab")
+            order.append(focused())
+        else:
+            page.keyboard.type(key)
+    page.keyboard.press("Tab")
+    order.append(focused())
+    page.keyboard.press("Space")  # tick the newsletter box
+    page.keyboard.press("Tab")
+    order.append(page.evaluate("() => document.activeElement.type + ':' + document.activeElement.textContent.trim()"))
+    assert order == ["name", "email", "organisation", "country", "timezone", "newsletter", "submit:Register"]
+
+    # Back to a text field and submit with Enter.
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Shift+Tab")
+    assert focused() == "country"
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Thank you for registering")
+
+    messages = live_site.smtp.wait_for(2, timeout=30)  # the confirmation and the newsletter's opt-in
+    assert {m.rcpt_tos for m in messages} == {("kenji@example.org",)}
+    assert any(m.subject.startswith("Registration confirmed") for m in messages)
+    assert any("confirm your newsletter" in m.subject for m in messages)
+
+
+def test_errors_are_shown_beside_the_fields_with_the_input_kept(live_site, upcoming, page, shot):
+    page.goto(live_site.url + upcoming)
+    form = page.locator("form[action$='/register']")
+    form.get_by_label("Your name").fill("Ana")
+    form.get_by_label("Email address").fill("not-an-address")
+    form.get_by_role("button", name="Register").click()
+    email = page.get_by_label("Email address")
+    expect(email).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#email-error")).to_be_visible()
+    expect(page.get_by_label("Your name")).to_have_value("Ana")
+    expect(email).to_have_value("not-an-address")
+    shot(page, "registration-errors")
