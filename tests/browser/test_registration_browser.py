@@ -2,7 +2,7 @@
 and the same registration with the keyboard only."""
 
 import re
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 from playwright.sync_api import expect
@@ -19,7 +19,7 @@ def upcoming(live_site) -> str:
 
     with live_site.app.app_context():
         webinar = make_webinar(
-            starts_at=utcnow() + timedelta(days=30),
+            local_start=datetime.combine(utcnow().date() + timedelta(days=30), time(15, 0)),
             timezone="Europe/Paris",
             display_zones=["Europe/Paris", "Asia/Tokyo"],
             capacity=20,
