@@ -4,7 +4,6 @@ import re
 from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
@@ -12,15 +11,14 @@ from wtforms import (
     IntegerField,
     PasswordField,
     SelectField,
-    SelectMultipleField,
     StringField,
     TextAreaField,
     TimeField,
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
-from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..catalogue.operations import slug_taken
+from ..forms import BaseForm, CheckboxesField, single_line
 from ..timezones import UnknownZoneError, WallTimeError, is_known_zone, localize, selectable_zones
 from .lines import (
     AGENDA_HELP,
@@ -34,32 +32,9 @@ from .lines import (
 )
 
 
-def _strip(value):
-    return value.strip() if isinstance(value, str) else value
-
-
-class BaseForm(FlaskForm):
-    """Strips surrounding whitespace from every text input."""
-
-    class Meta:
-        def bind_field(self, form, unbound_field, options):
-            filters = unbound_field.kwargs.get("filters", ())
-            options["filters"] = (_strip, *filters)
-            return unbound_field.bind(form=form, **options)
-
-
-class ActionForm(BaseForm):
-    """A button that acts (publish, cancel, promote, sign out): CSRF token only."""
-
-
 class LoginForm(BaseForm):
-    email = EmailField(_l("Email address"), validators=[DataRequired(), Length(max=254)])
+    email = EmailField(_l("Email address"), validators=[DataRequired(), Length(max=254), single_line])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1000)], filters=())
-
-
-class MultiCheckboxField(SelectMultipleField):
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
 
 
 def _http_url(form, field):
@@ -122,7 +97,7 @@ class WebinarForm(BaseForm):
         description=_l("Sent to registrants only."),
     )
     recording_url = StringField(_l("Recording URL"), validators=[Optional(), Length(max=1000), _http_url])
-    topics = MultiCheckboxField(_l("Topics"), coerce=int, validate_choice=True)
+    topics = CheckboxesField(_l("Topics"), coerce=int, validate_choice=True)
     new_topics = StringField(
         _l("New topics"),
         validators=[Optional(), Length(max=500)],
@@ -237,7 +212,7 @@ class CampaignForm(BaseForm):
         validators=[DataRequired(), Length(max=100000)],
         description=_l("Markdown: **bold**, *italic*, [link](https://…), lists with “- ”."),
     )
-    topics = MultiCheckboxField(
+    topics = CheckboxesField(
         _l("Topics"),
         coerce=int,
         validate_choice=True,

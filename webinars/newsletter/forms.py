@@ -1,57 +1,25 @@
 """Newsletter forms: sign-up and preferences."""
 
-import re
+from flask_babel import lazy_gettext as _l
+from wtforms import BooleanField, EmailField, StringField
+from wtforms.validators import DataRequired, Length, Optional
 
-from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, SelectMultipleField, StringField
-from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
-from wtforms.widgets import CheckboxInput, ListWidget
+from ..forms import BaseForm, ButtonForm, CheckboxesField, email_address, single_line
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+__all__ = ["ButtonForm", "PreferencesForm", "SignupForm"]
 
-
-def _strip(value):
-    return value.strip() if isinstance(value, str) else value
+TOPICS_HINT = _l("Choose none to hear about everything.")
 
 
-def _no_control_characters(form, field):
-    # Names end up in emails; a CR/LF or other control character is never part of one.
-    if field.data and _CONTROL.search(field.data):
-        raise ValidationError("Please remove the special characters.")
-
-
-class TopicsField(SelectMultipleField):
-    """Checkboxes, one per topic."""
-
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
-
-
-class SignupForm(FlaskForm):
+class SignupForm(BaseForm):
     email = EmailField(
-        "Email address",
-        filters=[_strip],
-        validators=[
-            DataRequired("Please enter your email address."),
-            Length(max=254),
-            Email("Please enter a valid email address."),
-        ],
+        _l("Email address"),
+        validators=[DataRequired(_l("Please enter your email address.")), Length(max=254), email_address],
     )
-    name = StringField(
-        "Name (optional)", filters=[_strip], validators=[Optional(), Length(max=200), _no_control_characters]
-    )
-    topics = TopicsField(
-        "Topics of interest",
-        choices=[],
-        validate_choice=True,
-        description="Choose none to hear about everything.",
-    )
-    consent = BooleanField(validators=[DataRequired("Please tick the box to agree.")])
+    name = StringField(_l("Name (optional)"), validators=[Optional(), Length(max=200), single_line])
+    topics = CheckboxesField(_l("Topics of interest"), choices=[], validate_choice=True, description=TOPICS_HINT)
+    consent = BooleanField(validators=[DataRequired(_l("Please tick the box to agree."))])
 
 
-class PreferencesForm(FlaskForm):
-    topics = TopicsField("Topics of interest", choices=[], description="Choose none to hear about everything.")
-
-
-class ButtonForm(FlaskForm):
-    """Just the CSRF token behind a single button."""
+class PreferencesForm(BaseForm):
+    topics = CheckboxesField(_l("Topics of interest"), choices=[], description=TOPICS_HINT)

@@ -2,13 +2,13 @@
 
 from flask import Blueprint, abort, make_response, redirect, render_template, url_for
 from flask_babel import gettext as _
-from flask_wtf import FlaskForm
 
 from .. import timezones
 from ..catalogue import queries
 from ..database import utcnow
 from ..errors import render_error
 from ..extensions import db
+from ..forms import ButtonForm
 from ..tokens import BadToken, read_token
 from . import operations
 from .forms import RegistrationForm
@@ -16,10 +16,6 @@ from .models import Registration
 from .notifications import TOKEN_PURPOSE
 
 blueprint = Blueprint("registrations", __name__)
-
-
-class CancelForm(FlaskForm):
-    """Only the CSRF token: the button is the whole form."""
 
 
 def registration_context(webinar, viewer_zone: str | None, now, form: RegistrationForm | None = None) -> dict:
@@ -120,7 +116,7 @@ def manage(token: str):
         zone=zone,
         position=operations.waitlist_position(registration),
         can_cancel=registration.status != "cancelled" and not webinar.is_past(now),
-        form=CancelForm(),
+        form=ButtonForm(),
         token=token,
     )
     return _private(make_response(body))
@@ -131,7 +127,7 @@ def cancel(token: str):
     registration, error = _registration_or_error(token)
     if error:
         return _private(make_response(error))
-    form = CancelForm()
+    form = ButtonForm()
     if not form.validate_on_submit():
         abort(400)
     operations.cancel_registration(registration, now=utcnow(), by="attendee")
