@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 import pytz
+from flask_babel import gettext as _
 from icalendar import (
     Calendar,
     Event,
@@ -358,21 +359,23 @@ def plain_text_description(webinar, *, page_url: str, join_url: str | None = Non
     """The DESCRIPTION text: how to join (invites only), summary, agenda with speakers, page URL."""
     blocks: list[str] = []
     if join_url:
-        blocks.append(f"Join online: {join_url}")
+        blocks.append(_("Join online: %(url)s", url=join_url))
     if webinar.summary:
         blocks.append(webinar.summary.strip())
     sections = list(getattr(webinar, "sections", None) or [])
     if sections:
-        lines = ["Agenda:"]
+        lines = [_("Agenda:")]
         for number, section in enumerate(sections, start=1):
             lines.append(f"{number}. {section.title}")
             if getattr(section, "description", None):
                 lines.extend(f"   {line}" for line in section.description.strip().splitlines())
             speakers = list(getattr(section, "speakers", None) or [])
             if speakers:
-                lines.append("   Speakers: " + "; ".join(_speaker_line(s) for s in speakers))
+                lines.append(
+                    "   " + _("Speakers: %(speakers)s", speakers="; ".join(_speaker_line(s) for s in speakers))
+                )
         blocks.append("\n".join(lines))
-    blocks.append(f"Details: {page_url}")
+    blocks.append(_("Details: %(url)s", url=page_url))
     return "\n\n".join(blocks)
 
 

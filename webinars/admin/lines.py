@@ -6,14 +6,17 @@ agenda can be pasted from a seed page. Parsing errors name the line, for display
 
 from urllib.parse import urlsplit
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
 from ..catalogue.operations import DocumentItem, PartnerItem, SectionItem, SpeakerItem
 
-AGENDA_HELP = (
+AGENDA_HELP = _l(
     "One section title per line. Under it, lines starting with “>” add a description and lines starting "
     "with “-” add a speaker: “- Name | Role | Organisation | Country” (role, organisation and country optional)."
 )
-PARTNERS_HELP = "One partner per line: “Name | https://address | Description” (address and description optional)."
-DOCUMENTS_HELP = (
+PARTNERS_HELP = _l("One partner per line: “Name | https://address | Description” (address and description optional).")
+DOCUMENTS_HELP = _l(
     "One document per line: “Title | https://address | kind” (kind: publication, slides, report…; "
     "address optional, kind defaults to publication)."
 )
@@ -33,7 +36,7 @@ def check_url(url: str) -> str:
         return ""
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc or any(c.isspace() for c in url):
-        raise ValueError(f"“{url}” is not a web address starting with http:// or https://")
+        raise ValueError(_("“%(url)s” is not a web address starting with http:// or https://", url=url))
     return url
 
 
@@ -54,14 +57,18 @@ def parse_agenda(text: str) -> list[SectionItem]:
     for number, line in _lines(text):
         if line[0] in "-*":
             if not sections:
-                raise LineFormatError(f"Line {number}: a speaker needs a section title on a line above it.")
+                raise LineFormatError(
+                    _("Line %(number)s: a speaker needs a section title on a line above it.", number=number)
+                )
             name, role, organisation, country = _fields(line[1:].strip(), 4)
             if not name:
-                raise LineFormatError(f"Line {number}: the speaker’s name is missing.")
+                raise LineFormatError(_("Line %(number)s: the speaker’s name is missing.", number=number))
             sections[-1].speakers.append(SpeakerItem(name, role, organisation, country))
         elif line[0] == ">":
             if not sections:
-                raise LineFormatError(f"Line {number}: a description needs a section title on a line above it.")
+                raise LineFormatError(
+                    _("Line %(number)s: a description needs a section title on a line above it.", number=number)
+                )
             current = sections[-1]
             current.description = f"{current.description}\n{line[1:].strip()}".strip()
         else:
@@ -87,11 +94,11 @@ def parse_partners(text: str) -> list[PartnerItem]:
     for number, line in _lines(text):
         name, url, description = _fields(line, 3)
         if not name:
-            raise LineFormatError(f"Line {number}: the partner’s name is missing.")
+            raise LineFormatError(_("Line %(number)s: the partner’s name is missing.", number=number))
         try:
             url = check_url(url)
         except ValueError as exc:
-            raise LineFormatError(f"Line {number}: {exc}.") from exc
+            raise LineFormatError(_("Line %(number)s: %(error)s.", number=number, error=exc)) from exc
         partners.append(PartnerItem(name, url, description))
     return partners
 
@@ -105,13 +112,13 @@ def parse_documents(text: str) -> list[DocumentItem]:
     for number, line in _lines(text):
         title, url, kind = _fields(line, 3)
         if not title:
-            raise LineFormatError(f"Line {number}: the document’s title is missing.")
+            raise LineFormatError(_("Line %(number)s: the document’s title is missing.", number=number))
         try:
             url = check_url(url)
         except ValueError as exc:
-            raise LineFormatError(f"Line {number}: {exc}.") from exc
+            raise LineFormatError(_("Line %(number)s: %(error)s.", number=number, error=exc)) from exc
         if len(kind) > 60:
-            raise LineFormatError(f"Line {number}: the kind is longer than 60 characters.")
+            raise LineFormatError(_("Line %(number)s: the kind is longer than 60 characters.", number=number))
         documents.append(DocumentItem(title, url, kind or "publication"))
     return documents
 

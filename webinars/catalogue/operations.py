@@ -13,6 +13,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from ..admin.models import AuditEvent, Organiser
@@ -199,7 +200,7 @@ def update_webinar(webinar: Webinar, fields: WebinarFields, *, by: Organiser | N
 
 def publish_webinar(webinar: Webinar, *, by: Organiser | None, now: datetime) -> None:
     if webinar.status != "draft":
-        raise WebinarStateError(f"Only a draft can be published; this webinar is {webinar.status}.")
+        raise WebinarStateError(_("Only a draft can be published; this webinar is %(status)s.", status=webinar.status))
     webinar.status = "published"
     webinar.sequence += 1
     webinar.updated_at = now
@@ -209,7 +210,7 @@ def publish_webinar(webinar: Webinar, *, by: Organiser | None, now: datetime) ->
 def cancel_webinar(webinar: Webinar, *, by: Organiser | None, now: datetime, reason: str = "") -> None:
     """Cancel for good: calendars drop the entry (METHOD:CANCEL) and the pages say so."""
     if webinar.status == "cancelled":
-        raise WebinarStateError("This webinar is already cancelled.")
+        raise WebinarStateError(_("This webinar is already cancelled."))
     was = webinar.status
     webinar.status = "cancelled"
     webinar.sequence += 1

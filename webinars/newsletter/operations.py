@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from flask import render_template
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, exists, func, insert, literal, select
 from sqlalchemy.exc import IntegrityError
 
@@ -27,7 +29,8 @@ from ..tokens import BadToken, make_token, read_token
 from ..urls import external_url
 from .models import Campaign, ConsentEvent, Subscriber, Suppression, campaign_topics, subscriber_topics
 
-CONSENT_TEXT = (
+# Lazy: shown on the sign-up page in the reader's language; store str(CONSENT_TEXT), the text as shown.
+CONSENT_TEXT = _l(
     "I would like to receive the newsletter: announcements of upcoming webinars and related material. "
     "I can change my topics or unsubscribe at any time with the link in every email."
 )
@@ -147,7 +150,7 @@ def _topics_from(topics: Iterable[Topic | str]) -> list[Topic]:
 
 def _record(subscriber: Subscriber, action: str, source: str, now: datetime, consent_text: str = "", detail: str = ""):
     subscriber.consent_events.append(
-        ConsentEvent(action=action, source=source, at=now, consent_text=consent_text or "", detail=detail)
+        ConsentEvent(action=action, source=source, at=now, consent_text=str(consent_text or ""), detail=detail)
     )
 
 
@@ -193,7 +196,7 @@ def request_subscription(
     if subscriber.status == "subscribed":
         # Nothing changes from an unauthenticated form: topics belong to the owner's preferences link.
         _record(subscriber, "requested", source, now, consent_text, detail="already subscribed; nothing changed")
-        template, subject, kind = "already_subscribed", "You are already subscribed", "newsletter_already"
+        template, subject, kind = "already_subscribed", _("You are already subscribed"), "newsletter_already"
     else:
         if subscriber.status == "unsubscribed":
             subscriber.status = "pending"
@@ -202,7 +205,7 @@ def request_subscription(
             subscriber.name = name.strip()
         subscriber.topics = chosen
         _record(subscriber, "requested", source, now, consent_text)
-        template, subject, kind = "confirm", "Please confirm your newsletter subscription", "newsletter_confirm"
+        template, subject, kind = "confirm", _("Please confirm your newsletter subscription"), "newsletter_confirm"
     db.session.flush()
     if not allow(ADDRESS_BUCKET, email, ADDRESS_LIMIT, LIMIT_WINDOW, now=now):
         return  # silently: the same answer whether or not the mail goes out
@@ -352,12 +355,12 @@ def create_campaign(
     """A campaign ready to expand; unknown topics or a subject that cannot be a header raise ValueError."""
     subject = (subject or "").strip()
     if not subject or len(subject) > 300 or any(ch in subject for ch in "\r\n\x00"):
-        raise ValueError("The subject must be one line of at most 300 characters.")
+        raise ValueError(_("The subject must be one line of at most 300 characters."))
     slugs = sorted(set(topic_slugs or []))
     topics = list(db.session.scalars(select(Topic).where(Topic.slug.in_(slugs)))) if slugs else []
     missing = set(slugs) - {t.slug for t in topics}
     if missing:
-        raise ValueError("Unknown topic: " + ", ".join(sorted(missing)))
+        raise ValueError(_("Unknown topic: %(topics)s", topics=", ".join(sorted(missing))))
     campaign = Campaign(
         subject=subject,
         body_markdown=body_markdown or "",
@@ -517,12 +520,13 @@ def announcement_markdown(webinar: Webinar) -> tuple[str, str]:
     """Subject and Markdown body announcing a webinar: title, date, times in its display zones, a link."""
     local = to_zone(webinar.starts_at, webinar.timezone)
     register_url = external_url("catalogue.webinar", slug=webinar.slug)
-    subject = f"New webinar: {webinar.title}"
+    subject = _("New webinar: %(title)s", title=webinar.title)
     parts = [
         f"## {_markdown_literal(webinar.title)}",
         f"**{long_date(local)}**, {zone_times_line(webinar.starts_at, webinar.display_zones)}",
     ]
     if webinar.summary:
         parts.append(_markdown_literal(webinar.summary))
-    parts.append(f"[Read more and register]({register_url})")
+    link_text = _markdown_literal(_("Read more and register"))
+    parts.append(f"[{link_text}]({register_url})")
     return subject, "\n\n".join(parts) + "\n"

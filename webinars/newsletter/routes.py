@@ -5,6 +5,8 @@ the POST acts. The RFC 8058 one-click POST is the only form here without a CSRF 
 """
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError, validate_csrf
 from sqlalchemy import select
 from wtforms import ValidationError
@@ -17,11 +19,11 @@ from .forms import ButtonForm, PreferencesForm, SignupForm
 
 blueprint = Blueprint("newsletter", __name__, url_prefix="/newsletter")
 
-INVALID_LINK = (
+INVALID_LINK = _l(
     "This link is not valid. It may have been copied incompletely, or it belongs to an earlier "
     "subscription. You can sign up again from the newsletter page."
 )
-EXPIRED_LINK = "This confirmation link has expired. Sign up again and we will send you a new one."
+EXPIRED_LINK = _l("This confirmation link has expired. Sign up again and we will send you a new one.")
 
 
 def _topic_choices() -> list[tuple[str, str]]:
@@ -38,6 +40,7 @@ def _link_error(error: operations.LinkInvalid):
 def signup():
     form = SignupForm()
     form.topics.choices = _topic_choices()
+    consent_text = str(operations.CONSENT_TEXT)  # in the reader's language; stored exactly as shown
     if form.validate_on_submit():
         try:
             operations.request_subscription(
@@ -45,7 +48,7 @@ def signup():
                 form.name.data,
                 form.topics.data,
                 source="newsletter_form",
-                consent_text=operations.CONSENT_TEXT,
+                consent_text=consent_text,
                 client_key=request.remote_addr or "unknown",
             )
         except operations.TooManyRequests:
@@ -55,7 +58,7 @@ def signup():
         # The same redirect for every address, whatever its state: nothing reveals who is on the list.
         return redirect(url_for("newsletter.requested"), code=303)
     status = 400 if form.is_submitted() else 200
-    return render_template("newsletter/signup.html", form=form, consent_text=operations.CONSENT_TEXT), status
+    return render_template("newsletter/signup.html", form=form, consent_text=consent_text), status
 
 
 @blueprint.get("/check-your-email")
@@ -126,7 +129,7 @@ def unsubscribe_post(token: str):
             validate_csrf(request.form.get("csrf_token"))
         except (ValidationError, CSRFError):
             return render_error(
-                400, "This form has expired or was not sent from our site. Reload the page and try again."
+                400, _("This form has expired or was not sent from our site. Reload the page and try again.")
             )
     operations.unsubscribe(subscriber, source="one_click" if one_click else "unsubscribe_page")
     db.session.commit()

@@ -13,6 +13,8 @@ from email.utils import parseaddr
 from urllib.parse import urlsplit
 
 from flask import current_app, render_template
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from .. import timezones
@@ -27,12 +29,12 @@ from .models import Registration
 TOKEN_PURPOSE = "registration"
 
 CHANGE_LABELS = {
-    "title": "Title",
-    "starts_at": "Start",
-    "ends_at": "End",
-    "timezone": "Time zone",
-    "location": "Location",
-    "join_url": "Join link",
+    "title": _l("Title"),
+    "starts_at": _l("Start"),
+    "ends_at": _l("End"),
+    "timezone": _l("Time zone"),
+    "location": _l("Location"),
+    "join_url": _l("Join link"),
 }
 
 
@@ -137,12 +139,15 @@ def send_registration_email(registration: Registration, *, resent: bool = False,
         return _send(
             registration,
             "waitlisted",
-            f"You are on the waiting list: {title}",
+            _("You are on the waiting list: %(title)s", title=title),
             "registration_waitlisted",
             position=waitlist_position(registration),
             resent=resent,
         )
-    subject = f"A seat is yours: {title}" if promoted else f"Registration confirmed: {title}"
+    if promoted:
+        subject = _("A seat is yours: %(title)s", title=title)
+    else:
+        subject = _("Registration confirmed: %(title)s", title=title)
     return _send(
         registration,
         "confirmed",
@@ -161,7 +166,7 @@ def send_cancellation_email(registration: Registration, *, was_confirmed: bool, 
     return _send(
         registration,
         "cancelled",
-        f"Registration cancelled: {registration.webinar.title}",
+        _("Registration cancelled: %(title)s", title=registration.webinar.title),
         "registration_cancelled",
         calendar=_invite(registration, "CANCEL") if was_confirmed else None,
         by=by,
@@ -172,7 +177,10 @@ def send_cancellation_email(registration: Registration, *, was_confirmed: bool, 
 def send_reminder(registration: Registration, which: str):
     """`which` is '24h' or '1h'."""
     title = registration.webinar.title
-    subject = f"Tomorrow: {title}" if which == "24h" else f"Starting in one hour: {title}"
+    if which == "24h":
+        subject = _("Tomorrow: %(title)s", title=title)
+    else:
+        subject = _("Starting in one hour: %(title)s", title=title)
     return _send(registration, "reminder", subject, f"reminder_{which}", which=which)
 
 
@@ -181,7 +189,7 @@ def _format_change(field: str, value, zone: str) -> str:
         entry = timezones.zone_time(value, zone)
         return f"{entry.date}, {entry.time} {entry.label}"
     if value in (None, ""):
-        return "(none)"
+        return _("(none)")
     return _one_line(value)
 
 
@@ -205,7 +213,7 @@ def send_webinar_update(webinar, changes: dict[str, tuple]) -> int:
         confirmed = registration.status == "confirmed"
         lines = [
             (
-                CHANGE_LABELS.get(field, field.replace("_", " ").capitalize()),
+                str(CHANGE_LABELS.get(field, field.replace("_", " ").capitalize())),
                 _format_change(field, old, zone),
                 _format_change(field, new, zone),
             )
@@ -217,7 +225,7 @@ def send_webinar_update(webinar, changes: dict[str, tuple]) -> int:
         _send(
             registration,
             "updated",
-            f"Updated: {webinar.title}",
+            _("Updated: %(title)s", title=webinar.title),
             "webinar_updated",
             calendar=_invite(registration, "REQUEST") if confirmed else None,
             changes=lines,
@@ -233,7 +241,7 @@ def send_webinar_cancellation(webinar) -> int:
         _send(
             registration,
             "webinar_cancelled",
-            f"Cancelled: {webinar.title}",
+            _("Cancelled: %(title)s", title=webinar.title),
             "webinar_cancelled",
             calendar=_invite(registration, "CANCEL"),
         )

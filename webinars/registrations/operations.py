@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from ..database import lock_for_update
@@ -15,7 +16,8 @@ from .models import Registration
 
 log = logging.getLogger(__name__)
 
-NEWSLETTER_CONSENT_TEXT = "Also send me the newsletter (you will be asked to confirm)"
+# The label of the form's newsletter box (the same message), stored as the text the registrant saw.
+NEWSLETTER_CONSENT_TEXT = _l("Also send me the newsletter (you will be asked to confirm)")
 
 
 class RegistrationClosed(Exception):
@@ -162,4 +164,6 @@ def request_newsletter(email: str, name: str, *, now: datetime) -> None:
     except ImportError:
         log.info("newsletter not available yet; not subscribing %s", email)
         return
-    request_subscription(email, name, [], source="registration_form", consent_text=NEWSLETTER_CONSENT_TEXT, now=now)
+    request_subscription(
+        email, name, [], source="registration_form", consent_text=str(NEWSLETTER_CONSENT_TEXT), now=now
+    )
