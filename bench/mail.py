@@ -174,6 +174,7 @@ def measure(url: str, env: dict[str, str], workdir, *, bare_seconds: float, time
         result.bare_rate = bare["sent"] / bare["seconds"]
         result.bare_maxrss_mb = round(bare["vmhwm_kb"] / 1024, 1)
 
+        time.sleep(0.6)  # the sink writes its counters twice a second: let the bare loop's last ones land
         received_before, _, cpu_before = sink.stats()
         env = dict(env, MAIL_SERVER="127.0.0.1", MAIL_PORT=str(sink.port))
         result.seconds, result.peak_mb, result.complete, log = run_product(env, processes, timeout)
