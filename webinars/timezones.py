@@ -5,7 +5,7 @@ local time or zone, so the server's TZ setting changes nothing that is shown.
 """
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -126,6 +126,8 @@ def to_zone(instant: datetime, zone_name: str) -> datetime:
     return zone.normalize(instant.astimezone(zone))
 
 
+# Babel's zone names are fixed data: cached because every card on the catalogue asks again.
+@lru_cache(maxsize=4096)
 def zone_city(zone_name: str, locale: str = DEFAULT_LOCALE) -> str:
     """'Paris' for Europe/Paris, 'New York' for America/New_York, in the page's language."""
     try:
@@ -162,13 +164,26 @@ def _language(locale: str) -> str:
 
 def long_date(local: datetime | date, locale: str = DEFAULT_LOCALE) -> str:
     """'Tuesday 12 March 2024' for the wall-clock date (not the UTC date)."""
+    # format_date only reads the date part of a datetime, so the calendar day is the whole key.
+    day = local.date() if isinstance(local, datetime) else local
+    return _long_date(day, str(locale))
+
+
+@lru_cache(maxsize=4096)
+def _long_date(day: date, locale: str) -> str:
     pattern = LONG_DATE_PATTERNS.get(_language(locale), "full")
-    return format_date(local, pattern, locale=locale)
+    return format_date(day, pattern, locale=locale)
 
 
 def clock(local: datetime, locale: str = DEFAULT_LOCALE) -> str:
     """'18:00' in the wall-clock time of the datetime's own zone."""
-    return format_time(local, TIME_PATTERN, tzinfo=local.tzinfo, locale=locale)
+    # The pattern shows hours and minutes only, read in the datetime's own zone: they are the whole key.
+    return _clock(local.hour, local.minute, str(locale))
+
+
+@lru_cache(maxsize=4096)
+def _clock(hour: int, minute: int, locale: str) -> str:
+    return format_time(time(hour, minute), TIME_PATTERN, locale=locale)
 
 
 @dataclass(frozen=True)
