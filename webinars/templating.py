@@ -1,12 +1,52 @@
 """Jinja globals and filters: time labels, Markdown, the current instant."""
 
+from functools import lru_cache
+
 from flask import Flask, current_app
 from flask_babel import get_locale
+from markupsafe import Markup
+from wtforms.fields.choices import Choice
+from wtforms.widgets import Select
 
 from . import timezones
 from .database import utcnow
 from .markup import markdown_to_html
 from .urls import webcal_url
+
+# The zone <select>s list ~430 zones: rendered option by option they were ~40% of a webinar page's CPU.
+# The option list depends only on which zone is selected, so each variant is built once per process.
+ZONE_OPTIONS_CACHE_SIZE = 128
+
+
+def _selected_zone(selected: str | None) -> str | None:
+    # A value that is not a zone selects nothing; mapping it to None keeps arbitrary input out of the cache.
+    return selected if isinstance(selected, str) and selected in timezones.selectable_zone_set() else None
+
+
+def zone_picker_options(selected: str | None) -> Markup:
+    """The zone picker's <option>s (templates/_macros/time.html), `selected` marked."""
+    return _zone_picker_options(_selected_zone(selected))
+
+
+@lru_cache(maxsize=ZONE_OPTIONS_CACHE_SIZE)
+def _zone_picker_options(selected: str | None) -> Markup:
+    option = Markup('<option value="{}"{}>{}</option>')
+    return Markup("").join(
+        option.format(value, Markup(" selected") if value == selected else "", label)
+        for value, label in timezones.zone_choices()
+    )
+
+
+def zone_field_options(selected: str | None) -> Markup:
+    """The same options as WTForms's Select widget writes them (attributes sorted: selected, value)."""
+    return _zone_field_options(_selected_zone(selected))
+
+
+@lru_cache(maxsize=ZONE_OPTIONS_CACHE_SIZE)
+def _zone_field_options(selected: str | None) -> Markup:
+    return Markup("").join(
+        Select.render_option(Choice(value, label, value == selected, None)) for value, label in timezones.zone_choices()
+    )
 
 
 def page_locale() -> str:
@@ -36,3 +76,5 @@ def register(app: Flask) -> None:
     env.filters["utc_iso"] = timezones.utc_iso
     env.filters["markdown"] = markdown_to_html
     env.globals["webcal_url"] = webcal_url
+    env.globals["zone_picker_options"] = zone_picker_options
+    env.globals["selectable_zones"] = timezones.selectable_zones

@@ -52,6 +52,20 @@ def selectable_zones() -> list[str]:
     return list(pytz.common_timezones)
 
 
+@lru_cache(maxsize=1)
+def zone_choices() -> tuple[tuple[str, str], ...]:
+    """(value, label) for every selectable zone: 'America/New_York' shows as 'America/New York'.
+
+    One tuple per process, immutable because forms share it: the zone widget recognises it by identity.
+    """
+    return tuple((zone, zone.replace("_", " ")) for zone in selectable_zones())
+
+
+@lru_cache(maxsize=1)
+def selectable_zone_set() -> frozenset[str]:
+    return frozenset(selectable_zones())
+
+
 # pytz's compiled tables stop in 2037: later summers would come out as winter time. Past that
 # year the standard library's zoneinfo, which follows the zone's ongoing rule, takes over.
 PYTZ_LAST_YEAR = 2037
