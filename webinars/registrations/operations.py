@@ -7,8 +7,10 @@ from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
+from sqlalchemy.orm.attributes import set_committed_value
 
-from ..database import lock_for_update
+from ..catalogue.models import Webinar
+from ..database import lock_and_load, lock_for_update
 from ..extensions import db
 from ..timezones import is_known_zone
 from . import notifications
@@ -60,6 +62,24 @@ def waitlist_position(registration: Registration) -> int | None:
     return ahead + 1
 
 
+def _seat_and_duplicate(webinar_id: int, email: str) -> tuple:
+    """Scalar subqueries: the confirmed count, and the id of a live registration of `email`."""
+    confirmed = (
+        select(func.count())
+        .where(Registration.webinar_id == webinar_id, Registration.status == "confirmed")
+        .scalar_subquery()
+    )
+    # Mailboxes are case-insensitive in practice: Ana@ and ana@ are one person.
+    existing = (
+        _live(webinar_id)
+        .with_only_columns(Registration.id)
+        .where(func.lower(Registration.email) == email.lower())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return confirmed, existing
+
+
 def register(
     webinar,
     *,
@@ -75,23 +95,26 @@ def register(
     waitlisted. The same address twice gets its existing registration back and the confirmation
     again, so nobody can learn from the answer whether an address was registered.
     Returns (registration, created)."""
-    # Serialise registrations for this webinar before counting seats, or two could take the last.
-    lock_for_update("webinars", webinar.id)
-    db.session.refresh(webinar)
-    if not webinar.registration_open(now):
+    # Serialise registrations for this webinar before counting seats, or two could take the last;
+    # the same round trips reload the webinar and look for a live registration of this address.
+    agenda, version = webinar.__dict__.get("sections"), webinar.updated_at
+    locked, confirmed, existing_id = lock_and_load(Webinar, webinar.id, *_seat_and_duplicate(webinar.id, email))
+    if locked is None or not webinar.registration_open(now):
         raise RegistrationClosed(webinar.slug)
+    if agenda is not None and webinar.updated_at == version:
+        # The reload forgot the agenda read before the lock; it is still current (every edit of a
+        # webinar moves updated_at), so put it back rather than read it again under the lock.
+        set_committed_value(webinar, "sections", agenda)
 
     if wants_newsletter:
         request_newsletter(email, name, now=now)
 
-    # Mailboxes are case-insensitive in practice: Ana@ and ana@ are one person.
-    existing = db.session.scalar(_live(webinar.id).where(func.lower(Registration.email) == email.lower()))
-    if existing is not None:
+    if existing_id is not None:
+        existing = db.session.get(Registration, existing_id)
         notifications.send_registration_email(existing, resent=True)
         return existing, False
 
-    seats = counts(webinar)
-    has_seat = seats["available"] is None or seats["available"] > 0
+    has_seat = webinar.capacity is None or webinar.capacity - confirmed > 0
     registration = Registration(
         webinar=webinar,
         webinar_id=webinar.id,

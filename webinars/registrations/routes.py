@@ -2,9 +2,12 @@
 
 from flask import Blueprint, abort, make_response, redirect, render_template, url_for
 from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from .. import timezones
 from ..catalogue import queries
+from ..catalogue.models import AgendaSection, Webinar
 from ..database import utcnow
 from ..errors import render_error
 from ..extensions import db
@@ -46,9 +49,22 @@ def _registration_page(webinar, form: RegistrationForm, status: int, notice: str
     return body, status
 
 
+def _webinar_or_404(slug: str, *options) -> Webinar:
+    """The public webinar's own row (and what `options` load), not all that its page shows."""
+    if len(slug) > 120:
+        abort(404)
+    query = select(Webinar).where(Webinar.slug == slug, Webinar.status.in_(queries.PUBLIC_STATUSES))
+    webinar = db.session.scalars(query.options(*options)).unique().one_or_none()
+    if webinar is None:
+        abort(404)
+    return webinar
+
+
 @blueprint.post("/webinars/<slug>/register")
 def register(slug: str):
-    webinar = queries.public_webinar_or_404(slug)
+    # The agenda goes into the confirmation's invite: read it now, in the same statement, rather
+    # than while holding the lock that register() takes.
+    webinar = _webinar_or_404(slug, joinedload(Webinar.sections).joinedload(AgendaSection.speakers))
     form = RegistrationForm()
     now = utcnow()
     if not webinar.registration_open(now):
@@ -71,12 +87,13 @@ def register(slug: str):
         return _registration_page(webinar, form, 409, _("Registration for this webinar has closed."))
     db.session.commit()
     # The same page whether the address was new or already registered: nothing to enumerate.
-    return redirect(url_for(".thanks", slug=webinar.slug), 303)
+    # `slug` is the webinar's (it was looked up by it): reading webinar.slug would reload the row.
+    return redirect(url_for(".thanks", slug=slug), 303)
 
 
 @blueprint.get("/webinars/<slug>/registered")
 def thanks(slug: str):
-    webinar = queries.public_webinar_or_404(slug)
+    webinar = _webinar_or_404(slug)
     return render_template("registrations/thanks.html", webinar=webinar)
 
 
