@@ -68,6 +68,8 @@ def git_state() -> dict:
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
 
+    if commit := os.environ.get("BENCH_COMMIT"):  # a --snapshot run: an export of that commit
+        return {"commit": commit, "product_files_uncommitted": 0}
     dirty = git("status", "--porcelain", "--", "webinars", "templates", "migrations", "config.py")
     return {"commit": git("rev-parse", "--short", "HEAD"), "product_files_uncommitted": len(dirty.splitlines())}
 
@@ -435,10 +437,11 @@ def _run_snapshot(argv: list[str] | None) -> int:
 
     target = Path(tempfile.mkdtemp(prefix="webinars-bench-head-", dir="/var/tmp"))
     try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
         archive = subprocess.run(["git", "archive", "HEAD"], cwd=ROOT, capture_output=True, check=True).stdout
         subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
         rest = [arg for arg in (argv if argv is not None else sys.argv[1:]) if arg != "--snapshot"]
-        env = dict(os.environ, BENCH_RESULTS=str(RESULTS), PYTHONPATH=str(target))
+        env = dict(os.environ, BENCH_RESULTS=str(RESULTS), PYTHONPATH=str(target), BENCH_COMMIT=commit.stdout.strip())
         return subprocess.run([sys.executable, "-m", "bench", *rest], cwd=target, env=env).returncode
     finally:
         shutil.rmtree(target, ignore_errors=True)
