@@ -1,6 +1,8 @@
 """Calendar downloads and the subscribable feed, with cheap revalidation."""
 
 import hashlib
+import threading
+from collections import OrderedDict
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -54,6 +56,37 @@ def feed_version(now: datetime, topic: Topic | None) -> tuple[str, datetime | No
     return hashlib.sha256(fingerprint.encode()).hexdigest()[:32], last_modified
 
 
+FEED_CACHE_SIZE = 32  # the whole feed and one per topic, with room for a change in flight
+
+
+def cached_feed_bytes(etag: str, now: datetime, topic: Topic | None) -> bytes:
+    """feed_bytes(), kept per process under its ETag: building 1,000 events takes about a second, and
+    the ETag changes with every change to the feed's webinars, so each change costs one build per worker."""
+    # The calendar's name and page URLs are not in the ETag (renaming a topic does not touch its webinars).
+    key = (etag, _feed_name(topic), current_app.config["BASE_URL"])
+    cache, lock = _feed_cache(current_app._get_current_object())
+    with lock:
+        body = cache.get(key)
+        if body is not None:
+            cache.move_to_end(key)
+            return body
+    body = feed_bytes(now, topic)
+    with lock:
+        cache[key] = body
+        while len(cache) > FEED_CACHE_SIZE:
+            cache.popitem(last=False)
+    return body
+
+
+def _feed_cache(app) -> tuple[OrderedDict, threading.Lock]:
+    # setdefault is atomic on a dict, so two threads of a fresh worker end up with the same cache.
+    return app.extensions.setdefault("webinars.feed_cache", (OrderedDict(), threading.Lock()))
+
+
+def _feed_name(topic: Topic | None) -> str:
+    return current_app.config["SITE_NAME"] + (f" · {topic.name}" if topic else "")
+
+
 def feed_bytes(now: datetime, topic: Topic | None) -> bytes:
     cutoff = feed_cutoff(now)
     webinars = db.session.scalars(
@@ -61,10 +94,9 @@ def feed_bytes(now: datetime, topic: Topic | None) -> bytes:
             selectinload(Webinar.sections).selectinload(AgendaSection.speakers)
         )
     ).all()
-    name = current_app.config["SITE_NAME"] + (f" · {topic.name}" if topic else "")
     return ical.feed_calendar(
         webinars,
-        name=name,
+        name=_feed_name(topic),
         page_url_for=page_url,
         refresh_minutes=FEED_REFRESH_MINUTES,
     )

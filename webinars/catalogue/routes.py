@@ -85,7 +85,7 @@ def feed():
         response.status_code = 304
         response.set_data(b"")
         return response
-    response = _calendar_response(lambda: calendars.feed_bytes(now, topic), etag, last_modified, None)
+    response = _calendar_response(lambda: calendars.cached_feed_bytes(etag, now, topic), etag, last_modified, None)
     return response.make_conditional(request)
 
 
