@@ -103,3 +103,20 @@ def test_webinar_page_offers_download_google_outlook_and_webcal(app, client):
     assert "startdt=2030-01-08T00:00:00Z" in html
     assert "http://webinars.test/webinars/links" in html
     assert 'href="webcal://webinars.test/calendar.ics"' in html
+
+
+def test_feed_built_once_per_etag_still_follows_a_topic_rename(app, client):
+    # The built feed is kept per process under its ETag; renaming a topic does not touch its webinars.
+    with app.app_context():
+        coops = make_topic()
+        make_webinar(slug="soon", title="Soon", starts_at=utcnow() + timedelta(days=3), topics=[coops])
+        db.session.commit()
+    first = client.get("/calendar.ics?topic=cooperatives")
+    assert b"X-WR-CALNAME:" in first.data and b"Co-operatives" in first.data
+    assert client.get("/calendar.ics?topic=cooperatives").data == first.data
+    with app.app_context():
+        make_topic().name = "Cooperatives and mutuals"
+        db.session.commit()
+    renamed = client.get("/calendar.ics?topic=cooperatives")
+    assert renamed.headers["ETag"] == first.headers["ETag"]
+    assert b"Cooperatives and mutuals" in renamed.data
