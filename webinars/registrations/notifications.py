@@ -130,8 +130,21 @@ def _send(registration: Registration, template: str, subject: str, kind: str, *,
     return enqueue(message, kind)
 
 
-def send_registration_email(registration: Registration, *, resent: bool = False, promoted: bool = False):
-    """The confirmation (with the invite) or, for the waiting list, the waitlist email."""
+def confirmation_invite(registration: Registration) -> tuple[bytes, str]:
+    """The invite a confirmed registration's email carries (it does not depend on the id, so it
+    can be built before the registration is stored); pass it to send_registration_email()."""
+    return _invite(registration, "REQUEST")
+
+
+def send_registration_email(
+    registration: Registration,
+    *,
+    resent: bool = False,
+    promoted: bool = False,
+    invite: tuple[bytes, str] | None = None,
+):
+    """The confirmation (with the invite, or `invite` from confirmation_invite() when it was built
+    for this registration as it is now) or, for the waiting list, the waitlist email."""
     from .operations import waitlist_position
 
     title = registration.webinar.title
@@ -153,7 +166,7 @@ def send_registration_email(registration: Registration, *, resent: bool = False,
         "confirmed",
         subject,
         "registration_promoted" if promoted else "registration_confirmed",
-        calendar=_invite(registration, "REQUEST"),
+        calendar=invite or _invite(registration, "REQUEST"),
         resent=resent,
         promoted=promoted,
     )

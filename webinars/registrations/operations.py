@@ -80,6 +80,15 @@ def _seat_and_duplicate(webinar_id: int, email: str) -> tuple:
     return confirmed, existing
 
 
+def _seat_likely(webinar, email: str) -> bool:
+    """Whether a new registration will probably be confirmed: a read without the lock, so that
+    the confirmation's invite is built before the lock only when it will probably be used."""
+    if webinar.capacity is None:
+        return True
+    confirmed, existing_id = db.session.execute(select(*_seat_and_duplicate(webinar.id, email))).one()
+    return existing_id is None and confirmed < webinar.capacity
+
+
 def register(
     webinar,
     *,
@@ -95,13 +104,30 @@ def register(
     waitlisted. The same address twice gets its existing registration back and the confirmation
     again, so nobody can learn from the answer whether an address was registered.
     Returns (registration, created)."""
+    # Everything that needs no lock happens first: on SQLite the lock is the database's only writer.
+    registration = Registration(
+        webinar=webinar,
+        webinar_id=webinar.id,
+        email=email,
+        name=name,
+        organisation=organisation or "",
+        country=country or "",
+        timezone=timezone if is_known_zone(timezone) else webinar.timezone,
+        status="confirmed",
+        wants_newsletter=wants_newsletter,
+        created_at=now,
+        confirmed_at=now,
+    )
+    invite = notifications.confirmation_invite(registration) if _seat_likely(webinar, email) else None
+
     # Serialise registrations for this webinar before counting seats, or two could take the last;
     # the same round trips reload the webinar and look for a live registration of this address.
     agenda, version = webinar.__dict__.get("sections"), webinar.updated_at
     locked, confirmed, existing_id = lock_and_load(Webinar, webinar.id, *_seat_and_duplicate(webinar.id, email))
     if locked is None or not webinar.registration_open(now):
         raise RegistrationClosed(webinar.slug)
-    if agenda is not None and webinar.updated_at == version:
+    unchanged = webinar.updated_at == version
+    if agenda is not None and unchanged:
         # The reload forgot the agenda read before the lock; it is still current (every edit of a
         # webinar moves updated_at), so put it back rather than read it again under the lock.
         set_committed_value(webinar, "sections", agenda)
@@ -114,23 +140,16 @@ def register(
         notifications.send_registration_email(existing, resent=True)
         return existing, False
 
-    has_seat = webinar.capacity is None or webinar.capacity - confirmed > 0
-    registration = Registration(
-        webinar=webinar,
-        webinar_id=webinar.id,
-        email=email,
-        name=name,
-        organisation=organisation or "",
-        country=country or "",
-        timezone=timezone if is_known_zone(timezone) else webinar.timezone,
-        status="confirmed" if has_seat else "waitlisted",
-        wants_newsletter=wants_newsletter,
-        created_at=now,
-        confirmed_at=now if has_seat else None,
-    )
+    if webinar.capacity is not None and webinar.capacity - confirmed <= 0:
+        registration.status, registration.confirmed_at = "waitlisted", None
+    if not unchanged:
+        # The registrant's zone fell back to the webinar's, which may have changed under us.
+        registration.timezone = timezone if is_known_zone(timezone) else webinar.timezone
     db.session.add(registration)
     db.session.flush()  # the id goes into the manage link
-    notifications.send_registration_email(registration)
+    # The invite built before the lock holds if the seat is confirmed and the webinar is as it was.
+    usable = registration.status == "confirmed" and unchanged
+    notifications.send_registration_email(registration, invite=invite if usable else None)
     return registration, True
 
 
