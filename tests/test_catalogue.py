@@ -214,3 +214,21 @@ def test_demo_command_loads_once_and_dates_upcoming_webinars_from_today(app, run
         assert {w.timezone for w in upcoming} >= {"Asia/Tokyo", "America/New_York", "Australia/Sydney"}
         assert all(w.registration_open(utcnow()) for w in upcoming)
         assert len({w.ical_uid for w in webinars}) == len(webinars)
+
+
+def test_cached_catalogue_shows_a_change_at_once(app, client):
+    now = utcnow()
+    with app.app_context():
+        make_webinar(slug="first", title="First talk", starts_at=now + timedelta(days=3))
+        db.session.commit()
+    assert "First talk" in text_of(client.get("/"))
+    assert "Second talk" not in text_of(client.get("/"))  # served from the cache this time
+    with app.app_context():
+        make_webinar(slug="second", title="Second talk", starts_at=now + timedelta(days=4))
+        first = db.session.scalar(select(Webinar).where(Webinar.slug == "first"))
+        first.status = "cancelled"
+        first.touch()
+        db.session.commit()
+    page = text_of(client.get("/"))
+    assert "Second talk" in page
+    assert "Cancelled" in page

@@ -1,8 +1,6 @@
 """Calendar downloads and the subscribable feed, with cheap revalidation."""
 
 import hashlib
-import threading
-from collections import OrderedDict
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -10,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from .. import ical
+from ..cache import app_cache
 from ..extensions import db
 from ..urls import external_url
 from .models import AgendaSection, Topic, Webinar
@@ -64,23 +63,7 @@ def cached_feed_bytes(etag: str, now: datetime, topic: Topic | None) -> bytes:
     the ETag changes with every change to the feed's webinars, so each change costs one build per worker."""
     # The calendar's name and page URLs are not in the ETag (renaming a topic does not touch its webinars).
     key = (etag, _feed_name(topic), current_app.config["BASE_URL"])
-    cache, lock = _feed_cache(current_app._get_current_object())
-    with lock:
-        body = cache.get(key)
-        if body is not None:
-            cache.move_to_end(key)
-            return body
-    body = feed_bytes(now, topic)
-    with lock:
-        cache[key] = body
-        while len(cache) > FEED_CACHE_SIZE:
-            cache.popitem(last=False)
-    return body
-
-
-def _feed_cache(app) -> tuple[OrderedDict, threading.Lock]:
-    # setdefault is atomic on a dict, so two threads of a fresh worker end up with the same cache.
-    return app.extensions.setdefault("webinars.feed_cache", (OrderedDict(), threading.Lock()))
+    return app_cache("feed", FEED_CACHE_SIZE).get_or_build(key, lambda: feed_bytes(now, topic))
 
 
 def _feed_name(topic: Topic | None) -> str:

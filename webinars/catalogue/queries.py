@@ -79,3 +79,16 @@ def public_webinar_or_404(slug: str) -> Webinar:
 
 def count_public() -> int:
     return db.session.scalar(select(func.count(Webinar.id)).where(Webinar.status.in_(PUBLIC_STATUSES)))
+
+
+def catalogue_version() -> tuple:
+    """What the catalogue page depends on, from one aggregate query: every change to a webinar
+    touches updated_at, the count and id sum catch webinars that appear or leave, and the topic
+    count catches a new topic in the filter list."""
+    topics = select(func.count(Topic.id)).scalar_subquery()
+    row = db.session.execute(
+        select(func.count(Webinar.id), func.max(Webinar.updated_at), func.sum(Webinar.id), topics).where(
+            Webinar.status.in_(PUBLIC_STATUSES)
+        )
+    ).one()
+    return tuple(row)

@@ -3,7 +3,9 @@
 from flask import Blueprint, abort, current_app, make_response, render_template, request
 
 from .. import ical
+from ..cache import app_cache
 from ..database import utcnow
+from ..templating import page_locale
 from ..timezones import selectable_zones
 from . import calendars, queries
 from .viewer import remember, viewer_zone
@@ -16,23 +18,44 @@ def _page_number() -> int:
     return int(raw) if raw.isdigit() and 0 < len(raw) < 7 else 1
 
 
+CATALOGUE_CACHE_SIZE = 256
+
+
 @blueprint.get("/")
 def index():
     now = utcnow()
     choice = viewer_zone(request)
-    topic = queries.topic_by_slug(request.args.get("topic"))
-    archive = queries.archive(now, _page_number(), current_app.config["ARCHIVE_PAGE_SIZE"], topic)
-    body = render_template(
-        "catalogue/index.html",
-        upcoming=queries.upcoming(now, topic),
-        archive=archive,
-        topics=queries.topics_in_use(),
-        topic=topic,
-        topic_unknown=bool(request.args.get("topic")) and topic is None,
-        viewer=choice,
-        zones=selectable_zones(),
-        now=now,
-    )
+    raw_topic = request.args.get("topic")
+    topic = queries.topic_by_slug(raw_topic)
+    page = _page_number()
+
+    def render() -> str:
+        return render_template(
+            "catalogue/index.html",
+            upcoming=queries.upcoming(now, topic),
+            archive=queries.archive(now, page, current_app.config["ARCHIVE_PAGE_SIZE"], topic),
+            topics=queries.topics_in_use(),
+            topic=topic,
+            topic_unknown=bool(raw_topic) and topic is None,
+            viewer=choice,
+            zones=selectable_zones(),
+            now=now,
+        )
+
+    if choice.error or (raw_topic and topic is None):
+        body = render()  # echoes what the visitor typed: not worth caching
+    else:
+        # The page changes when a webinar does (the version) or when one moves from upcoming to the
+        # archive (the minute): rendered once per process for each, then served from memory.
+        key = (
+            queries.catalogue_version(),
+            now.strftime("%Y%m%d%H%M"),
+            choice.zone,
+            topic.slug if topic else None,
+            page,
+            page_locale(),
+        )
+        body = app_cache("catalogue", CATALOGUE_CACHE_SIZE).get_or_build(key, render)
     return remember(make_response(body), choice, current_app.config.get("SESSION_COOKIE_SECURE", False))
 
 
