@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 from icalendar import Calendar
-from sqlalchemy import func, select
+from sqlalchemy import event, func, insert, select, update
 
 from tests._support.forms import csrf_token, post_form
 from webinars.catalogue.models import Webinar, new_ical_uid
@@ -359,3 +359,95 @@ def test_newsletter_box_starts_double_opt_in_and_is_off_by_default(app, client):
         assert db.session.execute(select(Subscriber.email, Subscriber.status)).all() == [("yes@example.com", "pending")]
         kinds = db.session.scalars(select(OutboxMessage.kind).order_by(OutboxMessage.id)).all()
     assert kinds.count("registration_confirmed") == 2 and len(kinds) == 3
+
+
+def test_a_registration_post_takes_at_most_six_sql_statements(app, client):
+    make_webinar(app, capacity=10)
+    token = csrf_token(client, "/webinars/tax-talk")
+    statements = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        response = client.post("/webinars/tax-talk/register", data=form(csrf_token=token))
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert response.status_code == 303
+    assert registrations(app) == [("Ana.Lima@example.com", "confirmed")]
+    # Webinar row + agenda, seat pre-check, lock (+ reload, count and duplicate check), two inserts.
+    assert len(statements) <= 6, "\n".join(statements)
+
+
+def _before_the_lock(monkeypatch, change):
+    """Run `change(connection, webinar_id)` on another connection just before register() locks."""
+    real = operations.lock_and_load
+
+    def changed_first(model, row_id, *columns):
+        with db.engine.connect() as other:
+            change(other, row_id)
+            other.commit()
+        return real(model, row_id, *columns)
+
+    monkeypatch.setattr(operations, "lock_and_load", changed_first)
+
+
+def test_the_last_seat_taken_just_before_the_lock_waitlists_without_invite_or_join_link(
+    app, client, smtp_server, monkeypatch
+):
+    make_webinar(app, capacity=1)
+
+    def take_the_seat(connection, webinar_id):
+        now = utcnow()
+        connection.execute(
+            insert(Registration).values(
+                webinar_id=webinar_id,
+                email="quick@example.com",
+                name="Quick",
+                organisation="",
+                country="",
+                timezone="UTC",
+                status="confirmed",
+                wants_newsletter=False,
+                created_at=now,
+                confirmed_at=now,
+            )
+        )
+
+    _before_the_lock(monkeypatch, take_the_seat)
+    assert register(client, form()).status_code == 303
+    assert registrations(app) == [("quick@example.com", "confirmed"), ("Ana.Lima@example.com", "waitlisted")]
+    deliver(app)
+    [received] = smtp_server.messages_to("Ana.Lima@example.com")
+    assert "waiting list" in received.subject
+    assert JOIN_URL not in received.data.decode()
+    assert not [p for p in received.message.walk() if p.get_content_type() == "text/calendar"]
+
+
+def test_a_webinar_edited_just_before_the_lock_is_what_the_confirmation_and_invite_say(
+    app, client, smtp_server, monkeypatch
+):
+    make_webinar(app, capacity=10)
+    new_join = "https://meet.example.org/new-room"
+
+    def edit(connection, webinar_id):
+        connection.execute(
+            update(Webinar)
+            .where(Webinar.id == webinar_id)
+            .values(title="Renamed talk", join_url=new_join, sequence=Webinar.sequence + 1, updated_at=utcnow())
+        )
+
+    _before_the_lock(monkeypatch, edit)
+    assert register(client, form()).status_code == 303
+    deliver(app)
+    [received] = smtp_server.messages_to("Ana.Lima@example.com")
+    assert received.subject == "Registration confirmed: Renamed talk"
+    assert new_join in received.body("plain") and JOIN_URL not in received.data.decode()
+    calendar, _method = calendar_of(received)
+    event_ = calendar.walk("VEVENT")[0]
+    assert str(event_["SUMMARY"]) == "Renamed talk"
+    assert int(event_["SEQUENCE"]) == 1
+    assert new_join in str(event_["DESCRIPTION"])
