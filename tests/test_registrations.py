@@ -386,11 +386,11 @@ def _before_the_lock(monkeypatch, change):
     """Run `change(connection, webinar_id)` on another connection just before register() locks."""
     real = operations.lock_and_load
 
-    def changed_first(model, row_id, *columns):
+    def changed_first(model, row_id, *columns, **kwargs):
         with db.engine.connect() as other:
             change(other, row_id)
             other.commit()
-        return real(model, row_id, *columns)
+        return real(model, row_id, *columns, **kwargs)
 
     monkeypatch.setattr(operations, "lock_and_load", changed_first)
 

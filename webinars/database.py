@@ -48,9 +48,10 @@ def lock_for_update(table_name: str, row_id: int) -> None:
         db.session.execute(text(f"UPDATE {table_name} SET id = id WHERE id = :id"), {"id": row_id})
 
 
-def lock_and_load(model, row_id: int, *columns):
+def lock_and_load(model, row_id: int, *columns, params: dict | None = None):
     """Lock one row as lock_for_update() does and load it as it is now, in as few statements as each
-    database allows. Returns (object or None if the row is gone, *values of `columns`).
+    database allows. Returns (object or None if the row is gone, *values of `columns`, with their
+    bound parameters from `params`).
 
     The identity map's copy is overwritten (populate_existing), so no refresh() is needed. The
     `columns` (say, scalar subqueries counting related rows) see every write committed before the
@@ -61,10 +62,10 @@ def lock_and_load(model, row_id: int, *columns):
     query = select(model).where(model.id == row_id).execution_options(populate_existing=True)
     if db.session.get_bind().dialect.name == "postgresql":
         obj = db.session.scalars(query.with_for_update()).one_or_none()
-        values = tuple(db.session.execute(select(*columns)).one()) if columns and obj is not None else ()
+        values = tuple(db.session.execute(select(*columns), params).one()) if columns and obj is not None else ()
         return (obj, *(values or (None,) * len(columns)))
     lock_for_update(model.__tablename__, row_id)
-    row = db.session.execute(query.add_columns(*columns)).one_or_none()
+    row = db.session.execute(query.add_columns(*columns), params).one_or_none()
     return tuple(row) if row is not None else (None,) * (1 + len(columns))
 
 

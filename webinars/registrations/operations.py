@@ -6,7 +6,7 @@ import logging
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..catalogue.models import Webinar
@@ -24,10 +24,6 @@ NEWSLETTER_CONSENT_TEXT = _l("Also send me the newsletter (you will be asked to 
 
 class RegistrationClosed(Exception):
     """The webinar is not open for registration (past its deadline, draft or cancelled)."""
-
-
-def _live(webinar_id: int):
-    return select(Registration).where(Registration.webinar_id == webinar_id, Registration.status != "cancelled")
 
 
 def counts(webinar) -> dict:
@@ -62,22 +58,25 @@ def waitlist_position(registration: Registration) -> int | None:
     return ahead + 1
 
 
-def _seat_and_duplicate(webinar_id: int, email: str) -> tuple:
-    """Scalar subqueries: the confirmed count, and the id of a live registration of `email`."""
-    confirmed = (
-        select(func.count())
-        .where(Registration.webinar_id == webinar_id, Registration.status == "confirmed")
-        .scalar_subquery()
+# Built once per process (bound parameters: webinar_id, email_lower): the confirmed count, and the
+# id of a live registration of the address. Mailboxes are case-insensitive in practice: Ana@ and
+# ana@ are one person.
+_CONFIRMED = (
+    select(func.count())
+    .where(Registration.webinar_id == bindparam("webinar_id"), Registration.status == "confirmed")
+    .scalar_subquery()
+)
+_EXISTING = (
+    select(Registration.id)
+    .where(
+        Registration.webinar_id == bindparam("webinar_id"),
+        Registration.status != "cancelled",
+        func.lower(Registration.email) == bindparam("email_lower"),
     )
-    # Mailboxes are case-insensitive in practice: Ana@ and ana@ are one person.
-    existing = (
-        _live(webinar_id)
-        .with_only_columns(Registration.id)
-        .where(func.lower(Registration.email) == email.lower())
-        .limit(1)
-        .scalar_subquery()
-    )
-    return confirmed, existing
+    .limit(1)
+    .scalar_subquery()
+)
+_SEAT_AND_DUPLICATE = select(_CONFIRMED, _EXISTING)
 
 
 def _seat_likely(webinar, email: str) -> bool:
@@ -85,7 +84,8 @@ def _seat_likely(webinar, email: str) -> bool:
     the confirmation's invite is built before the lock only when it will probably be used."""
     if webinar.capacity is None:
         return True
-    confirmed, existing_id = db.session.execute(select(*_seat_and_duplicate(webinar.id, email))).one()
+    params = {"webinar_id": webinar.id, "email_lower": email.lower()}
+    confirmed, existing_id = db.session.execute(_SEAT_AND_DUPLICATE, params).one()
     return existing_id is None and confirmed < webinar.capacity
 
 
@@ -123,7 +123,8 @@ def register(
     # Serialise registrations for this webinar before counting seats, or two could take the last;
     # the same round trips reload the webinar and look for a live registration of this address.
     agenda, version = webinar.__dict__.get("sections"), webinar.updated_at
-    locked, confirmed, existing_id = lock_and_load(Webinar, webinar.id, *_seat_and_duplicate(webinar.id, email))
+    params = {"webinar_id": webinar.id, "email_lower": email.lower()}
+    locked, confirmed, existing_id = lock_and_load(Webinar, webinar.id, _CONFIRMED, _EXISTING, params=params)
     if locked is None or not webinar.registration_open(now):
         raise RegistrationClosed(webinar.slug)
     unchanged = webinar.updated_at == version
