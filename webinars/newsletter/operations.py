@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from flask import render_template
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, exists, func, insert, literal, select
+from sqlalchemy import delete, exists, func, insert, literal, select, text
 from sqlalchemy.exc import IntegrityError
 
 from ..catalogue.models import Topic, Webinar
@@ -463,6 +463,11 @@ def expand_campaign(campaign: Campaign, batch_size: int = 5000) -> int:
         added += count
     campaign.status = "sending"
     db.session.commit()
+    if added and db.session.get_bind().dialect.name == "postgresql":
+        # Fresh statistics: right after a large expansion the planner still thinks the outbox is
+        # small, and the senders' claim query runs hundreds of times slower until autovacuum comes by.
+        db.session.execute(text("ANALYZE outbox_messages"))
+        db.session.commit()
     return added
 
 
