@@ -62,9 +62,10 @@ def _webinar_or_404(slug: str, *options) -> Webinar:
 
 @blueprint.post("/webinars/<slug>/register")
 def register(slug: str):
-    # The agenda goes into the confirmation's invite: read it now, in the same statement, rather
-    # than while holding the lock that register() takes.
-    webinar = _webinar_or_404(slug, joinedload(Webinar.sections).joinedload(AgendaSection.speakers))
+    # The agenda goes into the confirmation's invite: read it now rather than while holding the lock
+    # that register() takes. Speakers come in a second query: joined in the same one, SQLite's plan
+    # scans every speaker link (75 ms on 10,000 webinars instead of under 1 ms).
+    webinar = _webinar_or_404(slug, joinedload(Webinar.sections).selectinload(AgendaSection.speakers))
     form = RegistrationForm()
     now = utcnow()
     if not webinar.registration_open(now):
