@@ -56,6 +56,8 @@ class Config:
     REMEMBER_COOKIE_SAMESITE = "Lax"
 
     ARCHIVE_PAGE_SIZE = 10
+    # The catalogue page is cached per process; how often to check whether webinars changed.
+    CATALOGUE_VERSION_SECONDS = _float("CATALOGUE_VERSION_SECONDS", 2.0)
     # How many reverse proxies in front of the app set X-Forwarded-For/-Proto (0: none, trust nothing).
     PROXY_COUNT = _int("PROXY_COUNT", 0)
 

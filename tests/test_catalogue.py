@@ -216,6 +216,7 @@ def test_demo_command_loads_once_and_dates_upcoming_webinars_from_today(app, run
         assert len({w.ical_uid for w in webinars}) == len(webinars)
 
 
+@pytest.mark.app_config(CATALOGUE_VERSION_SECONDS=0)
 def test_cached_catalogue_shows_a_change_at_once(app, client):
     now = utcnow()
     with app.app_context():
@@ -232,3 +233,21 @@ def test_cached_catalogue_shows_a_change_at_once(app, client):
     page = text_of(client.get("/"))
     assert "Second talk" in page
     assert "Cancelled" in page
+
+
+def test_cached_catalogue_shows_a_change_within_the_version_interval(app, client, monkeypatch):
+    from webinars.catalogue import routes
+
+    now = utcnow()
+    app.config["CATALOGUE_VERSION_SECONDS"] = 2
+    monkeypatch.setattr(routes, "utcnow", lambda: now)
+    with app.app_context():
+        make_webinar(slug="first", title="First talk", starts_at=now + timedelta(days=3))
+        db.session.commit()
+    assert "First talk" in text_of(client.get("/"))
+    with app.app_context():
+        make_webinar(slug="second", title="Second talk", starts_at=now + timedelta(days=4))
+        db.session.commit()
+    # Within the interval the page may be the one already rendered; once it has passed, never.
+    monkeypatch.setattr(routes, "utcnow", lambda: now + timedelta(seconds=2.5))
+    assert "Second talk" in text_of(client.get("/"))

@@ -21,6 +21,16 @@ def _page_number() -> int:
 CATALOGUE_CACHE_SIZE = 256
 
 
+def _catalogue_version(now) -> tuple:
+    """queries.catalogue_version(), re-read at most every CATALOGUE_VERSION_SECONDS per process:
+    the aggregate reads every public webinar, and a page a second or two old is fine for visitors."""
+    ttl = current_app.config.get("CATALOGUE_VERSION_SECONDS", 0)
+    if not ttl:
+        return queries.catalogue_version()
+    slot = int(now.timestamp() // ttl)
+    return app_cache("catalogue-version", 2).get_or_build(slot, queries.catalogue_version)
+
+
 @blueprint.get("/")
 def index():
     now = utcnow()
@@ -48,7 +58,7 @@ def index():
         # The page changes when a webinar does (the version) or when one moves from upcoming to the
         # archive (the minute): rendered once per process for each, then served from memory.
         key = (
-            queries.catalogue_version(),
+            _catalogue_version(now),
             now.strftime("%Y%m%d%H%M"),
             choice.zone,
             topic.slug if topic else None,
