@@ -159,7 +159,13 @@ def test_database_refusing_connections_gives_a_503_page_and_recovers(pg_app, pos
 
         proxy.down()  # open connections are cut and new ones refused
         for path in pages:
-            _assert_clear_503(*_get(server.url + path))
+            status, headers, body = _get(server.url + path)
+            if path == "/" and status == 200:
+                # The catalogue may still be served from the page cache for a second or two
+                # (CATALOGUE_VERSION_SECONDS): the real page, never an error in disguise.
+                assert "Still here after the outage" in body
+                continue
+            _assert_clear_503(status, headers, body)
 
         proxy.up()
         # The pool checks connections before use, so the first request after the outage succeeds.
