@@ -57,36 +57,22 @@ class BenchCluster(PostgresCluster):
     """The tests' throwaway cluster, but with PostgreSQL's durable defaults (fsync and synchronous
     commit on), as in production, and memory sized for a 24 GB machine."""
 
-    def _pg_ctl_start(self) -> None:
-        options = " ".join(
-            f"-c {name}={value}"
-            for name, value in {
-                "listen_addresses": "127.0.0.1",
-                "port": self.port,
-                "unix_socket_directories": self.basedir,
-                "max_connections": 200,
+    start_timeout_seconds = 60
+
+    def server_settings(self) -> dict:
+        settings = super().server_settings()
+        for name in ("fsync", "synchronous_commit", "full_page_writes"):
+            del settings[name]  # back to PostgreSQL's durable defaults
+        settings.update(
+            {
                 "shared_buffers": "1GB",
                 "effective_cache_size": "8GB",
                 "work_mem": "16MB",
                 "maintenance_work_mem": "256MB",
                 "max_wal_size": "4GB",
-                "timezone": "UTC",
-                "log_min_messages": "warning",
-            }.items()
+            }
         )
-        self._run(
-            "pg_ctl",
-            "start",
-            "--pgdata",
-            str(self.datadir),
-            "--wait",
-            "--timeout",
-            "60",
-            "--log",
-            str(self.logfile),
-            "--options",
-            options,
-        )
+        return settings
 
     def pids(self) -> list[int]:
         """The postmaster and its backends."""

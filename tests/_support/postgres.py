@@ -122,25 +122,28 @@ class PostgresCluster:
             return
         raise PostgresUnavailable(f"PostgreSQL did not start after {attempts} attempts: {error}")
 
+    def server_settings(self) -> dict:
+        """`-c` settings for the server; a subclass (the benchmark's) changes what it needs."""
+        return {
+            "listen_addresses": "127.0.0.1",
+            "port": self.port,
+            "unix_socket_directories": self.basedir,
+            # Speed over durability: the cluster is thrown away at the end of the session.
+            "fsync": "off",
+            "synchronous_commit": "off",
+            "full_page_writes": "off",
+            # Tests open threads, subprocesses and one pool per app.
+            "max_connections": 200,
+            "shared_buffers": "32MB",
+            "max_wal_size": "1GB",
+            "timezone": "UTC",
+            "log_min_messages": "warning",
+        }
+
+    start_timeout_seconds = 30
+
     def _pg_ctl_start(self) -> None:
-        options = " ".join(
-            f"-c {name}={value}"
-            for name, value in {
-                "listen_addresses": "127.0.0.1",
-                "port": self.port,
-                "unix_socket_directories": self.basedir,
-                # Speed over durability: the cluster is thrown away at the end of the session.
-                "fsync": "off",
-                "synchronous_commit": "off",
-                "full_page_writes": "off",
-                # Tests open threads, subprocesses and one pool per app.
-                "max_connections": 200,
-                "shared_buffers": "32MB",
-                "max_wal_size": "1GB",
-                "timezone": "UTC",
-                "log_min_messages": "warning",
-            }.items()
-        )
+        options = " ".join(f"-c {name}={value}" for name, value in self.server_settings().items())
         self._run(
             "pg_ctl",
             "start",
@@ -148,7 +151,7 @@ class PostgresCluster:
             str(self.datadir),
             "--wait",
             "--timeout",
-            "30",
+            str(self.start_timeout_seconds),
             "--log",
             str(self.logfile),
             "--options",
