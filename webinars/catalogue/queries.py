@@ -77,10 +77,6 @@ def public_webinar_or_404(slug: str) -> Webinar:
     return webinar
 
 
-def count_public() -> int:
-    return db.session.scalar(select(func.count(Webinar.id)).where(Webinar.status.in_(PUBLIC_STATUSES)))
-
-
 def catalogue_version() -> tuple:
     """What the catalogue page depends on, from one aggregate query: every change to a webinar
     touches updated_at, the count and id sum catch webinars that appear or leave, and the topic

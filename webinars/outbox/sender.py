@@ -35,6 +35,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..database import utcnow
 from ..extensions import db
+from ..newsletter.campaigns import campaign_message_bytes
+from ..newsletter.operations import tend_campaigns
+from ..ratelimit import prune
 from .models import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -222,14 +225,6 @@ def backoff_seconds(attempts: int) -> float:
     return max(1.0, min(cap, base * (2 ** max(0, attempts - 1))))
 
 
-def _load_campaign_renderer():
-    try:
-        from ..newsletter.campaigns import campaign_message_bytes
-    except ImportError:
-        return None
-    return campaign_message_bytes
-
-
 class Sender:
     """Delivers due outbox rows. One instance per worker; not shared between threads."""
 
@@ -249,7 +244,6 @@ class Sender:
             self.transport = SMTPTransport(config)
         else:
             self.transport = FileTransport(config["MAIL_OUTBOX_DIR"])
-        self._campaign_renderer = None
 
     # -- claiming --------------------------------------------------------------------------------
 
@@ -323,15 +317,12 @@ class Sender:
 
     # -- delivering -----------------------------------------------------------------------------
 
-    def _content(self, row) -> bytes | None | bool:
-        """The bytes to send; None: skip (suppressed); False: the renderer is not available yet."""
+    def _content(self, row) -> bytes | None:
+        """The bytes to send; None: skip (the subscriber left or is suppressed)."""
         if row.raw is not None:
             return bytes(row.raw)
-        if self._campaign_renderer is None:
-            self._campaign_renderer = _load_campaign_renderer()
-            if self._campaign_renderer is None:
-                return False
-        return self._campaign_renderer(row)
+        # Campaign rows carry no message: it is built now, from the campaign rendered once per process.
+        return campaign_message_bytes(row)
 
     def deliver(self, now: datetime | None = None) -> DeliveryReport:
         """Deliver everything due now, batch after batch, then return. Each row is tried at most
@@ -367,17 +358,6 @@ class Sender:
             except Exception as error:  # a campaign renderer bug must not stop the whole worker
                 log.exception("outbox %s: could not build the campaign message", row.id)
                 self._retry_or_fail(row, f"build failed: {error}", report, clock)
-                continue
-            if content is False:
-                self._finish(
-                    row,
-                    status="queued",
-                    claimed_by=None,
-                    attempts=_table.c.attempts - 1,
-                    next_attempt_at=clock + timedelta(seconds=backoff_seconds(1)),
-                    last_error="campaign rendering is not available in this version",
-                )
-                report.retried += 1
                 continue
             if content is None:
                 self._finish(row, status="suppressed", last_error=None)
@@ -427,16 +407,18 @@ def deliver_due(now: datetime | None = None, *, worker_id: str | None = None) ->
         sender.close()
 
 
-def _tend_campaigns() -> None:
-    """Resume interrupted campaign expansions and mark finished campaigns done (newsletter's job)."""
-    try:
-        from ..newsletter.operations import tend_campaigns
-    except ImportError:
-        return
+RATE_LIMIT_HISTORY = timedelta(days=1)  # longer than any rate-limit window
+
+
+def _housekeeping() -> None:
+    """While idle: resume interrupted campaign expansions, mark finished campaigns done, and forget
+    rate-limit hits older than any window, so that table stays small."""
     try:
         tend_campaigns()
+        prune(RATE_LIMIT_HISTORY)
+        db.session.commit()
     except Exception:  # housekeeping must never stop delivery
-        log.exception("outbox worker: campaign housekeeping failed")
+        log.exception("outbox worker: housekeeping failed")
         db.session.rollback()
 
 
@@ -459,7 +441,7 @@ def run_worker(stop: threading.Event, *, poll_seconds: float = 1.0, echo=None) -
             else:
                 # Idle: close the connection rather than let the server time it out under us.
                 sender.transport.close()
-                _tend_campaigns()
+                _housekeeping()
                 stop.wait(poll_seconds)
     finally:
         sender.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
@@ -15,8 +14,6 @@ from ..extensions import db
 from ..timezones import is_known_zone
 from . import notifications
 from .models import Registration
-
-log = logging.getLogger(__name__)
 
 # The label of the form's newsletter box (the same message), stored as the text the registrant saw.
 NEWSLETTER_CONSENT_TEXT = _l("Also send me the newsletter (you will be asked to confirm)")
@@ -201,12 +198,9 @@ def cancel_registration(registration: Registration, *, now: datetime, by: str = 
 
 
 def request_newsletter(email: str, name: str, *, now: datetime) -> None:
-    """Start the newsletter's double opt-in, if the newsletter is there. The one place we call it."""
-    try:
-        from ..newsletter.operations import request_subscription
-    except ImportError:
-        log.info("newsletter not available yet; not subscribing %s", email)
-        return
+    """Start the newsletter's double opt-in. The one place registrations call the newsletter."""
+    from ..newsletter.operations import request_subscription
+
     request_subscription(
         email, name, [], source="registration_form", consent_text=str(NEWSLETTER_CONSENT_TEXT), now=now
     )
