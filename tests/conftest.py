@@ -53,6 +53,7 @@ from pathlib import Path
 
 import pytest
 
+from tests._support.live_server import base_test_config
 from tests._support.postgres import DatabasePool, PostgresCluster, PostgresUnavailable
 from tests._support.smtp import SMTPTestServer
 
@@ -157,19 +158,7 @@ def _logging_kept() -> Iterator[None]:
 
 
 def _base_config(database_url: str, smtp_port: int) -> dict:
-    return {
-        "TESTING": True,
-        "SECRET_KEY": "test-secret",
-        "SQLALCHEMY_DATABASE_URI": database_url,
-        "BASE_URL": "http://webinars.test",
-        "MAIL_SERVER": "127.0.0.1",
-        "MAIL_PORT": smtp_port,
-        "MAIL_USE_TLS": False,
-        "MAIL_USERNAME": None,
-        "MAIL_PASSWORD": None,
-        "MAIL_DEFAULT_SENDER": "Webinars <webinars@webinars.test>",
-        "MAIL_RATE_LIMIT": 0,
-    }
+    return {"TESTING": True, **base_test_config(database_url, smtp_port)}
 
 
 def _dispose(app) -> None:

@@ -41,10 +41,10 @@ CONFIG_ENV = "WEBINARS_TEST_CONFIG"
 # -- configuration --------------------------------------------------------------------------------
 
 
-def live_config(database_url: str, smtp_port: int, base_url: str, **overrides) -> dict:
-    """Settings for an app that is served for real: not TESTING, mail to the test SMTP server."""
-    config = {
-        "SECRET_KEY": "live-test-secret",
+def base_test_config(database_url: str, smtp_port: int, base_url: str = "http://webinars.test") -> dict:
+    """What every test app shares: its database, mail to the test SMTP server, a fixed sender."""
+    return {
+        "SECRET_KEY": "test-secret",
         "SQLALCHEMY_DATABASE_URI": database_url,
         "BASE_URL": base_url,
         "MAIL_SERVER": "127.0.0.1",
@@ -55,8 +55,11 @@ def live_config(database_url: str, smtp_port: int, base_url: str, **overrides) -
         "MAIL_DEFAULT_SENDER": "Webinars <webinars@webinars.test>",
         "MAIL_RATE_LIMIT": 0,
     }
-    config.update(overrides)
-    return config
+
+
+def live_config(database_url: str, smtp_port: int, base_url: str, **overrides) -> dict:
+    """Settings for an app that is served for real: not TESTING, mail to the test SMTP server."""
+    return {**base_test_config(database_url, smtp_port, base_url), "SECRET_KEY": "live-test-secret", **overrides}
 
 
 def app_from_env():
