@@ -33,7 +33,8 @@ def assert_secure_headers(response, where: str) -> None:
     assert directives.get("frame-ancestors") == ["'none'"], f"{where}: {policy}"
     assert "'unsafe-inline'" not in directives.get("style-src", directives.get("default-src", [])), where
     assert headers.get("X-Content-Type-Options") == "nosniff", where
-    assert headers.get("Referrer-Policy") in {"strict-origin-when-cross-origin", "same-origin", "no-referrer"}, where
+    # Never no-referrer: over HTTPS Flask-WTF refuses a POST that carries no same-origin Referer.
+    assert headers.get("Referrer-Policy") in {"strict-origin-when-cross-origin", "same-origin"}, where
     assert headers.get("X-Frame-Options") == "DENY", where
 
 
@@ -105,6 +106,69 @@ def test_method_not_allowed_and_server_errors_carry_the_headers(sqlite_app):
     assert response.status_code == 500
     assert "boom" not in response.get_data(as_text=True)
     assert_secure_headers(response, "500")
+
+
+# -- referrer policy ----------------------------------------------------------------------------
+
+
+def test_pages_whose_address_is_a_key_keep_their_referer_on_the_site(sqlite_app):
+    from webinars.database import utcnow
+    from webinars.extensions import db
+    from webinars.newsletter.models import Subscriber
+    from webinars.newsletter.operations import confirm_token, manage_token
+    from webinars.registrations.models import Registration
+    from webinars.registrations.notifications import manage_token as registration_token
+
+    with sqlite_app.app_context():
+        webinar = make_webinar()
+        registration = Registration(webinar=webinar, email="ana@example.org", name="Ana", status="confirmed")
+        subscriber = Subscriber(email="mei@example.org", status="pending")
+        db.session.add_all([registration, subscriber])
+        db.session.commit()
+        private = [
+            f"/registrations/{registration_token(registration)}",
+            "/registrations/not-a-real-token",  # the error page of a bad key too
+            f"/newsletter/confirm/{confirm_token(subscriber, utcnow())}",
+            f"/newsletter/preferences/{manage_token(subscriber)}",
+            f"/newsletter/unsubscribe/{manage_token(subscriber)}",
+            "/admin/login",
+        ]
+        public = ["/", f"/webinars/{webinar.slug}", "/newsletter", "/calendar.ics", "/nowhere"]
+    client = sqlite_app.test_client()
+    for url in private:
+        response = client.get(url)
+        assert response.status_code < 500, url
+        # same-origin: nothing leaves the site, and our own forms still send the Referer HTTPS needs.
+        assert response.headers["Referrer-Policy"] == "same-origin", url
+    for url in public:
+        assert client.get(url).headers["Referrer-Policy"] == "strict-origin-when-cross-origin", url
+
+
+def test_cancelling_over_https_with_the_referer_a_same_origin_policy_sends_works(sqlite_app):
+    """Flask-WTF's HTTPS referrer check, through the test client: the POST carries the manage page's
+    own address as Referer, as a browser does under `same-origin` (under no-referrer it sends none)."""
+    from tests._support.forms import csrf_token_from_html
+    from webinars.extensions import db
+    from webinars.registrations.models import Registration
+    from webinars.registrations.notifications import manage_token
+
+    with sqlite_app.app_context():
+        registration = Registration(webinar=make_webinar(), email="ana@example.org", name="Ana", status="confirmed")
+        db.session.add(registration)
+        db.session.commit()
+        url = f"/registrations/{manage_token(registration)}"
+        registration_id = registration.id
+    https = "https://webinars.test"
+    client = sqlite_app.test_client()
+    page = client.get(url, base_url=https)
+    assert page.headers["Referrer-Policy"] == "same-origin"
+    token = csrf_token_from_html(page.get_data(as_text=True))
+    refused = client.post(url, data={"csrf_token": token}, base_url=https)
+    assert refused.status_code == 400  # what no-referrer led to: no Referer, refused
+    response = client.post(url, data={"csrf_token": token}, base_url=https, headers={"Referer": https + url})
+    assert response.status_code == 303
+    with sqlite_app.app_context():
+        assert db.session.get(Registration, registration_id).status == "cancelled"
 
 
 # -- templates the CSP can serve ----------------------------------------------------------------

@@ -18,6 +18,21 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
+# Cross-origin requests get our origin only, never a path: enough for a partner's statistics.
+SITE_REFERRER_POLICY = "strict-origin-when-cross-origin"
+# Pages whose address is a key (a token from an email) and the organisers' area: no Referer at all
+# leaves the site. Not "no-referrer": over HTTPS Flask-WTF refuses a POST without a same-origin
+# Referer, so our own forms on these pages must still send one.
+PRIVATE_REFERRER_POLICY = "same-origin"
+
+
+def referrer_policy() -> str:
+    """The Referrer-Policy for the current request's page."""
+    if (request.view_args and "token" in request.view_args) or request.blueprint == "admin":
+        return PRIVATE_REFERRER_POLICY
+    return SITE_REFERRER_POLICY
+
+
 def _carries_nul(values) -> bool:
     return any("\x00" in key or any("\x00" in value for value in values.getlist(key)) for key in values)
 
@@ -37,7 +52,7 @@ def register(app: Flask) -> None:
         headers = response.headers
         headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        headers.setdefault("Referrer-Policy", referrer_policy())
         headers.setdefault("X-Frame-Options", "DENY")
         if app.config.get("SESSION_COOKIE_SECURE"):
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")

@@ -151,7 +151,7 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
         pass
 
 
-def subprocess_env(config: dict) -> dict:
+def subprocess_env(config: dict, extra_env: dict | None = None) -> dict:
     env = dict(os.environ)
     env[CONFIG_ENV] = json.dumps(config)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
@@ -159,17 +159,30 @@ def subprocess_env(config: dict) -> dict:
     env.pop("WEBINARS_ENV", None)
     # Warnings as errors are for the test process; a server that prints one must keep serving.
     env.pop("PYTHONWARNINGS", None)
+    # e.g. WEBINARS_ENV=production and a real SECRET_KEY, for a process configured as production is
+    env.update(extra_env or {})
     return env
 
 
 class ServiceProcess:
     """A long-running child process (app server or mail worker) with its output in a log file."""
 
-    def __init__(self, name: str, argv: list[str], config: dict, log_dir: Path, port: int | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        config: dict,
+        log_dir: Path,
+        port: int | None = None,
+        env: dict | None = None,
+        scheme: str = "http",
+    ) -> None:
         self.name = name
         self.argv = argv
         self.config = config
         self.port = port
+        self.env = env or {}
+        self.scheme = scheme
         self.log_path = Path(log_dir) / f"{name}.log"
         self.process: subprocess.Popen | None = None
         self._starts = 0
@@ -177,7 +190,7 @@ class ServiceProcess:
     @property
     def url(self) -> str:
         assert self.port is not None
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     @property
     def pid(self) -> int:
@@ -194,7 +207,7 @@ class ServiceProcess:
             self.process = subprocess.Popen(
                 self.argv,
                 cwd=ROOT,
-                env=subprocess_env(self.config),
+                env=subprocess_env(self.config, self.env),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -260,9 +273,23 @@ class ServiceProcess:
 APP_SPEC = "tests._support.live_server:app_from_env()"
 
 
-def gunicorn_server(config: dict, log_dir: Path, name: str = "gunicorn", workers: int = 1, threads: int = 8):
-    """An app server process, served the way the README recommends for production (not started)."""
+def gunicorn_server(
+    config: dict,
+    log_dir: Path,
+    name: str = "gunicorn",
+    workers: int = 1,
+    threads: int = 8,
+    *,
+    certs=None,
+    env: dict | None = None,
+):
+    """An app server process, served the way the README recommends for production (not started).
+
+    With `certs` (tests._support.tls.Certificates) gunicorn itself speaks TLS (--certfile/--keyfile).
+    `env` adds environment variables, e.g. WEBINARS_ENV=production with a real SECRET_KEY.
+    """
     port = free_port()
+    tls = ["--certfile", str(certs.cert_file), "--keyfile", str(certs.key_file)] if certs is not None else []
     argv = [
         str(VENV_BIN / "gunicorn"),
         "--bind",
@@ -275,15 +302,18 @@ def gunicorn_server(config: dict, log_dir: Path, name: str = "gunicorn", workers
         "5",
         "--access-logfile",
         "-",
+        *tls,
         APP_SPEC,
     ]
-    return ServiceProcess(name, argv, config, log_dir, port=port)
+    return ServiceProcess(name, argv, config, log_dir, port=port, env=env, scheme="https" if certs else "http")
 
 
-def mail_worker(config: dict, log_dir: Path, name: str = "mail-worker", poll: float = 0.1) -> ServiceProcess:
+def mail_worker(
+    config: dict, log_dir: Path, name: str = "mail-worker", poll: float = 0.1, env: dict | None = None
+) -> ServiceProcess:
     """A `flask mail send --loop` worker process (not started)."""
     argv = [str(VENV_BIN / "flask"), "--app", APP_SPEC, "mail", "send", "--loop", "--poll", str(poll)]
-    return ServiceProcess(name, argv, config, log_dir)
+    return ServiceProcess(name, argv, config, log_dir, env=env)
 
 
 def flask_command(config: dict, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess:

@@ -113,9 +113,9 @@ def _registration_or_error(token: str):
 
 
 def _private(response):
-    # The token in the URL is a key to someone's registration: keep it out of caches and referrers.
+    # The token in the URL is a key to someone's registration: keep it out of caches (and, through
+    # security.referrer_policy(), out of other sites' Referer headers).
     response.headers["Cache-Control"] = "no-store, private"
-    response.headers["Referrer-Policy"] = "no-referrer"
     return response
 
 
