@@ -61,6 +61,17 @@ class Config:
     # How many reverse proxies in front of the app set X-Forwarded-For/-Proto (0: none, trust nothing).
     PROXY_COUNT = _int("PROXY_COUNT", 0)
 
+    # Registration posts per client address (after PROXY_COUNT) per window: room for an office behind one NAT.
+    REGISTRATIONS_PER_CLIENT = _int("REGISTRATIONS_PER_CLIENT", 60)
+    REGISTRATIONS_PER_CLIENT_MINUTES = _int("REGISTRATIONS_PER_CLIENT_MINUTES", 10)
+
+    # Organisers' sign-in: free tries per address and client before growing delays (30 s, doubling to the
+    # maximum); failures per address from all clients per hour; failures per client per 15 minutes.
+    ADMIN_LOGIN_FREE_ATTEMPTS = _int("ADMIN_LOGIN_FREE_ATTEMPTS", 5)
+    ADMIN_LOGIN_MAX_DELAY_SECONDS = _int("ADMIN_LOGIN_MAX_DELAY_SECONDS", 900)
+    ADMIN_LOGIN_MAX_FAILURES_PER_ADDRESS = _int("ADMIN_LOGIN_MAX_FAILURES_PER_ADDRESS", 100)
+    ADMIN_LOGIN_MAX_FAILURES_PER_IP = _int("ADMIN_LOGIN_MAX_FAILURES_PER_IP", 20)
+
 
 class DevelopmentConfig(Config):
     DEBUG = False

@@ -131,18 +131,72 @@ def test_login_goes_back_to_the_page_asked_for_but_never_to_another_site(app, cl
         post_form(client, "/admin/logout", form_url="/admin/")
 
 
-@pytest.mark.app_config(ADMIN_LOGIN_MAX_FAILURES_PER_ADDRESS=3)
-def test_repeated_failures_for_an_address_are_throttled_even_with_the_right_password(app, client):
+def sign_in_from(app, client_address: str, email: str = EMAIL, password: str = PASSWORD):
+    """Sign in from another client (its own session and address)."""
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = client_address
+    return sign_in(client, email, password)
+
+
+@pytest.mark.app_config(ADMIN_LOGIN_FREE_ATTEMPTS=3)
+def test_repeated_failures_from_one_client_are_throttled_even_with_the_right_password(app, client):
     make_organiser(app)
     for _ in range(3):
         assert sign_in(client, password="wrong password here").status_code == 401
     response = sign_in(client)
     assert response.status_code == 429
     assert "You have tried this too often" in response.get_data(as_text=True)
-    assert response.headers["Retry-After"]
+    assert response.headers["Retry-After"] == "30"
     # Another address from the same client is not locked out by those three.
     make_organiser(app, email="other@example.org")
     assert sign_in(client, email="other@example.org").status_code == 302
+
+
+@pytest.mark.app_config(ADMIN_LOGIN_FREE_ATTEMPTS=2)
+def test_delays_between_tries_grow_after_the_free_ones(app, client):
+    from sqlalchemy import update
+
+    from webinars.ratelimit import RateLimitBackoff
+
+    def time_passes():
+        # As if the delay had run out: the next try is accepted from now.
+        with app.app_context():
+            db.session.execute(update(RateLimitBackoff).values(not_before=RateLimitBackoff.last_at))
+            db.session.commit()
+
+    make_organiser(app)
+    wrong = "wrong password here"
+    assert [sign_in(client, password=wrong).status_code for _ in range(2)] == [401, 401]  # the free tries
+    waits = []
+    for _ in range(3):
+        response = sign_in(client, password=wrong)
+        assert response.status_code == 429
+        waits.append(int(response.headers["Retry-After"]))
+        time_passes()
+        assert sign_in(client, password=wrong).status_code == 401
+    assert waits == [30, 60, 120]
+
+
+@pytest.mark.app_config(ADMIN_LOGIN_FREE_ATTEMPTS=3)
+def test_a_strangers_wrong_passwords_do_not_lock_out_the_organiser_on_another_client(app):
+    make_organiser(app)
+    stranger = app.test_client()
+    stranger.environ_base["REMOTE_ADDR"] = "203.0.113.9"
+    statuses = [sign_in(stranger, password=f"guess number {n}").status_code for n in range(25)]
+    assert statuses[:3] == [401] * 3 and set(statuses[3:]) == {429}
+    # The organiser, at their own desk, signs in at once.
+    assert sign_in_from(app, "198.51.100.7").status_code == 302
+
+
+@pytest.mark.app_config(ADMIN_LOGIN_MAX_FAILURES_PER_ADDRESS=10)
+def test_a_distributed_attack_reaches_the_per_address_ceiling(app):
+    make_organiser(app)
+    for n in range(10):
+        assert sign_in_from(app, f"203.0.113.{n + 1}", password="wrong password here").status_code == 401
+    # Only many clients together reach it; then the address waits, the right password included.
+    response = sign_in_from(app, "198.51.100.7")
+    assert response.status_code == 429
+    assert 0 < int(response.headers["Retry-After"]) <= 3600
 
 
 @pytest.mark.app_config(ADMIN_LOGIN_MAX_FAILURES_PER_ADDRESS=100, ADMIN_LOGIN_MAX_FAILURES_PER_IP=4)

@@ -4,7 +4,7 @@ from .admin.models import AuditEvent, Organiser
 from .catalogue.models import AgendaSection, Partner, RelatedDocument, Speaker, Topic, Webinar
 from .newsletter.models import Campaign, ConsentEvent, Subscriber, Suppression
 from .outbox.models import OutboxMessage
-from .ratelimit import RateLimitHit
+from .ratelimit import RateLimitBackoff, RateLimitCounter
 from .registrations.models import Registration
 
 __all__ = [
@@ -15,7 +15,8 @@ __all__ = [
     "Organiser",
     "OutboxMessage",
     "Partner",
-    "RateLimitHit",
+    "RateLimitBackoff",
+    "RateLimitCounter",
     "Registration",
     "RelatedDocument",
     "Speaker",

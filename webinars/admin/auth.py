@@ -1,6 +1,6 @@
 """Flask-Login wiring for organisers, password hashing, and the failed-login throttle."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 from flask import current_app
@@ -9,6 +9,7 @@ from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .. import ratelimit
+from ..database import utcnow
 from ..extensions import db, login_manager
 from .models import Organiser
 
@@ -19,7 +20,13 @@ login_manager.login_message_category = "info"
 PASSWORD_METHOD = "scrypt"
 MIN_PASSWORD_LENGTH = 12
 
-LOGIN_WINDOW = timedelta(minutes=15)
+PAIR_BUCKET = "login-pair"
+ADDRESS_BUCKET = "login-email"
+CLIENT_BUCKET = "login-ip"
+FIRST_DELAY = timedelta(seconds=30)
+PAIR_MEMORY = timedelta(hours=24)  # a client quiet for this long starts again with its free attempts
+ADDRESS_WINDOW = timedelta(hours=1)
+CLIENT_WINDOW = timedelta(minutes=15)
 
 
 @login_manager.user_loader
@@ -55,26 +62,43 @@ def authenticate(email: str, password: str) -> Organiser | None:
     return organiser
 
 
-def _limits() -> tuple[int, int]:
-    config = current_app.config
-    return config.get("ADMIN_LOGIN_MAX_FAILURES_PER_ADDRESS", 5), config.get("ADMIN_LOGIN_MAX_FAILURES_PER_IP", 20)
+def _setting(name: str) -> int:
+    return int(current_app.config[name])
 
 
-def login_throttled(email: str, ip: str) -> bool:
-    """True once an address or a client has failed too often within the window."""
-    per_address, per_ip = _limits()
-    return (
-        ratelimit.recent_hits("login-email", normalise_email(email), LOGIN_WINDOW) >= per_address
-        or ratelimit.recent_hits("login-ip", ip, LOGIN_WINDOW) >= per_ip
+def _pair_key(email: str, client: str) -> str:
+    return f"{normalise_email(email)} {client}"
+
+
+def begin_sign_in(email: str, client: str, now: datetime | None = None) -> ratelimit.Verdict:
+    """Count a sign-in attempt before the password is checked, so that parallel tries cannot slip
+    through; a refused one is not checked at all. The caller commits at once.
+
+    - per address and client: ADMIN_LOGIN_FREE_ATTEMPTS tries, then growing delays (30 s, 1 min,
+      2 min, ... up to ADMIN_LOGIN_MAX_DELAY_SECONDS). A stranger's wrong passwords slow only the
+      stranger's own client down: the organiser signing in from another client is not affected.
+    - per address from every client: ADMIN_LOGIN_MAX_FAILURES_PER_ADDRESS an hour, a ceiling that
+      only a distributed attack reaches;
+    - per client across addresses: ADMIN_LOGIN_MAX_FAILURES_PER_IP per 15 minutes (guessing many addresses).
+    """
+    now = now or utcnow()
+    schedule = ratelimit.delays(
+        _setting("ADMIN_LOGIN_FREE_ATTEMPTS"), FIRST_DELAY, timedelta(seconds=_setting("ADMIN_LOGIN_MAX_DELAY_SECONDS"))
     )
+    verdict = ratelimit.attempt(PAIR_BUCKET, _pair_key(email, client), schedule, forget_after=PAIR_MEMORY, now=now)
+    if not verdict.allowed:
+        return verdict
+    verdict = ratelimit.check(
+        ADDRESS_BUCKET, normalise_email(email), _setting("ADMIN_LOGIN_MAX_FAILURES_PER_ADDRESS"), ADDRESS_WINDOW, now
+    )
+    if not verdict.allowed:
+        return verdict
+    return ratelimit.check(CLIENT_BUCKET, client, _setting("ADMIN_LOGIN_MAX_FAILURES_PER_IP"), CLIENT_WINDOW, now)
 
 
-def record_failed_login(email: str, ip: str) -> None:
-    per_address, per_ip = _limits()
-    ratelimit.allow("login-email", normalise_email(email)[:300], per_address, LOGIN_WINDOW)
-    ratelimit.allow("login-ip", ip[:300], per_ip, LOGIN_WINDOW)
-
-
-def forget_failed_logins(email: str) -> None:
-    # The client's own counter stays: it protects against guessing across many addresses.
-    ratelimit.clear("login-email", normalise_email(email))
+def signed_in(email: str, client: str, now: datetime | None = None) -> None:
+    """A successful sign-in: this client starts afresh for this address, and the attempt counts as no failure."""
+    now = now or utcnow()
+    ratelimit.clear(PAIR_BUCKET, _pair_key(email, client))
+    ratelimit.undo(ADDRESS_BUCKET, normalise_email(email), ADDRESS_WINDOW, now)
+    ratelimit.undo(CLIENT_BUCKET, client, CLIENT_WINDOW, now)

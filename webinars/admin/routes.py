@@ -24,7 +24,7 @@ from ..registrations.models import Registration
 from ..registrations.operations import cancel_registration, promote
 from ..timezones import UnknownZoneError, WallTimeError, is_known_zone, localize, to_zone, zone_times_line
 from . import exports
-from .auth import authenticate, forget_failed_logins, login_throttled, record_failed_login
+from .auth import authenticate, begin_sign_in, signed_in
 from .forms import CampaignForm, CancelWebinarForm, LoginForm, WebinarForm, split_zones
 from .lines import format_agenda, format_documents, format_partners
 from .models import AuditEvent
@@ -79,17 +79,18 @@ def login():
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
-        ip = request.remote_addr or "unknown"
-        if login_throttled(form.email.data, ip):
-            raise TooManyRequests(retry_after=15 * 60)
+        client = request.remote_addr or "unknown"  # the client's own address behind PROXY_COUNT proxies
+        verdict = begin_sign_in(form.email.data, client)
+        # Committed before the slow password check: parallel tries see it, and no lock is held meanwhile.
+        db.session.commit()
+        if not verdict.allowed:
+            raise TooManyRequests(retry_after=verdict.retry_after)
         organiser = authenticate(form.email.data, form.password.data)
         if organiser is None:
-            record_failed_login(form.email.data, ip)
-            db.session.commit()
             form.password.errors.append(_("Wrong email address or password."))
             status = 401
         else:
-            forget_failed_logins(form.email.data)
+            signed_in(form.email.data, client)
             db.session.commit()
             login_user(organiser)
             return redirect(_safe_next(request.args.get("next")) or url_for("admin.index"))

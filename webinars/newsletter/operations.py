@@ -23,7 +23,7 @@ from ..markup import markdown_to_html, markdown_to_text
 from ..outbox.messages import build_email
 from ..outbox.models import OutboxMessage
 from ..outbox.operations import enqueue
-from ..ratelimit import RateLimitHit, allow
+from ..ratelimit import allow, forget
 from ..timezones import long_date, to_zone, zone_times_line
 from ..tokens import BadToken, make_token, read_token
 from ..urls import external_url
@@ -329,10 +329,10 @@ def erase_subscriber(email: str) -> bool:
     for statement in (
         delete(Suppression).where(Suppression.email == email),
         delete(OutboxMessage).where(OutboxMessage.to_address == email, OutboxMessage.status != "sending"),
-        delete(RateLimitHit).where(RateLimitHit.bucket == ADDRESS_BUCKET, RateLimitHit.key == email),
     ):
         result = db.session.execute(statement.execution_options(synchronize_session=False))
         found = found or bool(result.rowcount)
+    found = bool(forget(email)) or found  # the rate-limit counters keyed by the address
     db.session.flush()
     return found
 

@@ -1,11 +1,14 @@
 """Registration pages: the form on the webinar page, the thank-you page, manage and cancel."""
 
-from flask import Blueprint, abort, make_response, redirect, render_template, url_for
+from datetime import timedelta
+
+from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
+from werkzeug.exceptions import TooManyRequests
 
-from .. import timezones
+from .. import ratelimit, timezones
 from ..catalogue import queries
 from ..catalogue.models import AgendaSection, Webinar
 from ..database import utcnow
@@ -60,8 +63,27 @@ def _webinar_or_404(slug: str, *options) -> Webinar:
     return webinar
 
 
+CLIENT_BUCKET = "registration-client"
+
+
+def _throttle_client() -> None:
+    """At most REGISTRATIONS_PER_CLIENT registration posts per client (an office behind one NAT
+    included) per REGISTRATIONS_PER_CLIENT_MINUTES; 429 with Retry-After beyond that."""
+    config = current_app.config
+    window = timedelta(minutes=int(config["REGISTRATIONS_PER_CLIENT_MINUTES"]))
+    verdict = ratelimit.check(
+        CLIENT_BUCKET, request.remote_addr or "unknown", int(config["REGISTRATIONS_PER_CLIENT"]), window
+    )
+    # Committed at once and before anything is loaded: the attempt counts whatever happens next, the
+    # counter's row is not locked while registering, and nothing loaded is expired by the commit.
+    db.session.commit()
+    if not verdict.allowed:
+        raise TooManyRequests(retry_after=verdict.retry_after)
+
+
 @blueprint.post("/webinars/<slug>/register")
 def register(slug: str):
+    _throttle_client()
     # The agenda goes into the confirmation's invite: read it now rather than while holding the lock
     # that register() takes. Speakers come in a second query: joined in the same one, SQLite's plan
     # scans every speaker link (75 ms on 10,000 webinars instead of under 1 ms).
