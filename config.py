@@ -41,6 +41,11 @@ class Config:
     MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "Webinars <webinars@localhost>")
     # Messages per second per sending process; 0 means no limit.
     MAIL_RATE_LIMIT = _float("MAIL_RATE_LIMIT", 0)
+    # Messages per address per hour that a public form causes before the address confirmed anything
+    # (registration confirmations and waitlist notices, their re-sends, newsletter confirmations) ...
+    MAIL_UNCONFIRMED_PER_ADDRESS = _int("MAIL_UNCONFIRMED_PER_ADDRESS", 3)
+    # ... and re-sent confirmations per registration per hour (registering the same address again).
+    MAIL_RESENDS_PER_REGISTRATION = _int("MAIL_RESENDS_PER_REGISTRATION", 1)
 
     # Links in emails must reach the dev server on whatever PORT `make run` was given.
     BASE_URL = (os.environ.get("BASE_URL") or f"http://127.0.0.1:{os.environ.get('PORT') or 5000}").rstrip("/")
@@ -61,6 +66,8 @@ class Config:
     # How many reverse proxies in front of the app set X-Forwarded-For/-Proto (0: none, trust nothing).
     PROXY_COUNT = _int("PROXY_COUNT", 0)
 
+    # Newsletter sign-up posts per client address per hour.
+    NEWSLETTER_SIGNUPS_PER_CLIENT = _int("NEWSLETTER_SIGNUPS_PER_CLIENT", 10)
     # Registration posts per client address (after PROXY_COUNT) per window: room for an office behind one NAT.
     REGISTRATIONS_PER_CLIENT = _int("REGISTRATIONS_PER_CLIENT", 60)
     REGISTRATIONS_PER_CLIENT_MINUTES = _int("REGISTRATIONS_PER_CLIENT_MINUTES", 10)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from flask import render_template
+from flask import current_app, render_template
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, exists, func, insert, literal, select, text
@@ -22,7 +22,7 @@ from ..extensions import db
 from ..markup import markdown_to_html, markdown_to_text
 from ..outbox.messages import build_email
 from ..outbox.models import OutboxMessage
-from ..outbox.operations import enqueue
+from ..outbox.operations import enqueue_unsolicited
 from ..ratelimit import allow, forget
 from ..timezones import long_date, to_zone, zone_times_line
 from ..tokens import BadToken, make_token, read_token
@@ -40,11 +40,9 @@ CONFIRM_PURPOSE = "newsletter-confirm"
 MANAGE_PURPOSE = "newsletter-manage"
 CONFIRM_LINK_LIFETIME = timedelta(days=7)
 
-# Confirmation emails per address, and sign-up attempts per client, in a sliding hour.
-ADDRESS_LIMIT = 3
-CLIENT_LIMIT = 10
+# Sign-up attempts per client (NEWSLETTER_SIGNUPS_PER_CLIENT) in an hour. Emails per address are
+# capped with every other flow's, by outbox.operations.enqueue_unsolicited.
 LIMIT_WINDOW = timedelta(hours=1)
-ADDRESS_BUCKET = "newsletter-email"
 CLIENT_BUCKET = "newsletter-client"
 
 _MAX_ID = 2**31 - 1  # larger ids in a token would overflow PostgreSQL's integer, not find a row
@@ -177,7 +175,8 @@ def request_subscription(
     """
     now = now or utcnow()
     email = normalise_email(email)
-    if client_key and not allow(CLIENT_BUCKET, client_key, CLIENT_LIMIT, LIMIT_WINDOW, now=now):
+    client_limit = int(current_app.config["NEWSLETTER_SIGNUPS_PER_CLIENT"])
+    if client_key and not allow(CLIENT_BUCKET, client_key, client_limit, LIMIT_WINDOW, now=now):
         raise TooManyRequests()
     chosen = _topics_from(topics)
     subscriber = _find(email)
@@ -207,8 +206,7 @@ def request_subscription(
         _record(subscriber, "requested", source, now, consent_text)
         template, subject, kind = "confirm", _("Please confirm your newsletter subscription"), "newsletter_confirm"
     db.session.flush()
-    if not allow(ADDRESS_BUCKET, email, ADDRESS_LIMIT, LIMIT_WINDOW, now=now):
-        return  # silently: the same answer whether or not the mail goes out
+    # Capped per address with every other unconfirmed flow, silently: the same answer either way.
     _send(subscriber, template, subject, kind, now)
 
 
@@ -229,7 +227,7 @@ def _send(subscriber: Subscriber, template: str, subject: str, kind: str, now: d
         html=render_template(f"emails/newsletter/{template}.html", **context),
         headers=list_unsubscribe_headers(token),
     )
-    enqueue(message, kind)
+    enqueue_unsolicited(message, kind, now)
 
 
 def confirm(subscriber: Subscriber, *, source: str = "confirmation_link", now: datetime | None = None) -> bool:

@@ -22,7 +22,7 @@ from ..database import utcnow
 from ..extensions import db
 from ..ical import invite_calendar
 from ..outbox.messages import build_email
-from ..outbox.operations import enqueue
+from ..outbox.operations import enqueue, enqueue_unsolicited
 from ..tokens import make_token
 from .models import Registration
 
@@ -107,7 +107,16 @@ def _invite(registration: Registration, method: str) -> tuple[bytes, str]:
     return ics, method
 
 
-def _send(registration: Registration, template: str, subject: str, kind: str, *, calendar=None, **context):
+def _send(
+    registration: Registration,
+    template: str,
+    subject: str,
+    kind: str,
+    *,
+    calendar=None,
+    unsolicited: bool = False,
+    **context,
+):
     webinar = registration.webinar
     context = {
         "registration": registration,
@@ -127,7 +136,8 @@ def _send(registration: Registration, template: str, subject: str, kind: str, *,
         html=render_template(f"emails/registrations/{template}.html", **context),
         calendar=calendar,
     )
-    return enqueue(message, kind)
+    # A message caused by the public form is capped per address (see enqueue_unsolicited).
+    return enqueue_unsolicited(message, kind) if unsolicited else enqueue(message, kind)
 
 
 def confirmation_invite(registration: Registration) -> tuple[bytes, str]:
@@ -142,9 +152,11 @@ def send_registration_email(
     resent: bool = False,
     promoted: bool = False,
     invite: tuple[bytes, str] | None = None,
+    unsolicited: bool = False,
 ):
     """The confirmation (with the invite, or `invite` from confirmation_invite() when it was built
-    for this registration as it is now) or, for the waiting list, the waitlist email."""
+    for this registration as it is now) or, for the waiting list, the waitlist email.
+    `unsolicited`: caused by the public form, so capped per address (None when dropped)."""
     from .operations import waitlist_position
 
     title = registration.webinar.title
@@ -156,6 +168,7 @@ def send_registration_email(
             "registration_waitlisted",
             position=waitlist_position(registration),
             resent=resent,
+            unsolicited=unsolicited,
         )
     if promoted:
         subject = _("A seat is yours: %(title)s", title=title)
@@ -169,6 +182,7 @@ def send_registration_email(
         calendar=invite or _invite(registration, "REQUEST"),
         resent=resent,
         promoted=promoted,
+        unsolicited=unsolicited,
     )
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm.attributes import set_committed_value
 
+from .. import ratelimit
 from ..catalogue.models import Webinar
 from ..database import lock_and_load, lock_for_update
 from ..extensions import db
@@ -17,6 +19,15 @@ from .models import Registration
 
 # The label of the form's newsletter box (the same message), stored as the text the registrant saw.
 NEWSLETTER_CONSENT_TEXT = _l("Also send me the newsletter (you will be asked to confirm)")
+
+
+# Registering an address again re-sends its email at most MAIL_RESENDS_PER_REGISTRATION times an hour.
+RESEND_BUCKET = "registration-resend"
+RESEND_WINDOW = timedelta(hours=1)
+
+
+def _resends_per_hour() -> int:
+    return int(current_app.config["MAIL_RESENDS_PER_REGISTRATION"])
 
 
 class RegistrationClosed(Exception):
@@ -135,7 +146,8 @@ def register(
 
     if existing_id is not None:
         existing = db.session.get(Registration, existing_id)
-        notifications.send_registration_email(existing, resent=True)
+        if ratelimit.allow(RESEND_BUCKET, str(existing.id), _resends_per_hour(), RESEND_WINDOW, now):
+            notifications.send_registration_email(existing, resent=True, unsolicited=True)
         return existing, False
 
     if webinar.capacity is not None and webinar.capacity - confirmed <= 0:
@@ -147,7 +159,7 @@ def register(
     db.session.flush()  # the id goes into the manage link
     # The invite built before the lock holds if the seat is confirmed and the webinar is as it was.
     usable = registration.status == "confirmed" and unchanged
-    notifications.send_registration_email(registration, invite=invite if usable else None)
+    notifications.send_registration_email(registration, invite=invite if usable else None, unsolicited=True)
     return registration, True
 
 
