@@ -19,6 +19,11 @@ def _int(name: str, default: int) -> int:
     return int(value) if value not in (None, "") else default
 
 
+def _list(name: str) -> list[str]:
+    """A comma-separated list, e.g. of old keys still accepted."""
+    return [part.strip() for part in (os.environ.get(name) or "").split(",") if part.strip()]
+
+
 def _float(name: str, default: float) -> float:
     value = os.environ.get(name)
     return float(value) if value not in (None, "") else default
@@ -28,7 +33,15 @@ DEV_SECRET_KEY = "dev-only-not-secret"
 
 
 class Config:
+    # Signs session cookies and CSRF tokens. To rotate it without signing everyone out at once, put the
+    # old key in SECRET_KEY_FALLBACKS (comma-separated) for a while; leave it out to end every session.
     SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET_KEY)
+    SECRET_KEY_FALLBACKS = _list("SECRET_KEY_FALLBACKS")
+    # Signs the links in emails (manage a registration, confirm, unsubscribe), which live for months in
+    # mailboxes; unset means SECRET_KEY. Set it to the current SECRET_KEY before rotating that one, and
+    # the links already sent keep working. LINK_SECRET_KEY_FALLBACKS: old link keys still accepted.
+    LINK_SECRET_KEY = os.environ.get("LINK_SECRET_KEY") or None
+    LINK_SECRET_KEY_FALLBACKS = _list("LINK_SECRET_KEY_FALLBACKS")
     # None means "an SQLite file in the instance folder"; create_app fills it in.
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or None
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
@@ -54,6 +67,10 @@ class Config:
     BABEL_DEFAULT_LOCALE = "en_GB"
     BABEL_DEFAULT_TIMEZONE = "UTC"
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+
+    # Organisers' sessions end after this long however active, and after this long unused.
+    ADMIN_SESSION_LIFETIME_MINUTES = _int("ADMIN_SESSION_LIFETIME_MINUTES", 12 * 60)
+    ADMIN_SESSION_IDLE_MINUTES = _int("ADMIN_SESSION_IDLE_MINUTES", 120)
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
@@ -91,12 +108,15 @@ class ProductionConfig(Config):
 
     @classmethod
     def check(cls) -> None:
-        key = os.environ.get("SECRET_KEY", "")
-        if not key or key == DEV_SECRET_KEY or len(key) < 16:
-            raise RuntimeError(
-                "SECRET_KEY must be set to a long random value in production "
-                '(for example: python -c "import secrets; print(secrets.token_hex(32))").'
-            )
+        keys = {"SECRET_KEY": os.environ.get("SECRET_KEY", "")}
+        if os.environ.get("LINK_SECRET_KEY"):
+            keys["LINK_SECRET_KEY"] = os.environ["LINK_SECRET_KEY"]
+        for name, key in keys.items():
+            if not key or key == DEV_SECRET_KEY or len(key) < 16:
+                raise RuntimeError(
+                    f"{name} must be set to a long random value in production "
+                    '(for example: python -c "import secrets; print(secrets.token_hex(32))").'
+                )
 
 
 def config_class():

@@ -44,12 +44,24 @@ def configure(app: Flask, test_config: dict | None) -> None:
             uri = "postgresql+psycopg://" + uri[len(prefix) :]
     app.config["SQLALCHEMY_DATABASE_URI"] = uri
     app.config.setdefault("MAIL_OUTBOX_DIR", os.path.join(app.instance_path, "mail"))
+    configure_keys(app)
     proxies = int(app.config.get("PROXY_COUNT") or 0)
     if proxies:
         # Behind nginx the client's address (for login throttling) and https come from its headers.
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
+
+
+def configure_keys(app: Flask) -> None:
+    """Sessions and CSRF tokens: SECRET_KEY, with SECRET_KEY_FALLBACKS still accepted (Flask reads them
+    for sessions; Flask-WTF takes a list of keys, newest last). Links in emails: LINK_SECRET_KEY, which
+    defaults to SECRET_KEY so that links sent before it existed keep working (see tokens.py)."""
+    if not app.config.get("LINK_SECRET_KEY"):
+        app.config["LINK_SECRET_KEY"] = app.config["SECRET_KEY"]
+    fallbacks = list(app.config.get("SECRET_KEY_FALLBACKS") or [])
+    if fallbacks and not app.config.get("WTF_CSRF_SECRET_KEY"):
+        app.config["WTF_CSRF_SECRET_KEY"] = [*fallbacks, app.config["SECRET_KEY"]]
 
 
 def register_extensions(app: Flask) -> None:

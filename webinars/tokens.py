@@ -1,7 +1,9 @@
 """Signed tokens for links in emails (manage a registration, confirm or leave the newsletter).
 
 A token is an itsdangerous URL-safe, timestamped signature of a small JSON payload, keyed by
-SECRET_KEY with one salt per purpose, so a token made for one purpose is useless for another.
+LINK_SECRET_KEY (SECRET_KEY when unset) with one salt per purpose, so a token made for one purpose
+is useless for another. Links live for months in mailboxes: they have their own key so that the
+session key can be rotated without breaking them, and LINK_SECRET_KEY_FALLBACKS to rotate theirs.
 Every way a token can be wrong (forged, garbled, expired, other purpose) raises one `BadToken`.
 """
 
@@ -20,7 +22,10 @@ class BadToken(Exception):
 def _serializer(purpose: str) -> URLSafeTimedSerializer:
     if not purpose:
         raise ValueError("a token needs a purpose")
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SALT_PREFIX + purpose)
+    config = current_app.config
+    # Oldest first, the current key last: itsdangerous signs with the last and accepts any.
+    keys = [*(config.get("LINK_SECRET_KEY_FALLBACKS") or []), config.get("LINK_SECRET_KEY") or config["SECRET_KEY"]]
+    return URLSafeTimedSerializer(keys, salt=SALT_PREFIX + purpose)
 
 
 def make_token(purpose: str, payload: Any) -> str:

@@ -1,4 +1,4 @@
-"""safe on the public internet: atomic rate limits
+"""safe on the public internet: atomic rate limits, organisers' session versions
 
 Revision ID: 0003_safe_public_internet
 Revises: 0002_catalogue_indexes
@@ -45,8 +45,15 @@ def upgrade():
         batch_op.drop_index("ix_rate_limit_hits_bucket_key_at")
     op.drop_table("rate_limit_hits")
 
+    # Raised to end every session of an organiser (sign-out, new password, deactivation).
+    with op.batch_alter_table("organisers", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("session_version", sa.Integer(), nullable=False, server_default="0"))
+
 
 def downgrade():
+    with op.batch_alter_table("organisers", schema=None) as batch_op:
+        batch_op.drop_column("session_version")
+
     op.create_table(
         "rate_limit_hits",
         sa.Column("id", sa.Integer(), nullable=False),

@@ -1,10 +1,11 @@
-"""Flask-Login wiring for organisers, password hashing, and the failed-login throttle."""
+"""Organisers' sessions (Flask-Login, with versions, lifetime and idle timeout), passwords, and the sign-in throttle."""
 
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from flask import current_app
+from flask import current_app, session
 from flask_babel import lazy_gettext as _l
+from flask_login import login_user, logout_user
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -29,12 +30,64 @@ ADDRESS_WINDOW = timedelta(hours=1)
 CLIENT_WINDOW = timedelta(minutes=15)
 
 
+# Kept in the (signed) session cookie beside Flask-Login's user id, as whole seconds since the epoch.
+SIGNED_IN_AT = "organiser_signed_in_at"
+SEEN_AT = "organiser_seen_at"
+SEEN_RESOLUTION = 60  # the idle clock is moved at most once a minute, not on every request
+
+
 @login_manager.user_loader
 def load_organiser(user_id: str) -> Organiser | None:
-    if not user_id.isdigit():
+    """The organiser a session belongs to, checked on every request: the session ends when its
+    version is behind the organiser's (sign-out, new password, deactivation), when the organiser
+    is inactive, after ADMIN_SESSION_LIFETIME_MINUTES, or after ADMIN_SESSION_IDLE_MINUTES unused."""
+    identifier, _, version = (user_id or "").partition(":")
+    if not identifier.isdigit() or not version.isdigit() or len(identifier) > 12:
         return None
-    organiser = db.session.get(Organiser, int(user_id))
-    return organiser if organiser is not None and organiser.active else None
+    if session_expired(utcnow()):
+        return None
+    organiser = db.session.get(Organiser, int(identifier))
+    if organiser is None or not organiser.active or organiser.session_version != int(version):
+        return None
+    return organiser
+
+
+def _minutes(name: str) -> int:
+    return int(current_app.config[name]) * 60
+
+
+def session_expired(now: datetime) -> bool:
+    """Whether the current session is past its absolute lifetime or has been idle too long."""
+    signed_in, seen = session.get(SIGNED_IN_AT), session.get(SEEN_AT)
+    if not isinstance(signed_in, int) or not isinstance(seen, int):
+        return True  # a session from before these were kept, or a forged one: sign in again
+    moment = int(now.timestamp())
+    return moment - signed_in >= _minutes("ADMIN_SESSION_LIFETIME_MINUTES") or moment - seen >= _minutes(
+        "ADMIN_SESSION_IDLE_MINUTES"
+    )
+
+
+def start_session(organiser: Organiser, now: datetime) -> None:
+    """Sign the organiser in on this client (a new session cookie, timed from now)."""
+    session.clear()  # nothing from before signing in carries over
+    login_user(organiser)
+    session[SIGNED_IN_AT] = session[SEEN_AT] = int(now.timestamp())
+
+
+def session_used(now: datetime) -> None:
+    """The organiser did something: restart the idle clock."""
+    moment = int(now.timestamp())
+    if moment - int(session.get(SEEN_AT) or 0) >= SEEN_RESOLUTION:
+        session[SEEN_AT] = moment
+
+
+def end_session(organiser: Organiser | None) -> None:
+    """Sign out here and, as the organiser asked, everywhere else (the caller commits)."""
+    if organiser is not None:
+        organiser.end_sessions()
+    logout_user()
+    session.pop(SIGNED_IN_AT, None)
+    session.pop(SEEN_AT, None)
 
 
 def normalise_email(email: str) -> str:

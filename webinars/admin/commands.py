@@ -1,4 +1,4 @@
-"""`flask --app webinars admin ...`: create organisers and reset their passwords."""
+"""`flask --app webinars admin ...`: create organisers, reset their passwords, deactivate and reactivate them."""
 
 import sys
 
@@ -51,15 +51,44 @@ def create(email: str, name: str, password_stdin: bool):
     click.echo(f"Created organiser {email}.")
 
 
+def _organiser(email: str) -> Organiser:
+    organiser = db.session.scalar(select(Organiser).where(Organiser.email == normalise_email(email)))
+    if organiser is None:
+        raise click.ClickException(f"No organiser has the address {email}.")
+    return organiser
+
+
 @admin_group.command("set-password")
 @click.argument("email")
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
 @with_appcontext
 def set_password(email: str, password_stdin: bool):
-    """Give an existing organiser a new password."""
-    organiser = db.session.scalar(select(Organiser).where(Organiser.email == normalise_email(email)))
-    if organiser is None:
-        raise click.ClickException(f"No organiser has the address {email}.")
+    """Give an existing organiser a new password; every session they had ends."""
+    organiser = _organiser(email)
     organiser.password_hash = hash_password(_read_password(password_stdin))
+    organiser.end_sessions()  # whoever knew the old password is signed out too
     db.session.commit()
-    click.echo(f"Password changed for {organiser.email}.")
+    click.echo(f"Password changed for {organiser.email}; every session they had has ended.")
+
+
+@admin_group.command("deactivate")
+@click.argument("email")
+@with_appcontext
+def deactivate(email: str):
+    """Stop an organiser from signing in, and end every session they have."""
+    organiser = _organiser(email)
+    organiser.active = False
+    organiser.end_sessions()
+    db.session.commit()
+    click.echo(f"Deactivated {organiser.email}; every session they had has ended.")
+
+
+@admin_group.command("activate")
+@click.argument("email")
+@with_appcontext
+def activate(email: str):
+    """Let a deactivated organiser sign in again (with their password)."""
+    organiser = _organiser(email)
+    organiser.active = True
+    db.session.commit()
+    click.echo(f"Activated {organiser.email}; they can sign in again.")

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import TooManyRequests
@@ -24,7 +24,7 @@ from ..registrations.models import Registration
 from ..registrations.operations import cancel_registration, promote
 from ..timezones import UnknownZoneError, WallTimeError, is_known_zone, localize, to_zone, zone_times_line
 from . import exports
-from .auth import authenticate, begin_sign_in, signed_in
+from .auth import authenticate, begin_sign_in, end_session, session_used, signed_in, start_session
 from .forms import CampaignForm, CancelWebinarForm, LoginForm, WebinarForm, split_zones
 from .lines import format_agenda, format_documents, format_partners
 from .models import AuditEvent
@@ -42,6 +42,7 @@ def require_organiser():
         return None
     if not current_user.is_authenticated:
         return login_manager.unauthorized()
+    session_used(utcnow())
     return None
 
 
@@ -92,7 +93,7 @@ def login():
         else:
             signed_in(form.email.data, client)
             db.session.commit()
-            login_user(organiser)
+            start_session(organiser, utcnow())
             return redirect(_safe_next(request.args.get("next")) or url_for("admin.index"))
     elif request.method == "POST":
         status = INVALID
@@ -101,7 +102,9 @@ def login():
 
 @blueprint.post("/logout")
 def logout():
-    logout_user()
+    # Signing out ends every session of this organiser, including a cookie copied elsewhere.
+    end_session(_organiser())
+    db.session.commit()
     flash(_("You have signed out."), "info")
     return redirect(url_for("admin.login"))
 
