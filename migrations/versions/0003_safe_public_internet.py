@@ -1,4 +1,4 @@
-"""safe on the public internet: atomic rate limits, organisers' session versions
+"""safe on the public internet: atomic rate limits, organisers' session versions, confirmed registrations
 
 Revision ID: 0003_safe_public_internet
 Revises: 0002_catalogue_indexes
@@ -49,8 +49,52 @@ def upgrade():
     with op.batch_alter_table("organisers", schema=None) as batch_op:
         batch_op.add_column(sa.Column("session_version", sa.Integer(), nullable=False, server_default="0"))
 
+    # Optional confirmed registrations: a per-webinar switch, two new states and a deadline.
+    with op.batch_alter_table("webinars", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("confirm_registrations", sa.Boolean(), nullable=False, server_default=sa.false()))
+    # The partial index is dropped and created outside batch mode, so that its WHERE clause survives SQLite's table copy.
+    op.drop_index("uq_registrations_live_email", table_name="registrations")
+    with op.batch_alter_table("registrations", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("confirm_by", sa.DateTime(), nullable=True))
+        batch_op.add_column(sa.Column("address_confirmed_at", sa.DateTime(), nullable=True))
+        batch_op.drop_constraint(op.f("ck_registrations_status"), type_="check")
+        batch_op.create_check_constraint(
+            "status", "status IN ('confirmed', 'waitlisted', 'pending', 'expired', 'cancelled')"
+        )
+        batch_op.create_check_constraint("confirm_by", "confirm_by IS NULL OR status IN ('pending', 'waitlisted', 'expired')")
+    op.create_index(
+        "uq_registrations_live_email",
+        "registrations",
+        ["webinar_id", "email"],
+        unique=True,
+        sqlite_where=sa.text("status NOT IN ('cancelled', 'expired')"),
+        postgresql_where=sa.text("status NOT IN ('cancelled', 'expired')"),
+    )
+
 
 def downgrade():
+    # Registrations in the new states become what the old schema knows: a lapsed hold is a
+    # cancellation, a held seat a confirmed one.
+    op.execute("UPDATE registrations SET status = 'cancelled' WHERE status = 'expired'")
+    op.execute("UPDATE registrations SET status = 'confirmed' WHERE status = 'pending'")
+    op.drop_index("uq_registrations_live_email", table_name="registrations")
+    with op.batch_alter_table("registrations", schema=None) as batch_op:
+        batch_op.drop_constraint(op.f("ck_registrations_confirm_by"), type_="check")
+        batch_op.drop_constraint(op.f("ck_registrations_status"), type_="check")
+        batch_op.create_check_constraint("status", "status IN ('confirmed', 'waitlisted', 'cancelled')")
+        batch_op.drop_column("address_confirmed_at")
+        batch_op.drop_column("confirm_by")
+    op.create_index(
+        "uq_registrations_live_email",
+        "registrations",
+        ["webinar_id", "email"],
+        unique=True,
+        sqlite_where=sa.text("status != 'cancelled'"),
+        postgresql_where=sa.text("status != 'cancelled'"),
+    )
+    with op.batch_alter_table("webinars", schema=None) as batch_op:
+        batch_op.drop_column("confirm_registrations")
+
     with op.batch_alter_table("organisers", schema=None) as batch_op:
         batch_op.drop_column("session_version")
 

@@ -23,7 +23,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from tests._support.live_server import gunicorn_server, live_config, mail_worker
-from tests._support.tls import PROXY_SOURCE_ADDRESS, TlsReverseProxy, certificates
+from tests._support.tls import TlsReverseProxy, certificates
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -72,6 +72,14 @@ def tls_site(request, app, smtp_server, tmp_path):
             slug="care-coops",
             title="Care co-operatives over TLS",
         )
+        make_webinar(
+            local_start=datetime.combine(utcnow().date() + timedelta(days=31), time(9, 0)),
+            timezone="Asia/Tokyo",
+            capacity=2,
+            slug="high-demand",
+            title="A high-demand panel",
+            confirm_registrations=True,
+        )
         make_topic("housing", "Housing")
         make_topic("energy", "Energy")
         db.session.add(Organiser(email=ORGANISER, name="Olga", password_hash=hash_password(PASSWORD), active=True))
@@ -119,6 +127,7 @@ def test_every_public_and_admin_form_works_over_https(tls_site, tls_page):
     from webinars.admin.models import Organiser
     from webinars.catalogue.models import Webinar
     from webinars.newsletter.models import Subscriber
+    from webinars.ratelimit import RateLimitCounter
     from webinars.registrations.models import Registration
 
     page, site = tls_page, tls_site
@@ -145,13 +154,29 @@ def test_every_public_and_admin_form_works_over_https(tls_site, tls_page):
     cancellation = site.smtp.wait_for(2, timeout=30)[1]
     assert cancellation.subject.startswith("Registration cancelled")
 
+    # A webinar that holds seats until the address is confirmed: the link's button confirms.
+    page.goto(site.url + "/webinars/high-demand")
+    form = page.locator("form[action$='/register']")
+    form.get_by_label("Your name").fill("Kenji Sato")
+    form.get_by_label("Email address").fill("kenji@example.org")
+    form.get_by_role("button", name="Register").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Thank you for registering")
+    hold = site.smtp.wait_for(3, timeout=30)[2]
+    assert hold.subject.startswith("Please confirm your seat")
+    page.goto(_link(hold.body("plain"), site.url, "/registrations/") + "/confirm")
+    page.get_by_role("button", name="Confirm my seat").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your seat is confirmed")
+    statuses = site.query(select(Registration.email, Registration.status).order_by(Registration.id))
+    assert statuses == [("ana@example.org", "cancelled"), ("kenji@example.org", "confirmed")]
+    assert site.smtp.wait_for(4, timeout=30)[3].subject.startswith("Registration confirmed")
+
     # Newsletter: sign up, confirm from the email, choose topics, unsubscribe.
     page.goto(site.url + "/newsletter")
     page.get_by_label("Email address").fill("mei@example.org")
     page.locator("input[name=consent]").check()
     page.get_by_role("button", name="Sign up").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Check your email")
-    opt_in = site.smtp.wait_for(3, timeout=30)[2]
+    opt_in = site.smtp.wait_for(5, timeout=30)[4]
     assert opt_in.rcpt_tos == ("mei@example.org",)
     page.goto(_link(opt_in.body("plain"), site.url, "/newsletter/confirm/"))
     page.get_by_role("button", name="Confirm my subscription").click()
@@ -180,18 +205,23 @@ def test_every_public_and_admin_form_works_over_https(tls_site, tls_page):
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_text(f"Signed in as {ORGANISER}")).to_be_visible()
-    [(webinar_id,)] = site.query(select(Webinar.id))
+    [(webinar_id,)] = site.query(select(Webinar.id).where(Webinar.slug == "care-coops"))
     page.goto(f"{site.url}/admin/webinars/{webinar_id}/edit")
     page.get_by_label("Title").fill("Care co-operatives, renamed over TLS")
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_text("Saved.")).to_be_visible()
-    assert site.query(select(Webinar.title)) == [("Care co-operatives, renamed over TLS",)]
+    assert site.query(select(Webinar.title).where(Webinar.id == webinar_id)) == [
+        ("Care co-operatives, renamed over TLS",)
+    ]
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_text("You have signed out.")).to_be_visible()
     page.goto(site.url + "/admin/")
     expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
     assert site.query(select(Organiser.email)) == [(ORGANISER,)]
 
+    # The client the rate limits saw is the browser's address: behind the proxy (which connects from
+    # PROXY_SOURCE_ADDRESS) only PROXY_COUNT=1 and its X-Forwarded-For give it.
+    clients = site.query(select(RateLimitCounter.key).where(RateLimitCounter.bucket == "registration-client"))
+    assert clients == [("127.0.0.1",)]
     if site.proxy is not None:
         assert site.proxy.requests >= 15  # the browser really went through the proxy
-        assert PROXY_SOURCE_ADDRESS != "127.0.0.1"

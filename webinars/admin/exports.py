@@ -58,6 +58,8 @@ REGISTRATION_HEADER = [
     "confirmed at (UTC)",
     "cancelled at (UTC)",
     "newsletter",
+    "confirm address by (UTC)",
+    "address confirmed at (UTC)",
 ]
 
 
@@ -75,6 +77,8 @@ def registrations_response(webinar, registrations) -> Response:
             r.confirmed_at,
             r.cancelled_at,
             r.wants_newsletter,
+            r.confirm_by,
+            r.address_confirmed_at,
         ]
         for r in registrations
     )

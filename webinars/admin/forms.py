@@ -85,6 +85,16 @@ class WebinarForm(BaseForm):
         validators=[Optional(), NumberRange(min=0)],
         description=_l("Seats; leave empty for no limit. Later registrants join the waiting list."),
     )
+    confirm_registrations = BooleanField(
+        _l("Hold a seat only after the attendee confirms their address"),
+        default=False,
+        description=_l(
+            "For high-demand events, where made-up addresses could fill the seats: the first email asks each "
+            "registrant to confirm their address within 48 hours, and seats not confirmed in time go to the "
+            "waiting list. Leave it off for most webinars: it is one more step for every attendee, and the "
+            "calendar invitation arrives only after it."
+        ),
+    )
     deadline_date = DateField(_l("Registration deadline: date"), validators=[Optional()])
     deadline_time = TimeField(
         _l("Registration deadline: time"),

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import TooManyRequests
 
@@ -20,7 +20,7 @@ from ..extensions import db, login_manager
 from ..markup import markdown_to_html
 from ..newsletter.models import Campaign, Subscriber, subscriber_topics
 from ..newsletter.operations import announcement_markdown, campaign_progress, create_campaign, expand_campaign
-from ..registrations.models import Registration
+from ..registrations.models import REGISTRATION_STATUSES, Registration
 from ..registrations.operations import cancel_registration, promote
 from ..timezones import UnknownZoneError, WallTimeError, is_known_zone, localize, to_zone, zone_times_line
 from . import exports
@@ -144,6 +144,7 @@ def _form_data(webinar: Webinar) -> dict:
         "display_zones": webinar.display_zones_text,
         "location": webinar.location,
         "capacity": webinar.capacity,
+        "confirm_registrations": webinar.confirm_registrations,
         "join_url": webinar.join_url,
         "recording_url": webinar.recording_url,
         "topics": [topic.id for topic in webinar.topics],
@@ -173,6 +174,7 @@ def _fields(form: WebinarForm) -> catalogue_ops.WebinarFields:
         location=form.location.data or "Online",
         capacity=form.capacity.data,
         registration_deadline=form.registration_deadline,
+        confirm_registrations=bool(form.confirm_registrations.data),
         join_url=form.join_url.data or "",
         recording_url=form.recording_url.data or "",
         topics=[topic for topic in topics if topic is not None],
@@ -309,13 +311,15 @@ def preview_zones():
 
 
 def _counts(webinar: Webinar) -> dict:
+    """Registrations per state; a hold past its deadline counts as expired before housekeeping marks it."""
+    overdue = and_(Registration.status.in_(("pending", "waitlisted")), Registration.confirm_by <= utcnow())
+    state = case((overdue, literal("expired")), else_=Registration.status)
     rows = db.session.execute(
-        select(Registration.status, func.count(Registration.id))
-        .where(Registration.webinar_id == webinar.id)
-        .group_by(Registration.status)
+        select(state, func.count(Registration.id)).where(Registration.webinar_id == webinar.id).group_by(state)
     ).all()
-    counts = {"confirmed": 0, "waitlisted": 0, "cancelled": 0}
+    counts = dict.fromkeys(REGISTRATION_STATUSES, 0)
     counts.update({status: number for status, number in rows})
+    counts["all"] = sum(counts.values())
     return counts
 
 
@@ -331,7 +335,7 @@ def registrations(webinar_id: int):
     webinar = _webinar_or_404(webinar_id)
     status = request.args.get("status", "")
     query = select(Registration).where(Registration.webinar_id == webinar.id)
-    if status in ("confirmed", "waitlisted", "cancelled"):
+    if status in REGISTRATION_STATUSES:
         query = query.where(Registration.status == status)
     rows = db.session.scalars(query.order_by(Registration.created_at, Registration.id)).all()
     return render_template(
@@ -371,7 +375,13 @@ def registration_promote(registration_id: int):
     else:
         promote(registration, now=utcnow())
         db.session.commit()
-        flash(_("%(name)s now has a seat.", name=registration.name), "success")
+        if registration.status == "pending":
+            flash(
+                _("%(name)s is offered a seat, held until they confirm their address.", name=registration.name),
+                "success",
+            )
+        else:
+            flash(_("%(name)s now has a seat.", name=registration.name), "success")
     return redirect(url_for("admin.registrations", webinar_id=registration.webinar_id))
 
 

@@ -3,7 +3,7 @@
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, Index, Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..database import UTCDateTime, utcnow
@@ -72,6 +72,9 @@ class Webinar(db.Model):
     location: Mapped[str] = mapped_column(String(300), default="Online")
     capacity: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: unlimited
     registration_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # High-demand events: a seat is held for 48 hours until the attendee confirms their address by a
+    # link in the first email, so that made-up addresses cannot fill the webinar.
+    confirm_registrations: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(20), default="draft", index=True)
     join_url: Mapped[str] = mapped_column(String(1000), default="")  # registrants only
     recording_url: Mapped[str] = mapped_column(String(1000), default="")

@@ -31,6 +31,7 @@ OTHER_FIELDS = (
     "display_zones_text",
     "capacity",
     "registration_deadline",
+    "confirm_registrations",
     "recording_url",
 )
 FIELD_LABELS = {
@@ -46,6 +47,7 @@ FIELD_LABELS = {
     "display_zones_text": "Display zones",
     "capacity": "Capacity",
     "registration_deadline": "Registration deadline",
+    "confirm_registrations": "Attendees confirm their address",
     "recording_url": "Recording URL",
     "topics": "Topics",
     "agenda": "Agenda",
@@ -104,6 +106,7 @@ class WebinarFields:
     location: str = "Online"
     capacity: int | None = None
     registration_deadline: datetime | None = None
+    confirm_registrations: bool = False
     join_url: str = ""
     recording_url: str = ""
     topics: list[Topic] = field(default_factory=list)
@@ -249,6 +252,7 @@ def _apply(webinar: Webinar, fields: WebinarFields, *, set_slug: bool) -> None:
     webinar.location = fields.location or "Online"
     webinar.capacity = fields.capacity
     webinar.registration_deadline = fields.registration_deadline
+    webinar.confirm_registrations = fields.confirm_registrations
     webinar.join_url = fields.join_url
     webinar.recording_url = fields.recording_url
     webinar.topics = list(dict.fromkeys(fields.topics))
@@ -337,6 +341,8 @@ def _snapshot(webinar: Webinar) -> dict:
 
 
 def _show(webinar: Webinar, value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, datetime):
         local = to_zone(value, webinar.timezone)
         return f"{local:%Y-%m-%d %H:%M} {webinar.timezone} ({local.tzname()})"

@@ -38,6 +38,7 @@ from ..extensions import db
 from ..newsletter.campaigns import campaign_message_bytes
 from ..newsletter.operations import tend_campaigns
 from ..ratelimit import prune
+from .idle import idle_hooks
 from .models import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -411,8 +412,9 @@ RATE_LIMIT_HISTORY = timedelta(days=1)  # longer than any rate-limit window
 
 
 def _housekeeping() -> None:
-    """While idle: resume interrupted campaign expansions, mark finished campaigns done, and forget
-    rate-limit hits older than any window, so that table stays small."""
+    """While idle: resume interrupted campaign expansions, mark finished campaigns done, forget
+    rate-limit counters older than any window (so that table stays small), then run the hooks other
+    parts registered (outbox.idle), such as expiring unconfirmed seat holds."""
     try:
         tend_campaigns()
         prune(RATE_LIMIT_HISTORY)
@@ -420,6 +422,13 @@ def _housekeeping() -> None:
     except Exception:  # housekeeping must never stop delivery
         log.exception("outbox worker: housekeeping failed")
         db.session.rollback()
+    for hook in idle_hooks(current_app._get_current_object()):
+        try:
+            hook(utcnow())
+            db.session.commit()
+        except Exception:
+            log.exception("outbox worker: idle hook %r failed", hook)
+            db.session.rollback()
 
 
 def run_worker(stop: threading.Event, *, poll_seconds: float = 1.0, echo=None) -> None:

@@ -1,4 +1,15 @@
-"""Registrations: never deleted, they move between states."""
+"""Registrations: never deleted, they move between states.
+
+confirmed   holds a seat
+waitlisted  waits for one, in id order
+pending     holds a seat until `confirm_by`, for a webinar that asks attendees to confirm their address
+            (Webinar.confirm_registrations); a waitlisted registration of such a webinar has a
+            `confirm_by` too until its address is confirmed
+expired     was pending or waitlisted and not confirmed in time: the seat went to someone else
+cancelled   by the attendee or an organiser
+
+A hold past its `confirm_by` no longer counts, even before the mail worker's housekeeping marks it expired.
+"""
 
 from datetime import datetime
 
@@ -9,21 +20,25 @@ from ..catalogue.models import Webinar
 from ..database import UTCDateTime, utcnow
 from ..extensions import db
 
-REGISTRATION_STATUSES = ("confirmed", "waitlisted", "cancelled")
+REGISTRATION_STATUSES = ("confirmed", "waitlisted", "pending", "expired", "cancelled")
+# States that are over: they hold nothing, and the address may register again.
+ENDED_STATUSES = ("cancelled", "expired")
 
 
 class Registration(db.Model):
     __tablename__ = "registrations"
     __table_args__ = (
-        CheckConstraint("status IN ('confirmed', 'waitlisted', 'cancelled')", name="status"),
-        # One live registration per address and webinar; cancelled rows stay as history.
+        CheckConstraint("status IN ('confirmed', 'waitlisted', 'pending', 'expired', 'cancelled')", name="status"),
+        # Only a registration waiting for its address to be confirmed has a deadline.
+        CheckConstraint("confirm_by IS NULL OR status IN ('pending', 'waitlisted', 'expired')", name="confirm_by"),
+        # One live registration per address and webinar; cancelled and expired rows stay as history.
         Index(
             "uq_registrations_live_email",
             "webinar_id",
             "email",
             unique=True,
-            sqlite_where=text("status != 'cancelled'"),
-            postgresql_where=text("status != 'cancelled'"),
+            sqlite_where=text("status NOT IN ('cancelled', 'expired')"),
+            postgresql_where=text("status NOT IN ('cancelled', 'expired')"),
         ),
         Index("ix_registrations_webinar_status", "webinar_id", "status", "id"),
     )
@@ -40,6 +55,10 @@ class Registration(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Webinars that ask attendees to confirm their address: the deadline for that (None: nothing to
+    # confirm), and when the address was confirmed.
+    confirm_by: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    address_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Each reminder is sent at most once; the column records when (or that it was skipped).
     reminder_24h_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     reminder_1h_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -27,6 +27,8 @@ from ..tokens import make_token
 from .models import Registration
 
 TOKEN_PURPOSE = "registration"
+# The link in the first email of a webinar that asks attendees to confirm their address.
+CONFIRM_PURPOSE = "registration-confirm"
 
 CHANGE_LABELS = {
     "title": _l("Title"),
@@ -51,6 +53,14 @@ def manage_token(registration: Registration) -> str:
 
 def manage_url(registration: Registration) -> str:
     return absolute_url("registrations.manage", token=manage_token(registration))
+
+
+def confirm_token(registration: Registration) -> str:
+    return make_token(CONFIRM_PURPOSE, {"r": registration.id})
+
+
+def confirm_url(registration: Registration) -> str:
+    return absolute_url("registrations.confirm", token=confirm_token(registration))
 
 
 def page_url(webinar) -> str:
@@ -160,6 +170,28 @@ def send_registration_email(
     from .operations import waitlist_position
 
     title = registration.webinar.title
+    # A registration that must still confirm its address: the link, and the deadline in the attendee's zone.
+    deadline = {}
+    if registration.confirm_by is not None:
+        deadline = {
+            "confirm_url": confirm_url(registration),
+            "confirm_by": timezones.zone_time(registration.confirm_by, _zone(registration)),
+        }
+    if registration.status == "pending":
+        if promoted:
+            subject = _("A seat is held for you, please confirm: %(title)s", title=title)
+        else:
+            subject = _("Please confirm your seat: %(title)s", title=title)
+        return _send(
+            registration,
+            "pending",
+            subject,
+            "registration_pending",
+            resent=resent,
+            promoted=promoted,
+            unsolicited=unsolicited,
+            **deadline,
+        )
     if registration.status == "waitlisted":
         return _send(
             registration,
@@ -169,6 +201,7 @@ def send_registration_email(
             position=waitlist_position(registration),
             resent=resent,
             unsolicited=unsolicited,
+            **deadline,
         )
     if promoted:
         subject = _("A seat is yours: %(title)s", title=title)
@@ -235,7 +268,7 @@ def send_webinar_update(webinar, changes: dict[str, tuple]) -> int:
     has already raised webinar.sequence); waitlisted ones a notice without invite or join link.
     Returns the number of messages queued."""
     sent = 0
-    for registration in _live_registrations(webinar, ("confirmed", "waitlisted")):
+    for registration in _live_registrations(webinar, ("confirmed", "pending", "waitlisted")):
         zone = _zone(registration)
         confirmed = registration.status == "confirmed"
         lines = [
@@ -264,7 +297,7 @@ def send_webinar_update(webinar, changes: dict[str, tuple]) -> int:
 def send_webinar_cancellation(webinar) -> int:
     """Every live registrant gets a notice and METHOD:CANCEL with STATUS:CANCELLED."""
     sent = 0
-    for registration in _live_registrations(webinar, ("confirmed", "waitlisted")):
+    for registration in _live_registrations(webinar, ("confirmed", "pending", "waitlisted")):
         _send(
             registration,
             "webinar_cancelled",

@@ -1,4 +1,5 @@
-"""Registering, cancelling and promoting. Operations change rows and queue mail; they never commit."""
+"""Registering, confirming, cancelling and promoting. Operations change rows and queue mail; they never
+commit (except expire_lapsed_holds, the worker's housekeeping, which commits per webinar)."""
 
 from __future__ import annotations
 
@@ -6,16 +7,16 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import ratelimit
 from ..catalogue.models import Webinar
-from ..database import lock_and_load, lock_for_update
+from ..database import UTCDateTime, lock_and_load, lock_for_update, utcnow
 from ..extensions import db
 from ..timezones import is_known_zone
 from . import notifications
-from .models import Registration
+from .models import ENDED_STATUSES, Registration
 
 # The label of the form's newsletter box (the same message), stored as the text the registrant saw.
 NEWSLETTER_CONSENT_TEXT = _l("Also send me the newsletter (you will be asked to confirm)")
@@ -34,51 +35,83 @@ class RegistrationClosed(Exception):
     """The webinar is not open for registration (past its deadline, draft or cancelled)."""
 
 
-def counts(webinar) -> dict:
-    """{'confirmed': n, 'waitlisted': n, 'capacity': n | None, 'available': n | None}."""
-    rows = db.session.execute(
-        select(Registration.status, func.count())
-        .where(Registration.webinar_id == webinar.id, Registration.status != "cancelled")
-        .group_by(Registration.status)
-    ).all()
-    by_status = dict(rows)
-    confirmed = by_status.get("confirmed", 0)
-    available = None if webinar.capacity is None else max(0, webinar.capacity - confirmed)
+# How long an attendee has to confirm their address, for webinars that ask for it.
+CONFIRMATION_HOLD = timedelta(hours=48)
+
+
+def holds_seat(now):
+    """SQL: the registration takes a seat at `now` (confirmed, or pending and not past its deadline)."""
+    return or_(
+        Registration.status == "confirmed",
+        and_(Registration.status == "pending", Registration.confirm_by > now),
+    )
+
+
+def in_queue(now):
+    """SQL: the registration is on the waiting list at `now` (an unconfirmed address not past its deadline)."""
+    return and_(
+        Registration.status == "waitlisted",
+        or_(Registration.confirm_by.is_(None), Registration.confirm_by > now),
+    )
+
+
+def lapsed(registration: Registration, now: datetime) -> bool:
+    """A hold or waiting-list place whose address was not confirmed in time (even if not yet marked expired)."""
+    return (
+        registration.status in ("pending", "waitlisted")
+        and registration.confirm_by is not None
+        and registration.confirm_by <= now
+    )
+
+
+def counts(webinar, now: datetime | None = None) -> dict:
+    """{'confirmed': n, 'pending': n, 'waitlisted': n, 'capacity': n | None, 'available': n | None}:
+    seats held at `now` (a lapsed hold counts as free), and the waiting list."""
+    now = now or utcnow()
+    confirmed, pending, waitlisted = db.session.execute(
+        select(
+            func.count().filter(Registration.status == "confirmed"),
+            func.count().filter(Registration.status == "pending", Registration.confirm_by > now),
+            func.count().filter(in_queue(now)),
+        ).where(Registration.webinar_id == webinar.id)
+    ).one()
+    available = None if webinar.capacity is None else max(0, webinar.capacity - confirmed - pending)
     return {
         "confirmed": confirmed,
-        "waitlisted": by_status.get("waitlisted", 0),
+        "pending": pending,
+        "waitlisted": waitlisted,
         "capacity": webinar.capacity,
         "available": available,
     }
 
 
-def waitlist_position(registration: Registration) -> int | None:
+def waitlist_position(registration: Registration, now: datetime | None = None) -> int | None:
     """1 for the first person on the waiting list; None when not waitlisted."""
-    if registration.status != "waitlisted":
+    now = now or utcnow()
+    if registration.status != "waitlisted" or lapsed(registration, now):
         return None
     ahead = db.session.scalar(
         select(func.count()).where(
             Registration.webinar_id == registration.webinar_id,
-            Registration.status == "waitlisted",
+            in_queue(now),
             Registration.id < registration.id,
         )
     )
     return ahead + 1
 
 
-# Built once per process (bound parameters: webinar_id, email_lower): the confirmed count, and the
+# Built once per process (bound parameters: webinar_id, email_lower, now): the seats taken, and the
 # id of a live registration of the address. Mailboxes are case-insensitive in practice: Ana@ and
 # ana@ are one person.
+_NOW = bindparam("now", type_=UTCDateTime)
 _CONFIRMED = (
-    select(func.count())
-    .where(Registration.webinar_id == bindparam("webinar_id"), Registration.status == "confirmed")
-    .scalar_subquery()
+    select(func.count()).where(Registration.webinar_id == bindparam("webinar_id"), holds_seat(_NOW)).scalar_subquery()
 )
 _EXISTING = (
     select(Registration.id)
     .where(
         Registration.webinar_id == bindparam("webinar_id"),
-        Registration.status != "cancelled",
+        Registration.status.not_in(ENDED_STATUSES),
         func.lower(Registration.email) == bindparam("email_lower"),
     )
     .limit(1)
@@ -90,9 +123,11 @@ _SEAT_AND_DUPLICATE = select(_CONFIRMED, _EXISTING)
 def _seat_likely(webinar, email: str) -> bool:
     """Whether a new registration will probably be confirmed: a read without the lock, so that
     the confirmation's invite is built before the lock only when it will probably be used."""
+    if webinar.confirm_registrations:
+        return False  # the first email asks to confirm the address; the invite comes after that
     if webinar.capacity is None:
         return True
-    params = {"webinar_id": webinar.id, "email_lower": email.lower()}
+    params = {"webinar_id": webinar.id, "email_lower": email.lower(), "now": utcnow()}
     confirmed, existing_id = db.session.execute(_SEAT_AND_DUPLICATE, params).one()
     return existing_id is None and confirmed < webinar.capacity
 
@@ -111,6 +146,9 @@ def register(
     """Register `email` (already normalised) for `webinar`: confirmed while seats remain, then
     waitlisted. The same address twice gets its existing registration back and the confirmation
     again, so nobody can learn from the answer whether an address was registered.
+
+    A webinar with `confirm_registrations` holds the seat as 'pending' for CONFIRMATION_HOLD and
+    sends a link to confirm the address instead of the invite; its waiting list asks for the same.
     Returns (registration, created)."""
     # Everything that needs no lock happens first: on SQLite the lock is the database's only writer.
     registration = Registration(
@@ -131,7 +169,7 @@ def register(
     # Serialise registrations for this webinar before counting seats, or two could take the last;
     # the same round trips reload the webinar and look for a live registration of this address.
     agenda, version = webinar.__dict__.get("sections"), webinar.updated_at
-    params = {"webinar_id": webinar.id, "email_lower": email.lower()}
+    params = {"webinar_id": webinar.id, "email_lower": email.lower(), "now": now}
     locked, confirmed, existing_id = lock_and_load(Webinar, webinar.id, _CONFIRMED, _EXISTING, params=params)
     if locked is None or not webinar.registration_open(now):
         raise RegistrationClosed(webinar.slug)
@@ -144,14 +182,24 @@ def register(
     if wants_newsletter:
         request_newsletter(email, name, now=now)
 
-    if existing_id is not None:
-        existing = db.session.get(Registration, existing_id)
+    existing = db.session.get(Registration, existing_id) if existing_id is not None else None
+    if webinar.confirm_registrations or (existing is not None and lapsed(existing, now)):
+        # Lapsed holds are let go first (this address's own included), and the seats they free go to
+        # the waiting list before anyone new: housekeeping may not have come by yet.
+        confirmed += settle_holds(webinar, now)
+        if existing is not None and existing.status in ENDED_STATUSES:
+            existing = None
+    if existing is not None:
         if ratelimit.allow(RESEND_BUCKET, str(existing.id), _resends_per_hour(), RESEND_WINDOW, now):
             notifications.send_registration_email(existing, resent=True, unsolicited=True)
         return existing, False
 
     if webinar.capacity is not None and webinar.capacity - confirmed <= 0:
         registration.status, registration.confirmed_at = "waitlisted", None
+    if webinar.confirm_registrations:
+        registration.confirm_by = now + CONFIRMATION_HOLD
+        if registration.status == "confirmed":
+            registration.status, registration.confirmed_at = "pending", None
     if not unchanged:
         # The registrant's zone fell back to the webinar's, which may have changed under us.
         registration.timezone = timezone if is_known_zone(timezone) else webinar.timezone
@@ -164,21 +212,119 @@ def register(
 
 
 def promote(registration: Registration, *, now: datetime) -> Registration:
-    """Move a waitlisted registration to confirmed and send the full confirmation with the invite."""
-    registration.status = "confirmed"
-    registration.confirmed_at = now
+    """Give a waitlisted registration a seat: confirmed with the full confirmation and invite or,
+    while its address is still to be confirmed, a 'pending' hold until its deadline with the link."""
+    if registration.confirm_by is not None and registration.confirm_by > now:
+        registration.status = "pending"
+    else:
+        registration.status = "confirmed"
+        registration.confirmed_at = now
+        registration.confirm_by = None
     db.session.flush()
     notifications.send_registration_email(registration, promoted=True)
     return registration
 
 
-def first_waitlisted(webinar) -> Registration | None:
+def first_waitlisted(webinar, now: datetime | None = None) -> Registration | None:
     return db.session.scalar(
         select(Registration)
-        .where(Registration.webinar_id == webinar.id, Registration.status == "waitlisted")
+        .where(Registration.webinar_id == webinar.id, in_queue(now or utcnow()))
         .order_by(Registration.id)
         .limit(1)
     )
+
+
+def fill_freed_seats(webinar, now: datetime) -> int:
+    """Give free seats to the waiting list, in order (caller holds the webinar's lock). Nobody moves
+    up once the webinar has started or is not published; returns how many moved up."""
+    if webinar.status != "published" or webinar.starts_at <= now:
+        return 0
+    moved = 0
+    while True:
+        seats = counts(webinar, now)
+        if seats["available"] is not None and seats["available"] <= 0:
+            return moved  # full (or capacity lowered below the seats taken): nobody moves up
+        waiting = first_waitlisted(webinar, now)
+        if waiting is None:
+            return moved
+        promote(waiting, now=now)
+        moved += 1
+
+
+def _expire_overdue(webinar, now: datetime) -> int:
+    """Mark this webinar's lapsed holds and waiting-list places expired; returns how many."""
+    overdue = db.session.scalars(
+        select(Registration).where(
+            Registration.webinar_id == webinar.id,
+            Registration.status.in_(("pending", "waitlisted")),
+            Registration.confirm_by <= now,
+        )
+    ).all()
+    for registration in overdue:
+        registration.status = "expired"
+    if overdue:
+        db.session.flush()
+    return len(overdue)
+
+
+def settle_holds(webinar, now: datetime) -> int:
+    """Mark this webinar's lapsed holds and waiting-list places expired, and give the seats they
+    freed to the waiting list (caller holds the webinar's lock). Returns how many moved up."""
+    return fill_freed_seats(webinar, now) if _expire_overdue(webinar, now) else 0
+
+
+def expire_lapsed_holds(now: datetime | None = None) -> int:
+    """The mail worker's housekeeping: settle every webinar with lapsed holds, one commit per webinar
+    (so its lock is held only that long). Returns how many registrations expired."""
+    now = now or utcnow()
+    webinar_ids = db.session.scalars(
+        select(Registration.webinar_id)
+        .where(Registration.status.in_(("pending", "waitlisted")), Registration.confirm_by <= now)
+        .distinct()
+    ).all()
+    expired = 0
+    for webinar_id in webinar_ids:
+        lock_for_update("webinars", webinar_id)
+        webinar = db.session.get(Webinar, webinar_id, populate_existing=True)
+        if webinar is not None:
+            count = _expire_overdue(webinar, now)
+            if count:
+                fill_freed_seats(webinar, now)
+            expired += count
+        db.session.commit()
+    return expired
+
+
+class ConfirmOutcome:
+    CONFIRMED = "confirmed"  # the seat is now confirmed
+    QUEUED = "queued"  # the address is confirmed; still on the waiting list
+    ALREADY = "already"  # nothing was left to confirm
+    EXPIRED = "expired"  # too late: the hold lapsed
+    CANCELLED = "cancelled"
+
+
+def confirm_registration(registration: Registration, *, now: datetime) -> str:
+    """The attendee confirms their address (the POST behind the link in the first email)."""
+    webinar = registration.webinar
+    lock_for_update("webinars", webinar.id)
+    db.session.refresh(registration)
+    db.session.refresh(webinar)
+    if registration.status == "cancelled":
+        return ConfirmOutcome.CANCELLED
+    if registration.status == "expired" or lapsed(registration, now):
+        settle_holds(webinar, now)
+        return ConfirmOutcome.EXPIRED
+    if registration.confirm_by is None:
+        return ConfirmOutcome.ALREADY
+    registration.address_confirmed_at = now
+    registration.confirm_by = None
+    if registration.status == "waitlisted":
+        return ConfirmOutcome.QUEUED
+    registration.status = "confirmed"
+    registration.confirmed_at = now
+    db.session.flush()
+    notifications.send_registration_email(registration)  # asked for: the invite and join link, not capped
+    return ConfirmOutcome.CONFIRMED
 
 
 def cancel_registration(registration: Registration, *, now: datetime, by: str = "attendee") -> Registration | None:
@@ -190,23 +336,20 @@ def cancel_registration(registration: Registration, *, now: datetime, by: str = 
     lock_for_update("webinars", webinar.id)
     db.session.refresh(registration)
     db.session.refresh(webinar)
-    if registration.status == "cancelled":
+    if registration.status in ENDED_STATUSES:
         return None
-    was_confirmed = registration.status == "confirmed"
+    was_confirmed = registration.status == "confirmed"  # had the invite, so gets METHOD:CANCEL
+    held_seat = was_confirmed or (registration.status == "pending" and not lapsed(registration, now))
     registration.status = "cancelled"
     registration.cancelled_at = now
+    registration.confirm_by = None
     db.session.flush()
     notifications.send_cancellation_email(registration, was_confirmed=was_confirmed, by=by)
 
-    if not was_confirmed or webinar.status != "published" or webinar.starts_at <= now:
+    if not held_seat:
         return None
-    seats = counts(webinar)
-    if seats["available"] is not None and seats["available"] <= 0:
-        return None  # capacity was lowered below the confirmed count; nobody moves up
-    waiting = first_waitlisted(webinar)
-    if waiting is None:
-        return None
-    return promote(waiting, now=now)
+    waiting = first_waitlisted(webinar, now)
+    return waiting if fill_freed_seats(webinar, now) and waiting is not None else None
 
 
 def request_newsletter(email: str, name: str, *, now: datetime) -> None:

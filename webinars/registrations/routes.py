@@ -1,4 +1,4 @@
-"""Registration pages: the form on the webinar page, the thank-you page, manage and cancel."""
+"""Registration pages: the form on the webinar page, the thank-you page, manage and cancel, confirm a seat."""
 
 from datetime import timedelta
 
@@ -15,13 +15,16 @@ from ..database import utcnow
 from ..errors import render_error
 from ..extensions import db
 from ..forms import ButtonForm
+from ..outbox.idle import on_idle
 from ..tokens import BadToken, read_token
 from . import operations
 from .forms import RegistrationForm
-from .models import Registration
-from .notifications import TOKEN_PURPOSE
+from .models import ENDED_STATUSES, Registration
+from .notifications import CONFIRM_PURPOSE, TOKEN_PURPOSE, confirm_token, manage_token
 
 blueprint = Blueprint("registrations", __name__)
+# The mail worker lets lapsed seat holds go (and moves the waiting list up) while it is idle.
+blueprint.record_once(lambda state: on_idle(state.app, operations.expire_lapsed_holds))
 
 
 def registration_context(webinar, viewer_zone: str | None, now, form: RegistrationForm | None = None) -> dict:
@@ -120,9 +123,9 @@ def thanks(slug: str):
     return render_template("registrations/thanks.html", webinar=webinar)
 
 
-def _registration_or_error(token: str):
+def _registration_or_error(token: str, purpose: str = TOKEN_PURPOSE):
     try:
-        payload = read_token(TOKEN_PURPOSE, token)
+        payload = read_token(purpose, token)
         registration_id = int(payload["r"])
     except (BadToken, KeyError, TypeError, ValueError):
         return None, render_error(
@@ -154,8 +157,11 @@ def manage(token: str):
         registration=registration,
         webinar=webinar,
         zone=zone,
-        position=operations.waitlist_position(registration),
-        can_cancel=registration.status != "cancelled" and not webinar.is_past(now),
+        position=operations.waitlist_position(registration, now),
+        lapsed=registration.status == "expired" or operations.lapsed(registration, now),
+        can_cancel=registration.status not in ENDED_STATUSES and not webinar.is_past(now),
+        # Whoever holds the manage link has the mailbox: they may confirm from here too.
+        confirm_token=confirm_token(registration) if registration.confirm_by is not None else None,
         form=ButtonForm(),
         token=token,
     )
@@ -173,3 +179,44 @@ def cancel(token: str):
     operations.cancel_registration(registration, now=utcnow(), by="attendee")
     db.session.commit()
     return redirect(url_for(".manage", token=token), 303)
+
+
+def _confirm_page(registration, token: str, outcome: str | None = None, status: int = 200):
+    now = utcnow()
+    webinar = registration.webinar
+    zone = registration.timezone if timezones.is_known_zone(registration.timezone) else webinar.timezone
+    if registration.status == "expired" or operations.lapsed(registration, now):
+        outcome, status = operations.ConfirmOutcome.EXPIRED, 410
+    body = render_template(
+        "registrations/confirm.html",
+        registration=registration,
+        webinar=webinar,
+        zone=zone,
+        outcome=outcome,
+        position=operations.waitlist_position(registration, now),
+        manage_token=manage_token(registration),
+        form=ButtonForm(),
+        token=token,
+    )
+    return _private(make_response(body, status))
+
+
+@blueprint.get("/registrations/<token>/confirm")
+def confirm(token: str):
+    """The link in the first email: shows a button (mail scanners open links; only the POST acts)."""
+    registration, error = _registration_or_error(token, CONFIRM_PURPOSE)
+    if error:
+        return _private(make_response(error))
+    return _confirm_page(registration, token)
+
+
+@blueprint.post("/registrations/<token>/confirm")
+def confirm_post(token: str):
+    registration, error = _registration_or_error(token, CONFIRM_PURPOSE)
+    if error:
+        return _private(make_response(error))
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    outcome = operations.confirm_registration(registration, now=utcnow())
+    db.session.commit()
+    return _confirm_page(registration, token, outcome)
