@@ -218,3 +218,41 @@ def test_forty_parallel_registrations_from_one_client_pass_a_limit_of_five(app, 
     statuses = Counter(_in_parallel(PARALLEL, work))
     assert statuses == {303: LIMIT, 429: PARALLEL - LIMIT}, statuses
     assert len(registrations(app)) == LIMIT
+
+
+# -- what a throttled client sees -------------------------------------------------------------------
+
+
+def _is_site_page(response) -> bool:
+    page = response.get_data(as_text=True)
+    return "Too many requests" in page and 'class="site-footer"' in page and "Back to the list of webinars" in page
+
+
+@pytest.mark.app_config(REGISTRATIONS_PER_CLIENT=2, REGISTRATIONS_PER_CLIENT_MINUTES=10)
+def test_a_client_over_the_registration_limit_gets_a_429_page_with_retry_after(app):
+    from tests.test_registrations import form, make_webinar, register, registrations
+
+    make_webinar(app, capacity=50)
+    office = app.test_client()
+    assert [register(office, form(email=f"colleague{n}@example.com")).status_code for n in range(2)] == [303, 303]
+    response = register(office, form(email="one-too-many@example.com"))
+    assert response.status_code == 429
+    assert _is_site_page(response)
+    assert 0 < int(response.headers["Retry-After"]) <= 600
+    assert len(registrations(app)) == 2
+    # Another client is not affected.
+    elsewhere = app.test_client()
+    elsewhere.environ_base["REMOTE_ADDR"] = "198.51.100.20"
+    assert register(elsewhere, form(email="one-too-many@example.com")).status_code == 303
+
+
+@pytest.mark.app_config(NEWSLETTER_SIGNUPS_PER_CLIENT=1)
+def test_a_client_over_the_newsletter_limit_gets_a_429_page_with_retry_after(app):
+    from tests._support.forms import post_form
+
+    client = app.test_client()
+    assert post_form(client, "/newsletter", {"email": "a@example.org", "consent": "y"}).status_code == 303
+    response = post_form(client, "/newsletter", {"email": "b@example.org", "consent": "y"})
+    assert response.status_code == 429
+    assert _is_site_page(response)
+    assert 0 < int(response.headers["Retry-After"]) <= 3600

@@ -23,7 +23,7 @@ from ..markup import markdown_to_html, markdown_to_text
 from ..outbox.messages import build_email
 from ..outbox.models import OutboxMessage
 from ..outbox.operations import enqueue_unsolicited
-from ..ratelimit import allow, forget
+from ..ratelimit import check, forget
 from ..timezones import long_date, to_zone, zone_times_line
 from ..tokens import BadToken, make_token, read_token
 from ..urls import external_url
@@ -49,7 +49,11 @@ _MAX_ID = 2**31 - 1  # larger ids in a token would overflow PostgreSQL's integer
 
 
 class TooManyRequests(Exception):
-    """This client has asked for too many sign-ups lately."""
+    """This client has asked for too many sign-ups lately; `retry_after` seconds until it may again."""
+
+    def __init__(self, retry_after: int = 0):
+        super().__init__(retry_after)
+        self.retry_after = retry_after
 
 
 class LinkInvalid(Exception):
@@ -176,8 +180,10 @@ def request_subscription(
     now = now or utcnow()
     email = normalise_email(email)
     client_limit = int(current_app.config["NEWSLETTER_SIGNUPS_PER_CLIENT"])
-    if client_key and not allow(CLIENT_BUCKET, client_key, client_limit, LIMIT_WINDOW, now=now):
-        raise TooManyRequests()
+    if client_key:
+        verdict = check(CLIENT_BUCKET, client_key, client_limit, LIMIT_WINDOW, now=now)
+        if not verdict.allowed:
+            raise TooManyRequests(verdict.retry_after)
     chosen = _topics_from(topics)
     subscriber = _find(email)
     if subscriber is None:

@@ -4,11 +4,12 @@ Opening a link (GET) only shows a page with a button, because mail scanners open
 the POST acts. The RFC 8058 one-click POST is the only form here without a CSRF token.
 """
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError, validate_csrf
 from sqlalchemy import select
+from werkzeug.exceptions import TooManyRequests
 from wtforms import ValidationError
 
 from ..catalogue.models import Topic
@@ -51,9 +52,9 @@ def signup():
                 consent_text=consent_text,
                 client_key=request.remote_addr or "unknown",
             )
-        except operations.TooManyRequests:
+        except operations.TooManyRequests as error:
             db.session.rollback()
-            abort(429)
+            raise TooManyRequests(retry_after=error.retry_after) from None
         db.session.commit()
         # The same redirect for every address, whatever its state: nothing reveals who is on the list.
         return redirect(url_for("newsletter.requested"), code=303)
