@@ -357,6 +357,8 @@ def registration_cancel(registration_id: int):
     registration = _registration_or_404(registration_id)
     if registration.status == "cancelled":
         flash(_("That registration was already cancelled."), "info")
+    elif registration.status == "expired":
+        flash(_("That registration has already expired: it was not confirmed in time."), "info")
     else:
         promoted = cancel_registration(registration, now=utcnow(), by="organiser")
         db.session.commit()
