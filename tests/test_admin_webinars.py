@@ -438,12 +438,18 @@ def test_agenda_partners_and_documents_survive_a_round_trip_through_their_text_f
     assert parse_documents(format_documents(documents)) == documents
 
 
-def test_a_webinar_in_a_zone_alias_stays_editable(app, organiser_client):
+def test_a_webinar_in_a_zone_alias_stays_editable_and_is_saved_under_the_current_name(app, organiser_client):
     with app.app_context():
         webinar = make_webinar(local_start=datetime(2030, 3, 12, 15, 30), timezone="Asia/Calcutta")
         db.session.commit()
         webinar_id = webinar.id
+        starts_at = webinar.starts_at
     page = organiser_client.get(f"/admin/webinars/{webinar_id}/edit").get_data(as_text=True)
-    assert '<option selected value="Asia/Calcutta">' in page
+    assert '<option selected value="Asia/Kolkata">' in page
     data = _edit_form(app, webinar_id, timezone="Asia/Calcutta", start_time="15:30", title="Still Kolkata")
+    data["display_zones"] = "asia/katmandu Europe/Kiev"
     assert post_form(organiser_client, f"/admin/webinars/{webinar_id}/edit", data).status_code == 302
+    with app.app_context():
+        webinar = db.session.get(Webinar, webinar_id)
+        assert webinar.timezone == "Asia/Kolkata" and webinar.starts_at == starts_at
+        assert webinar.display_zones == ["Asia/Kolkata", "Asia/Kathmandu", "Europe/Kyiv"]

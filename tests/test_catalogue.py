@@ -69,6 +69,42 @@ def test_unknown_zone_gives_a_clear_message_and_the_normal_page(demo, client):
         assert "Set-Cookie" not in response.headers
 
 
+@pytest.mark.parametrize(
+    ("asked", "shown", "line"),
+    [
+        ("Asia/Calcutta", "Asia/Kolkata", "14:30 - 16:30 IST"),
+        ("asia/katmandu", "Asia/Kathmandu", "14:45 - 16:45 UTC+05:45"),
+        ("US/Eastern", "America/New_York", "05:00 - 07:00 EDT"),
+        ("utc", "UTC", "09:00 - 11:00 UTC"),
+    ],
+)
+def test_old_and_odd_zone_names_are_shown_and_remembered_under_their_current_name(demo, client, asked, shown, line):
+    response = client.get(SEED_1, query_string={"tz": asked})
+    page = text_of(response)
+    assert f"Your time ({shown}): Tuesday 12 March 2024, {line}" in page
+    assert "is not a time zone we know" not in page
+    assert f"tz={shown}" in response.headers["Set-Cookie"]
+    # The picker shows the zone as chosen rather than "Choose a time zone…".
+    assert f'<option value="{shown}" selected>' in response.get_data(as_text=True)
+
+
+def test_a_cookie_with_an_old_zone_name_is_read_and_rewritten(demo, client):
+    client.set_cookie("tz", "Asia/Saigon")
+    response = client.get(SEED_1)
+    assert "Your time (Asia/Ho_Chi_Minh)" in text_of(response)
+    assert "tz=Asia/Ho_Chi_Minh" in response.headers["Set-Cookie"]
+
+
+def test_the_browser_script_gets_every_zone_link_from_the_server(demo, client):
+    response = client.get("/time-zones.json")
+    assert response.status_code == 200
+    links = response.get_json()["links"]
+    assert links["Asia/Calcutta"] == "Asia/Kolkata" and links["America/Godthab"] == "America/Nuuk"
+    assert "public" in response.headers["Cache-Control"]
+    page = client.get(SEED_1).get_data(as_text=True)
+    assert 'data-zone-links="/time-zones.json"' in page
+
+
 def test_garbage_cookie_is_ignored(demo, client):
     client.set_cookie("tz", "Not/AZone")
     response = client.get(SEED_1)

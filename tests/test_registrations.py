@@ -93,6 +93,63 @@ def test_page_shows_the_form_with_the_viewers_zone_prefilled_and_newsletter_unch
     assert "50 seats left" in page
 
 
+def selected_zones(page: str) -> list[str]:
+    """The selected options of the registration form's zone <select>."""
+    select = re.search(r'<select[^>]*name="timezone"[^>]*>(.*?)</select>', page, re.S)
+    assert select, "no zone select in the page"
+    options = re.findall(r'<option (?:selected value="([^"]+)"|value="([^"]+)" selected)', select.group(1))
+    return [first or second for first, second in options]
+
+
+@pytest.mark.parametrize(
+    ("asked", "stored"),
+    [
+        ("Asia/Calcutta", "Asia/Kolkata"),
+        ("Asia/Katmandu", "Asia/Kathmandu"),
+        ("utc", "UTC"),
+        ("Etc/GMT+5", "Etc/GMT+5"),
+    ],
+)
+def test_the_form_preselects_the_zone_the_page_was_asked_for_and_registers_in_it(app, client, asked, stored):
+    make_webinar(app)
+    page = client.get("/webinars/tax-talk", query_string={"tz": asked}).get_data(as_text=True)
+    assert selected_zones(page) == [stored]
+    assert "data-zone-fallback" not in page  # the page knows the zone: the script leaves it alone
+    # What the browser submits is the selected option, so the person is registered in that zone.
+    assert register(client, form(timezone=stored)).status_code == 303
+    with app.app_context():
+        assert db.session.scalar(select(Registration.timezone)) == stored
+
+
+def test_the_form_preselects_the_remembered_zone_and_otherwise_the_webinars(app, client):
+    make_webinar(app)
+    page = client.get("/webinars/tax-talk").get_data(as_text=True)
+    assert selected_zones(page) == ["Europe/Paris"]
+    # Marked so that the script may put the browser's own zone in its place.
+    assert 'data-zone-fallback="Europe/Paris"' in page
+    client.get("/webinars/tax-talk?tz=Asia/Rangoon")
+    page = client.get("/webinars/tax-talk").get_data(as_text=True)
+    assert selected_zones(page) == ["Asia/Yangon"]
+
+
+@pytest.mark.parametrize(("sent", "stored"), [("Asia/Calcutta", "Asia/Kolkata"), ("us/eastern", "America/New_York")])
+def test_a_zone_submitted_under_an_old_name_is_stored_under_its_current_name(app, client, sent, stored):
+    make_webinar(app)
+    assert register(client, form(timezone=sent)).status_code == 303
+    with app.app_context():
+        assert db.session.scalar(select(Registration.timezone)) == stored
+
+
+def test_an_unknown_zone_is_refused_beside_the_field_and_never_replaced_by_the_first_option(app, client):
+    make_webinar(app)
+    response = register(client, form(timezone="Mars/Olympus"))
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert re.search(r'id="timezone-error"[^>]*>[^<]*time zone', page)
+    assert "Africa/Abidjan" not in selected_zones(page)
+    assert registrations(app) == []
+
+
 def test_registration_is_confirmed_and_the_email_carries_times_join_link_invite_and_manage_link(
     app, client, runner, smtp_server
 ):

@@ -155,3 +155,82 @@ def test_summer_after_2037_keeps_daylight_saving_time():
         localize(datetime(2045, 3, 26, 2, 30), "Europe/Paris")
     with pytest.raises(WallTimeError, match="happens twice"):
         localize(datetime(2045, 10, 29, 2, 30), "Europe/Paris")
+
+
+# -- the names browsers and people send ---------------------------------------------------------------
+
+# Chromium reports ICU's names, which are the tz database's old ones for these places.
+BROWSER_NAMES = [
+    ("Asia/Calcutta", "Asia/Kolkata"),
+    ("Asia/Katmandu", "Asia/Kathmandu"),
+    ("America/Buenos_Aires", "America/Argentina/Buenos_Aires"),
+    ("Europe/Kiev", "Europe/Kyiv"),
+    ("Asia/Saigon", "Asia/Ho_Chi_Minh"),
+    ("Asia/Rangoon", "Asia/Yangon"),
+    ("America/Godthab", "America/Nuuk"),
+]
+
+
+@pytest.mark.parametrize(("name", "current"), BROWSER_NAMES)
+def test_names_browsers_report_become_the_current_iana_name(name, current):
+    assert timezones.canonical_zone(name) == current
+    assert current in timezones.selectable_zones()
+
+
+@pytest.mark.parametrize(
+    ("name", "current"),
+    [
+        ("US/Eastern", "America/New_York"),
+        ("us/eastern", "America/New_York"),
+        ("Canada/Pacific", "America/Vancouver"),
+        ("asia/tokyo", "Asia/Tokyo"),
+        (" Europe/Paris ", "Europe/Paris"),
+        # Universal time has one name, the one people read.
+        ("utc", "UTC"),
+        ("Etc/UTC", "UTC"),
+        ("Etc/Zulu", "UTC"),
+        ("Universal", "UTC"),
+        # A country's own zone name stays, even where the tz database now links it to a neighbour.
+        ("Europe/Amsterdam", "Europe/Amsterdam"),
+        ("Europe/Oslo", "Europe/Oslo"),
+    ],
+)
+def test_links_and_spellings_become_one_name(name, current):
+    assert timezones.canonical_zone(name) == current
+
+
+def test_est_follows_the_tz_database_a_fixed_five_hours_behind_utc():
+    # EST is not New York (which keeps EDT in summer): whatever zone tzdata names, it never moves.
+    name = timezones.canonical_zone("EST")
+    for month in (1, 7):
+        instant = pytz.utc.localize(datetime(2030, month, 1, 12, 0))
+        assert timezones.to_zone(instant, name).utcoffset() == timedelta(hours=-5)
+
+
+@pytest.mark.parametrize("name", ["", "Mars/Olympus", "../../etc/passwd", "Europe/Paris\x00", "x" * 500, None, 5])
+def test_unknown_names_have_no_canonical_name(name):
+    assert timezones.canonical_zone_or_none(name) is None
+    with pytest.raises(UnknownZoneError):
+        timezones.canonical_zone(name)
+
+
+def test_every_known_name_has_a_canonical_name_that_pytz_loads():
+    for name in pytz.all_timezones:
+        canonical = timezones.canonical_zone(name)
+        assert timezones.canonical_zone(canonical) == canonical
+        assert timezones.is_known_zone(canonical)
+
+
+def test_pickers_offer_each_zone_under_its_current_name_only():
+    offered = timezones.selectable_zones()
+    assert all(timezones.canonical_zone(name) == name for name in offered)
+    assert "US/Eastern" not in offered and "Canada/Eastern" not in offered
+    assert {"America/New_York", "Asia/Kolkata", "UTC", "Europe/Amsterdam"} <= set(offered)
+
+
+def test_the_link_map_for_the_browser_names_every_alias():
+    links = timezones.zone_links()
+    for name, current in BROWSER_NAMES:
+        assert links[name] == current
+    assert links["US/Eastern"] == "America/New_York"
+    assert "Europe/Paris" not in links  # a current name maps to itself, so it is left out

@@ -40,4 +40,4 @@ def test_registration_zone_is_checked_against_the_choices(sqlite_app, zone, vali
             MultiDict({"name": "Ada", "email": "ada@example.org", "timezone": zone}), meta={"csrf": False}
         )
         assert form.validate() is valid
-        assert form.timezone.errors == ([] if valid else ["Not a valid choice."])
+        assert form.timezone.errors == ([] if valid else ["Choose a time zone from the list."])

@@ -1,13 +1,18 @@
-"""What every form shares: whitespace stripped, one-line fields kept to one line, emails normalised."""
+"""What every form shares: whitespace stripped, one-line fields kept to one line, emails normalised,
+time zones under their current names."""
 
 import re
 
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, SelectMultipleField
+from markupsafe import Markup
+from wtforms import BooleanField, PasswordField, SelectField, SelectMultipleField
 from wtforms.validators import ValidationError
-from wtforms.widgets import CheckboxInput, ListWidget
+from wtforms.widgets import CheckboxInput, ListWidget, Select, html_params
+
+from .templating import zone_field_options
+from .timezones import canonical_zone_or_none, selectable_zone_set, zone_choices
 
 # C0/C1 controls (CR and LF included), DEL, and the Unicode line/paragraph separators: none belong
 # in a one-line field, and CR/LF could otherwise end up in a mail header.
@@ -56,3 +61,52 @@ class CheckboxesField(SelectMultipleField):
 
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
+
+
+class ZoneSelect(Select):
+    """WTForms's Select, with the zone options from a per-process cache: the same HTML, built once."""
+
+    def __call__(self, field, **kwargs):
+        if self.multiple or field.choices is not zone_choices():
+            return super().__call__(field, **kwargs)
+        # The opening tag exactly as Select writes it; only the ~430 options are cached.
+        kwargs.setdefault("id", field.id)
+        flags = getattr(field, "flags", {})
+        for key in dir(flags):
+            if key in self.validation_attrs and key not in kwargs:
+                kwargs[key] = getattr(flags, key)
+        return Markup(f"<select {html_params(name=field.name, **kwargs)}>{zone_field_options(field.data)}</select>")
+
+
+class ZoneField(SelectField):
+    """A choice of IANA zone. Whatever name arrives (Asia/Calcutta from a browser, utc, US/Eastern) is
+    taken under its current name, which is then the selected option: a zone the list leaves out
+    (Etc/GMT+5) is added to it rather than silently replaced by the first option."""
+
+    widget = ZoneSelect()
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        super().__init__(label, validators, **kwargs)
+        self.choices = zone_choices()  # shared, not copied: ZoneSelect recognises it
+
+    def process(self, formdata, data=None, extra_filters=None):
+        super().process(formdata, data, extra_filters)
+        self.choices = zone_choices()
+        if _outside_the_list(self.data):
+            self.choices = ((self.data, self.data.replace("_", " ")), *zone_choices())
+
+    def process_data(self, value):
+        self.data = canonical_zone_or_none(value) or value
+
+    def process_formdata(self, valuelist):
+        if valuelist:
+            self.data = canonical_zone_or_none(valuelist[0]) or valuelist[0]
+
+    def pre_validate(self, form):
+        if not isinstance(self.data, str) or canonical_zone_or_none(self.data) != self.data:
+            raise ValidationError(_l("Choose a time zone from the list."))
+
+
+def _outside_the_list(name) -> bool:
+    """A current zone name that the pickers do not list (Etc/GMT+5, CST6CDT)."""
+    return isinstance(name, str) and name not in selectable_zone_set() and canonical_zone_or_none(name) == name

@@ -24,8 +24,13 @@ def _selected_zone(selected: str | None) -> str | None:
 
 
 def zone_picker_options(selected: str | None) -> Markup:
-    """The zone picker's <option>s (templates/_macros/time.html), `selected` marked."""
-    return _zone_picker_options(_selected_zone(selected))
+    """The zone picker's <option>s (templates/_macros/time.html), `selected` marked. A zone that the
+    list leaves out (Etc/GMT+5) comes first, selected, so that the picker shows what the page shows."""
+    listed = _selected_zone(selected)
+    if listed is None and selected and timezones.canonical_zone_or_none(selected) == selected:
+        extra = Markup('<option value="{}" selected>{}</option>').format(selected, selected.replace("_", " "))
+        return extra + _zone_picker_options(None)
+    return _zone_picker_options(listed)
 
 
 @lru_cache(maxsize=ZONE_OPTIONS_CACHE_SIZE)

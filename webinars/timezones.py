@@ -7,6 +7,7 @@ local time or zone, so the server's TZ setting changes nothing that is shown.
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from functools import lru_cache
+from importlib.resources import files
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pytz
@@ -46,10 +47,77 @@ def is_known_zone(name: str | None) -> bool:
     return True
 
 
+# -- zone names ------------------------------------------------------------------------------------
+#
+# Browsers and people send old or odd spellings of a zone: Chromium says Asia/Calcutta, a link types
+# utc or US/Eastern. Each is turned into one current name before it is stored, compared or shown,
+# from the tz database's own tables as pytz ships them (not a hand-kept list):
+#   - tzdata.zi: "Z <name> ..." defines a zone; "L <target> <name>" makes <name> a link to <target>;
+#   - zone.tab: the name the tz database gives each country's zones. Europe/Amsterdam is listed there
+#     although tzdata now links it to Europe/Brussels (same clocks since 1970): people in the
+#     Netherlands keep their city, while links listed nowhere (Asia/Calcutta, US/Eastern, EST) become
+#     their target.
+# Etc/UTC (and its links utc, Zulu, Etc/Universal...) is written UTC, and Etc/GMT is written GMT:
+# the short names people read and that the pickers list.
+_SHORT_NAMES = {"Etc/UTC": "UTC", "Etc/GMT": "GMT"}
+
+
+def _tz_table(name: str) -> list[list[str]]:
+    text = files("pytz").joinpath("zoneinfo", name).read_text(encoding="utf-8")
+    return [line.split() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+@lru_cache(maxsize=1)
+def _canonical_names() -> dict[str, str]:
+    """Every zone name and link pytz knows, lower-cased, to its canonical name."""
+    zones = {fields[1] for fields in _tz_table("tzdata.zi") if fields[0] == "Z"}
+    links = {fields[2]: fields[1] for fields in _tz_table("tzdata.zi") if fields[0] == "L" and len(fields) == 3}
+    located = {fields[2] for fields in _tz_table("zone.tab") if len(fields) >= 3}
+    names: dict[str, str] = {}
+    for name in (*zones, *links):
+        current = name if name in zones or name in located else links[name]
+        # A link to a link is resolved to the end (tzdata has none today, but may).
+        while current in links and current not in located:
+            current = links[current]
+        names[name.lower()] = _SHORT_NAMES.get(current, current)
+    return names
+
+
+def canonical_zone(name: str | None) -> str:
+    """The one name the service uses for the zone called `name` (any case, any old spelling);
+    raises UnknownZoneError when the tz database has no such name."""
+    if not isinstance(name, str) or len(name) > 64:
+        raise UnknownZoneError(name)
+    found = _canonical_names().get(name.strip().lower())
+    if found is None:
+        raise UnknownZoneError(name)
+    return found
+
+
+def canonical_zone_or_none(name: str | None) -> str | None:
+    """canonical_zone(), or None for anything that names no zone (for input from outside)."""
+    try:
+        return canonical_zone(name)
+    except UnknownZoneError:
+        return None
+
+
+@lru_cache(maxsize=1)
+def zone_links() -> dict[str, str]:
+    """{old or alternative name: canonical name} for every name that is not canonical itself, in
+    the tz database's spelling: what the browser script needs to understand Intl's zone names."""
+    spelled = {name.lower(): name for name in pytz.all_timezones}
+    names = _canonical_names()
+    return {
+        spelled[key]: current for key, current in sorted(names.items()) if key in spelled and spelled[key] != current
+    }
+
+
 @lru_cache(maxsize=1)
 def selectable_zones() -> list[str]:
-    """Zones offered in pickers: pytz's common zones, which include every Area/City."""
-    return list(pytz.common_timezones)
+    """Zones offered in pickers: pytz's common zones (every Area/City) under their canonical names only,
+    so that US/Eastern does not stand beside America/New_York."""
+    return [name for name in pytz.common_timezones if canonical_zone_or_none(name) == name]
 
 
 @lru_cache(maxsize=1)

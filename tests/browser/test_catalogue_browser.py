@@ -103,3 +103,30 @@ def test_pages_raise_no_console_errors_or_csp_violations(live_site, page):
     for path in ("/", SEED, SEED + "?tz=Asia/Tokyo", "/newsletter"):
         page.goto(live_site.url + path)
     assert problems == []
+
+
+# Chromium reports ICU's names for these zones: the tz database's old ones, not the pickers' current ones.
+LEGACY_BROWSER_ZONES = [
+    ("Asia/Calcutta", "Asia/Kolkata", "Tuesday 12 March 2024, 14:30 - 16:30 IST"),
+    ("Asia/Katmandu", "Asia/Kathmandu", "Tuesday 12 March 2024, 14:45 - 16:45 UTC+05:45"),
+]
+
+
+@pytest.mark.parametrize(("browser_zone", "current", "expected"), LEGACY_BROWSER_ZONES)
+def test_a_browser_reporting_an_old_zone_name_is_offered_its_zone(live_site, chromium, browser_zone, current, expected):
+    context = chromium.new_context(timezone_id=browser_zone, locale="en-GB")
+    try:
+        page = context.new_page()
+        assert page.evaluate("() => Intl.DateTimeFormat().resolvedOptions().timeZone") == browser_zone
+        page.goto(live_site.url + SEED)
+        offer = page.locator(".browser-zone")
+        expect(offer).to_be_visible()
+        expect(offer.locator(".browser-zone-name")).to_have_text(current)
+        offer.get_by_role("link", name="Show times in that zone").click()
+        expect(page).to_have_url(re.compile(r"tz=" + re.escape(current.replace("/", "%2F")) + "#your-time$"))
+        expect(page.locator(".your-time")).to_contain_text(f"Your time ({current})")
+        expect(page.locator(".your-time")).to_contain_text(expected)
+        expect(page.get_by_label("Show times in my time zone")).to_have_value(current)
+        expect(offer).to_be_hidden()
+    finally:
+        context.close()

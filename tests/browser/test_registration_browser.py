@@ -133,3 +133,31 @@ def test_errors_are_shown_beside_the_fields_with_the_input_kept(live_site, upcom
     expect(page.get_by_label("Your name")).to_have_value("Ana")
     expect(email).to_have_value("not-an-address")
     shot(page, "registration-errors")
+
+
+@pytest.mark.parametrize(
+    ("browser_zone", "current"), [("Asia/Calcutta", "Asia/Kolkata"), ("Asia/Katmandu", "Asia/Kathmandu")]
+)
+def test_the_form_takes_the_browsers_zone_even_under_an_old_name(live_site, upcoming, chromium, browser_zone, current):
+    from sqlalchemy import select
+
+    from webinars.extensions import db
+    from webinars.registrations.models import Registration
+
+    context = chromium.new_context(timezone_id=browser_zone, locale="en-GB")
+    try:
+        page = context.new_page()
+        page.goto(live_site.url + upcoming)
+        form = page.locator("form[action$='/register']")
+        # Nobody chose a zone: the browser's, not the webinar's and never the list's first option.
+        expect(form.get_by_label("Your time zone")).to_have_value(current)
+        form.get_by_label("Your name").fill("Asha Rai")
+        form.get_by_label("Email address").fill("asha@example.org")
+        form.get_by_role("button", name="Register").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Thank you for registering")
+    finally:
+        context.close()
+    with live_site.app.app_context():
+        assert db.session.scalar(select(Registration.timezone)) == current
+    [message] = live_site.smtp.wait_for(1, timeout=30)
+    assert current in message.body("plain")

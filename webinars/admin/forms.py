@@ -10,7 +10,6 @@ from wtforms import (
     EmailField,
     IntegerField,
     PasswordField,
-    SelectField,
     StringField,
     TextAreaField,
     TimeField,
@@ -18,8 +17,8 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from ..catalogue.operations import slug_taken
-from ..forms import BaseForm, CheckboxesField, single_line
-from ..timezones import UnknownZoneError, WallTimeError, is_known_zone, localize, selectable_zones
+from ..forms import BaseForm, CheckboxesField, ZoneField, single_line
+from ..timezones import UnknownZoneError, WallTimeError, canonical_zone_or_none, localize
 from .lines import (
     AGENDA_HELP,
     DOCUMENTS_HELP,
@@ -63,7 +62,7 @@ class WebinarForm(BaseForm):
     )
     start_date = DateField(_l("Start date"), validators=[InputRequired()])
     start_time = TimeField(_l("Start time"), validators=[InputRequired()])
-    timezone = SelectField(
+    timezone = ZoneField(
         _l("Time zone of the start time"),
         validators=[InputRequired()],
         description=_l("The zone in which the date and time above are meant, e.g. Europe/Paris."),
@@ -122,11 +121,6 @@ class WebinarForm(BaseForm):
     def __init__(self, *args, topic_choices=(), webinar_id: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.webinar_id = webinar_id
-        zones = selectable_zones()
-        # A webinar saved in a zone outside the picker's list (an alias such as Asia/Calcutta) stays editable.
-        if self.timezone.data and self.timezone.data not in zones and is_known_zone(self.timezone.data):
-            zones = [self.timezone.data, *zones]
-        self.timezone.choices = [(name, name.replace("_", " ")) for name in zones]
         self.topics.choices = list(topic_choices)
         self.starts_at: datetime | None = None
         self.registration_deadline: datetime | None = None
@@ -140,12 +134,9 @@ class WebinarForm(BaseForm):
         if field.data and slug_taken(field.data, exclude_id=self.webinar_id):
             raise ValidationError(_l("Another webinar already uses this slug."))
 
-    def validate_timezone(self, field):
-        if not is_known_zone(field.data):
-            raise ValidationError(_l("Choose a time zone from the list."))
-
     def validate_display_zones(self, field):
-        unknown = [zone for zone in split_zones(field.data) if not is_known_zone(zone)]
+        names = split_zones(field.data)
+        unknown = [zone for zone in names if canonical_zone_or_none(zone) is None]
         if unknown:
             raise ValidationError(
                 _l(
@@ -153,6 +144,8 @@ class WebinarForm(BaseForm):
                     zones=", ".join(unknown),
                 )
             )
+        # Stored and shown again under their current names (Asia/Calcutta is Asia/Kolkata).
+        field.data = " ".join(dict.fromkeys(canonical_zone_or_none(zone) for zone in names))
 
     def validate_agenda(self, field):
         try:

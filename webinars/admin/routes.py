@@ -22,7 +22,7 @@ from ..newsletter.models import Campaign, Subscriber, subscriber_topics
 from ..newsletter.operations import announcement_markdown, campaign_progress, create_campaign, expand_campaign
 from ..registrations.models import REGISTRATION_STATUSES, Registration
 from ..registrations.operations import cancel_registration, promote
-from ..timezones import UnknownZoneError, WallTimeError, is_known_zone, localize, to_zone, zone_times_line
+from ..timezones import UnknownZoneError, WallTimeError, canonical_zone_or_none, localize, to_zone, zone_times_line
 from . import exports
 from .auth import authenticate, begin_sign_in, end_session, session_used, signed_in, start_session
 from .forms import CampaignForm, CancelWebinarForm, LoginForm, WebinarForm, split_zones
@@ -186,10 +186,10 @@ def _fields(form: WebinarForm) -> catalogue_ops.WebinarFields:
 
 def _preview(form: WebinarForm) -> dict:
     """What the page will show, rendered on the server so that preview works without JavaScript."""
-    zones = [form.timezone.data, *split_zones(form.display_zones.data)]
+    zones = [canonical_zone_or_none(z) for z in [form.timezone.data, *split_zones(form.display_zones.data)]]
     line = ""
     if form.starts_at is not None:
-        line = zone_times_line(form.starts_at, list(dict.fromkeys(z for z in zones if is_known_zone(z))))
+        line = zone_times_line(form.starts_at, list(dict.fromkeys(z for z in zones if z)))
     return {"description": markdown_to_html(form.description.data or ""), "zones_line": line}
 
 
@@ -288,7 +288,7 @@ def webinar_cancel(webinar_id: int):
 def preview_zones():
     """JSON for the live preview of the '10:00 Paris time | 18:00 Tokyo time' line."""
     args = request.args
-    zone = args.get("zone", "")
+    zone = canonical_zone_or_none(args.get("zone", "")) or ""
     try:
         day = date.fromisoformat(args.get("date", ""))
         clock = time.fromisoformat(args.get("time", ""))
@@ -301,8 +301,8 @@ def preview_zones():
     except WallTimeError as exc:
         return jsonify(line="", error=str(exc))
     others = split_zones(args.get("zones", ""))[:20]
-    unknown = [name for name in others if not is_known_zone(name)]
-    known = list(dict.fromkeys([zone, *(name for name in others if is_known_zone(name))]))
+    unknown = [name for name in others if canonical_zone_or_none(name) is None]
+    known = list(dict.fromkeys([zone, *filter(None, map(canonical_zone_or_none, others))]))
     error = _("Unknown time zone: %(zones)s.", zones=", ".join(unknown)) if unknown else None
     return jsonify(line=zone_times_line(instant, known), error=error)
 

@@ -1,12 +1,12 @@
 """Public pages: the catalogue, the archive, one webinar page."""
 
-from flask import Blueprint, abort, current_app, make_response, render_template, request
+from flask import Blueprint, abort, current_app, jsonify, make_response, render_template, request
 
 from .. import ical
 from ..cache import app_cache
 from ..database import utcnow
 from ..templating import page_locale
-from ..timezones import selectable_zones
+from ..timezones import selectable_zones, zone_links
 from . import calendars, queries
 from .viewer import remember, viewer_zone
 
@@ -130,3 +130,14 @@ def download(slug: str):
         lambda: calendars.download_bytes(webinar), etag, webinar.updated_at, f"{webinar.slug}.ics"
     )
     return response.make_conditional(request)
+
+
+@blueprint.get("/time-zones.json")
+def zone_names():
+    """{"links": {old or alternative zone name: current name}} for the browser's zone offer
+    (static/js/timezone.js): Intl reports names such as Asia/Calcutta that the pickers list as Asia/Kolkata."""
+    response = jsonify(links=zone_links())
+    # The same for every visitor until the next deploy brings a newer tz database.
+    response.cache_control.public = True
+    response.cache_control.max_age = 86400
+    return response

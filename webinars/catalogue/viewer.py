@@ -1,11 +1,15 @@
-"""Which zone the visitor wants to read times in: ?tz=Area/City, remembered in a cookie."""
+"""Which zone the visitor wants to read times in: ?tz=Area/City, remembered in a cookie.
+
+Both are read under the zone's current name (Asia/Calcutta is Asia/Kolkata, utc is UTC), and a
+cookie holding an old name is rewritten with the current one.
+"""
 
 from dataclasses import dataclass
 
 from flask import Request, Response
 from flask_babel import gettext as _
 
-from ..timezones import is_known_zone
+from ..timezones import canonical_zone_or_none
 
 COOKIE_NAME = "tz"
 COOKIE_MAX_AGE = 365 * 24 * 3600
@@ -20,13 +24,14 @@ class ViewerZone:
 
 def viewer_zone(request: Request) -> ViewerZone:
     asked = request.args.get("tz")
-    remembered = request.cookies.get(COOKIE_NAME)
-    remembered = remembered if is_known_zone(remembered) else None
+    cookie = request.cookies.get(COOKIE_NAME)
+    remembered = canonical_zone_or_none(cookie)
     if asked is None or asked.strip() == "":
-        return ViewerZone(zone=remembered)
+        return ViewerZone(zone=remembered, remember=remembered is not None and remembered != cookie)
     asked = asked.strip()
-    if is_known_zone(asked):
-        return ViewerZone(zone=asked, remember=asked != remembered)
+    zone = canonical_zone_or_none(asked)
+    if zone is not None:
+        return ViewerZone(zone=zone, remember=zone != cookie)
     shown = asked if len(asked) <= 64 else asked[:64] + "…"
     return ViewerZone(
         zone=remembered,

@@ -82,7 +82,7 @@ def _organizer() -> tuple[str, str]:
 
 
 def _zone(registration: Registration) -> str:
-    return registration.timezone if timezones.is_known_zone(registration.timezone) else registration.webinar.timezone
+    return timezones.canonical_zone_or_none(registration.timezone) or registration.webinar.timezone
 
 
 def _times(webinar, zone: str) -> dict:

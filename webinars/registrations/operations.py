@@ -14,7 +14,7 @@ from .. import ratelimit
 from ..catalogue.models import Webinar
 from ..database import UTCDateTime, lock_and_load, lock_for_update, utcnow
 from ..extensions import db
-from ..timezones import is_known_zone
+from ..timezones import canonical_zone_or_none
 from . import notifications
 from .models import ENDED_STATUSES, Registration
 
@@ -158,7 +158,7 @@ def register(
         name=name,
         organisation=organisation or "",
         country=country or "",
-        timezone=timezone if is_known_zone(timezone) else webinar.timezone,
+        timezone=canonical_zone_or_none(timezone) or webinar.timezone,
         status="confirmed",
         wants_newsletter=wants_newsletter,
         created_at=now,
@@ -202,7 +202,7 @@ def register(
             registration.status, registration.confirmed_at = "pending", None
     if not unchanged:
         # The registrant's zone fell back to the webinar's, which may have changed under us.
-        registration.timezone = timezone if is_known_zone(timezone) else webinar.timezone
+        registration.timezone = canonical_zone_or_none(timezone) or webinar.timezone
     db.session.add(registration)
     db.session.flush()  # the id goes into the manage link
     # The invite built before the lock holds if the seat is confirmed and the webinar is as it was.

@@ -31,11 +31,17 @@ def registration_context(webinar, viewer_zone: str | None, now, form: Registrati
     """Extra template context for the webinar page's registration panel."""
     if webinar.status != "published" or webinar.is_past(now):
         return {}
+    fallback = None
     if form is None:
-        zone = viewer_zone if timezones.is_known_zone(viewer_zone) else webinar.timezone
+        zone = timezones.canonical_zone_or_none(viewer_zone)
+        if zone is None:
+            # The page does not know the visitor's zone: the webinar's, which the browser script may
+            # replace with the browser's own (static/js/timezone.js), but never a silent first option.
+            zone = fallback = webinar.timezone
         form = RegistrationForm(formdata=None, timezone=zone)
     return {
         "registration_form": form,
+        "registration_zone_fallback": fallback,
         "registration_open": webinar.registration_open(now),
         "registration_counts": operations.counts(webinar),
         "registration_closes": timezones.zone_time(webinar.registration_closes_at, webinar.timezone),
@@ -151,7 +157,7 @@ def manage(token: str):
         return _private(make_response(error))
     now = utcnow()
     webinar = registration.webinar
-    zone = registration.timezone if timezones.is_known_zone(registration.timezone) else webinar.timezone
+    zone = timezones.canonical_zone_or_none(registration.timezone) or webinar.timezone
     body = render_template(
         "registrations/manage.html",
         registration=registration,
