@@ -37,7 +37,8 @@ Mail
         .clear(), .wait_for(count, timeout=5.0), .messages_to(address), .stop() / .start() (same
         port), .refuse_rcpt(address_or_predicate, code=550, times=None) (a 4xx code is a temporary
         refusal), .defer_rcpt(address, code=451, times=1), .refuse_data(code=451, times=1),
-        .reset(), .running, .host, .port.
+        .offer_smtputf8(True|False) (off unless asked; each message records .smtputf8, whether the
+        client used it), .reset(), .running, .host, .port.
 
 Helpers: tests._support.forms (csrf_token, csrf_token_from_html, post_form).
 """

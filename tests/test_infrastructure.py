@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.policy
 import os
 import smtplib
 import socket
@@ -209,6 +210,30 @@ def test_refuse_data_drops_the_message_with_the_given_code(smtp_server):
         _send(smtp_server, ["ada@example.org"])
     assert excinfo.value.smtp_code == 452
     assert smtp_server.messages == []
+
+
+def test_smtp_server_offers_smtputf8_only_when_asked(smtp_server):
+    message = _message(["josé@example.org"], subject="Café")
+    raw = message.as_bytes(policy=email.policy.SMTPUTF8)
+    assert not smtp_server.smtputf8
+    with smtplib.SMTP(smtp_server.host, smtp_server.port, timeout=5) as smtp:
+        smtp.ehlo()
+        assert not smtp.has_extn("smtputf8")
+        with pytest.raises(smtplib.SMTPNotSupportedError):
+            smtp.sendmail("organiser@webinars.test", ["josé@example.org"], raw, mail_options=["SMTPUTF8"])
+
+    smtp_server.offer_smtputf8(True)
+    with smtplib.SMTP(smtp_server.host, smtp_server.port, timeout=5) as smtp:
+        smtp.ehlo()
+        assert smtp.has_extn("smtputf8")
+        smtp.sendmail("organiser@webinars.test", ["josé@example.org"], raw, mail_options=["SMTPUTF8"])
+    [received] = smtp_server.wait_for(1)
+    assert received.smtputf8 and received.rcpt_tos == ("josé@example.org",)
+    assert received.message["To"].addresses[0].addr_spec == "josé@example.org"
+    assert received.subject == "Café"
+
+    smtp_server.reset()
+    assert not smtp_server.smtputf8 and smtp_server.running
 
 
 def test_smtp_server_is_reset_between_tests_part_1(smtp_server):

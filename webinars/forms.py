@@ -3,7 +3,6 @@ time zones under their current names."""
 
 import re
 
-from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from markupsafe import Markup
@@ -11,6 +10,7 @@ from wtforms import BooleanField, PasswordField, SelectField, SelectMultipleFiel
 from wtforms.validators import ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget, Select, html_params
 
+from .addresses import AddressError, canonical_address
 from .templating import zone_field_options
 from .timezones import canonical_zone_or_none, selectable_zone_set, zone_choices
 
@@ -44,16 +44,15 @@ def single_line(form, field):
 
 
 def email_address(form, field):
-    """Validate with email-validator and store its normalised form (domain lower-cased, IDNA)."""
+    """Validate the address and keep its one spelling (webinars/addresses.py: the domain in ASCII form)."""
     if not field.data or field.errors:
         return
     single_line(form, field)
     try:
         # No DNS lookup: the page must answer fast, and a bounce is handled by the outbox.
-        result = validate_email(field.data, check_deliverability=False)
-    except EmailNotValidError as error:
+        field.data = canonical_address(field.data)
+    except AddressError as error:
         raise ValidationError(str(error)) from error
-    field.data = result.normalized
 
 
 class CheckboxesField(SelectMultipleField):

@@ -32,6 +32,8 @@ from icalendar import (
     vDuration,
 )
 
+from .addresses import mailto_uri
+
 __all__ = [
     "feed_calendar",
     "google_calendar_url",
@@ -528,10 +530,10 @@ def invite_calendar(
         cancelled=method == "CANCEL" or webinar.status == "cancelled",
         join_url=join_url,
     )
-    organizer = vCalAddress(f"mailto:{organizer_email}")
+    organizer = vCalAddress(mailto_uri(organizer_email))
     organizer.params["CN"] = _cn(organizer_name)
     event.add("organizer", organizer)
-    attendee = vCalAddress(f"mailto:{attendee_email}")
+    attendee = vCalAddress(mailto_uri(attendee_email))
     attendee.params["CN"] = _cn(attendee_name)
     attendee.params["ROLE"] = "REQ-PARTICIPANT"
     attendee.params["PARTSTAT"] = "NEEDS-ACTION"

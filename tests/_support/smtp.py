@@ -2,7 +2,8 @@
 
 Tests point the app at it, then look at `server.messages`. It can also misbehave on purpose:
 refuse chosen recipients with a 5xx (permanent) or 4xx (temporary) code, refuse DATA, or go
-down and come back on the same port.
+down and come back on the same port. SMTPUTF8 (RFC 6531, for addresses such as josé@example.org)
+is offered or not, as real servers differ: `offer_smtputf8(True)`; reset() turns it off again.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class ReceivedMessage:
     rcpt_tos: tuple[str, ...]
     data: bytes  # raw, as sent after DATA (CRLF line endings)
     message: EmailMessage  # parsed with email.policy.default, line endings turned into \n
+    smtputf8: bool = False  # the client sent MAIL FROM with the SMTPUTF8 option
 
     @property
     def subject(self) -> str:
@@ -87,8 +89,14 @@ class _Handler:
         raw = envelope.original_content or envelope.content
         if isinstance(raw, str):  # only when decode_data=True, which we do not use
             raw = raw.encode()
-        # Parse with \n line endings, as a mailbox would, so bodies compare with plain strings.
-        message = email.message_from_bytes(raw.replace(b"\r\n", b"\n"), policy=email.policy.default)
+        # Parse with \n line endings, as a mailbox would, so bodies compare with plain strings. A header
+        # block in UTF-8 (RFC 6532, sent with SMTPUTF8) is read as text: the bytes parser would leave
+        # surrogates in the addresses. (Such messages of ours have 7-bit bodies.)
+        unix = raw.replace(b"\r\n", b"\n")
+        if unix.split(b"\n\n", 1)[0].isascii():
+            message = email.message_from_bytes(unix, policy=email.policy.default)
+        else:
+            message = email.message_from_string(unix.decode("utf-8"), policy=email.policy.default)
         assert isinstance(message, EmailMessage)
         self.owner._record(
             ReceivedMessage(
@@ -96,6 +104,7 @@ class _Handler:
                 rcpt_tos=tuple(envelope.rcpt_tos),
                 data=raw,
                 message=message,
+                smtputf8=bool(getattr(envelope, "smtp_utf8", False)),
             )
         )
         return "250 Message accepted for delivery"
@@ -112,6 +121,7 @@ class SMTPTestServer:
         self._rcpt_rules: list[_Rule] = []
         self._data_rules: list[_Rule] = []
         self._controller: Controller | None = None
+        self._smtputf8 = False
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -131,6 +141,7 @@ class SMTPTestServer:
             # An explicit name avoids socket.getfqdn(), which can stall on DNS.
             server_hostname="smtp.webinars.test",
             ready_timeout=10,
+            enable_SMTPUTF8=self._smtputf8,
         )
         try:
             controller.start()
@@ -152,6 +163,21 @@ class SMTPTestServer:
                     if time.monotonic() > deadline:
                         raise
             time.sleep(0.05)
+
+    @property
+    def smtputf8(self) -> bool:
+        """Whether the server offers SMTPUTF8 in its EHLO answer."""
+        return self._smtputf8
+
+    def offer_smtputf8(self, enabled: bool = True) -> None:
+        """Offer SMTPUTF8 or not (the server restarts on the same port if it was running)."""
+        if enabled == self._smtputf8:
+            return
+        running = self.running
+        self.stop()
+        self._smtputf8 = enabled
+        if running:
+            self.start()
 
     def stop(self) -> None:
         """Stop listening: connections are refused until start() (simulates the server being down)."""
@@ -206,11 +232,12 @@ class SMTPTestServer:
         self._add_rule(self._data_rules, lambda _: True, code, text, times)
 
     def reset(self) -> None:
-        """Accept everything again, forget messages, and make sure the server is listening."""
+        """Accept everything again, forget messages, offer no SMTPUTF8, and make sure the server is listening."""
         with self._lock:
             self._rcpt_rules.clear()
             self._data_rules.clear()
             self._messages.clear()
+        self.offer_smtputf8(False)
         self.start()
 
     # -- internals ------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .. import ratelimit
+from ..addresses import lookup_key
 from ..database import utcnow
 from ..extensions import db, login_manager
 from .models import Organiser
@@ -91,7 +92,8 @@ def end_session(organiser: Organiser | None) -> None:
 
 
 def normalise_email(email: str) -> str:
-    return (email or "").strip().lower()
+    """How an organiser's address is stored and looked up: the service's one spelling, lower-cased."""
+    return lookup_key(email)
 
 
 def hash_password(password: str) -> str:

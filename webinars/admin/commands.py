@@ -3,10 +3,10 @@
 import sys
 
 import click
-from email_validator import EmailNotValidError, validate_email
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
+from ..addresses import AddressError, canonical_address
 from ..extensions import db
 from .auth import MIN_PASSWORD_LENGTH, hash_password, normalise_email
 from .models import Organiser
@@ -30,8 +30,8 @@ def _read_password(password_stdin: bool) -> str:
 
 def _valid_email(email: str) -> str:
     try:
-        return normalise_email(validate_email(email, check_deliverability=False).normalized)
-    except EmailNotValidError as exc:
+        return normalise_email(canonical_address(email))
+    except AddressError as exc:
         raise click.ClickException(f"{email!r} is not a valid email address: {exc}") from exc
 
 

@@ -20,6 +20,8 @@ from ..extensions import db, login_manager
 from ..markup import markdown_to_html
 from ..newsletter.models import Campaign, Subscriber, subscriber_topics
 from ..newsletter.operations import announcement_markdown, campaign_progress, create_campaign, expand_campaign
+from ..outbox import queries as outbox_queries
+from ..outbox.operations import requeue_failed
 from ..registrations.models import REGISTRATION_STATUSES, Registration
 from ..registrations.operations import cancel_registration, promote
 from ..timezones import UnknownZoneError, WallTimeError, canonical_zone_or_none, localize, to_zone, zone_times_line
@@ -501,6 +503,24 @@ def campaign_new():
     elif request.method == "POST":
         status = INVALID
     return render_template("admin/campaign_form.html", form=form, preview=preview, webinar=webinar), status
+
+
+@blueprint.get("/mail")
+def mail():
+    """Undelivered mail with the reason the mail server (or the sender) gave, newest first."""
+    return render_template(
+        "admin/mail.html", counts=outbox_queries.status_counts(), messages=outbox_queries.undelivered()
+    )
+
+
+@blueprint.post("/mail/<int:message_id>/retry")
+def mail_retry(message_id: int):
+    if requeue_failed(message_id, now=utcnow()):
+        db.session.commit()
+        flash(_("The message is queued again; the mail worker sends it shortly."), "success")
+    else:
+        flash(_("That message is not waiting to be sent again."), "info")
+    return redirect(url_for("admin.mail"))
 
 
 @blueprint.get("/newsletter/campaigns/<int:campaign_id>")

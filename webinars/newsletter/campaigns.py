@@ -21,6 +21,7 @@ from email.utils import formatdate
 from flask import current_app, render_template
 from sqlalchemy import select
 
+from ..addresses import delivery_address
 from ..extensions import db
 from ..outbox.models import OutboxMessage
 from ..urls import external_url, service_domain
@@ -188,7 +189,9 @@ def campaign_message_bytes(row: OutboxMessage) -> bytes | None:
     return b"".join(
         (
             prepared.head,
-            f"To: {address}\r\nDate: {_date_header()}\r\nMessage-ID: {message_id}\r\n".encode(),
+            # The domain in ASCII form; a non-ASCII local part stays UTF-8 (RFC 6532), which the sender
+            # then delivers with SMTPUTF8.
+            f"To: {delivery_address(address)}\r\nDate: {_date_header()}\r\nMessage-ID: {message_id}\r\n".encode(),
             f"List-Unsubscribe: <{prepared.unsubscribe_prefix}{token}>\r\n\r\n".encode(),
             b"--",
             boundary,

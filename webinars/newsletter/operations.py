@@ -16,6 +16,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, exists, func, insert, literal, select, text
 from sqlalchemy.exc import IntegrityError
 
+from ..addresses import lookup_key
 from ..catalogue.models import Topic, Webinar
 from ..database import UTCDateTime, utcnow
 from ..extensions import db
@@ -68,8 +69,9 @@ class LinkExpired(LinkInvalid):
 
 
 def normalise_email(email: str) -> str:
-    """One spelling per address, so that the unique index sees re-submissions as the same person."""
-    return (email or "").strip().lower()
+    """One spelling per address (the service's rule, lower-cased), so that the unique index sees
+    re-submissions as the same person, whichever form of the domain was typed."""
+    return lookup_key(email)
 
 
 def manage_token(subscriber: Subscriber) -> str:

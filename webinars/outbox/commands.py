@@ -1,4 +1,4 @@
-"""`flask --app webinars mail ...`: deliver the outbox once, run a worker, show the queue."""
+"""`flask --app webinars mail ...`: deliver the outbox once, run a worker, show the queue and what failed."""
 
 import signal
 import threading
@@ -60,3 +60,32 @@ def status():
         click.echo("The outbox is empty.")
     for state, count in rows:
         click.echo(f"{state:<11} {count}")
+
+
+@mail_group.command("failed")
+@with_appcontext
+def failed():
+    """Messages not delivered (failed, or refused once and waiting for another try), with the reason."""
+    from .queries import undelivered
+
+    rows = undelivered()
+    if not rows:
+        click.echo("Every message so far was delivered or is on its way.")
+    for row in rows:
+        click.echo(f"{row.id}\t{row.status}\t{row.kind}\t{row.to_address}\t{row.last_error or ''}")
+
+
+@mail_group.command("retry")
+@click.argument("message_ids", nargs=-1, type=int, required=True)
+@with_appcontext
+def retry(message_ids: tuple[int, ...]):
+    """Queue failed messages again (see `mail failed`), e.g. after the mail server was fixed."""
+    from ..database import utcnow
+    from .operations import requeue_failed
+
+    for message_id in message_ids:
+        if requeue_failed(message_id, now=utcnow()):
+            click.echo(f"Message {message_id} is queued again.")
+        else:
+            click.echo(f"Message {message_id} is not a failed message; left as it is.", err=True)
+    db.session.commit()

@@ -9,6 +9,7 @@ from email.utils import getaddresses
 from flask import current_app
 
 from .. import ratelimit
+from ..addresses import needs_smtputf8
 from ..extensions import db
 from .models import OutboxMessage
 
@@ -17,11 +18,12 @@ UNSOLICITED_WINDOW = timedelta(hours=1)
 
 
 def message_bytes(message: EmailMessage) -> bytes:
-    """The wire form (CRLF line endings). Non-ASCII addresses need SMTPUTF8 on the way out."""
-    try:
-        return message.as_bytes(policy=policy.SMTP)
-    except (UnicodeError, ValueError):
+    """The wire form (CRLF line endings). A recipient whose local part is not ASCII can only be
+    reached with SMTPUTF8, and then the headers are written in UTF-8 (RFC 6532): with the plain SMTP
+    policy the email package would put an encoded-word inside the address, which no server reads."""
+    if needs_smtputf8(envelope_recipient(message)):
         return message.as_bytes(policy=policy.SMTPUTF8)
+    return message.as_bytes(policy=policy.SMTP)
 
 
 def envelope_recipient(message: EmailMessage) -> str:
@@ -61,3 +63,13 @@ def enqueue_unsolicited(message: EmailMessage, kind: str, now: datetime | None =
     if not ratelimit.allow(UNSOLICITED_BUCKET, key, limit, UNSOLICITED_WINDOW, now):
         return None
     return enqueue(message, kind)
+
+
+def requeue_failed(message_id: int, *, now) -> bool:
+    """Give a failed message another try now (after the cause was fixed, e.g. the server now offers
+    SMTPUTF8). False when there is no such failed message. Its last_error stays until the next attempt."""
+    row = db.session.get(OutboxMessage, message_id)
+    if row is None or row.status != "failed":
+        return False
+    row.status, row.attempts, row.next_attempt_at, row.claimed_by, row.lease_until = "queued", 0, now, None, None
+    return True

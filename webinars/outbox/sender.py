@@ -9,6 +9,9 @@ Guarantees
   repeats at most the one message that was in flight.
 - Temporary trouble (server down, 4xx) retries with exponential backoff up to MAIL_MAX_ATTEMPTS,
   then 'failed'. A 5xx on RCPT is a hard bounce: 'failed' plus a Suppression row for the address.
+- Addresses go out in their delivery form (webinars/addresses.py: the domain in ASCII). One whose
+  local part is not ASCII needs SMTPUTF8: without it on the server, the row is 'failed' at once with
+  that reason in last_error (the message is kept, the address is not suppressed).
 - With no MAIL_SERVER (development) messages are written as .eml files to MAIL_OUTBOX_DIR.
 """
 
@@ -33,6 +36,7 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from ..addresses import delivery_address, needs_smtputf8
 from ..database import utcnow
 from ..extensions import db
 from ..newsletter.campaigns import campaign_message_bytes
@@ -114,7 +118,7 @@ class SMTPTransport:
         self.username = config.get("MAIL_USERNAME")
         self.password = config.get("MAIL_PASSWORD")
         self.timeout = float(config.get("MAIL_SMTP_TIMEOUT") or DEFAULTS["MAIL_SMTP_TIMEOUT"])
-        self.envelope_from = parseaddr(config["MAIL_DEFAULT_SENDER"])[1]
+        self.envelope_from = delivery_address(parseaddr(config["MAIL_DEFAULT_SENDER"])[1])
         self._smtp: smtplib.SMTP | None = None
 
     def _connect(self) -> smtplib.SMTP:
@@ -137,9 +141,18 @@ class SMTPTransport:
     def send(self, row, raw: bytes) -> None:
         if self._smtp is None:
             self._smtp = self._connect()
-        options = ["SMTPUTF8"] if _needs_smtputf8(row.to_address, raw) else []
+        recipient = delivery_address(row.to_address)
+        options = ["SMTPUTF8"] if _needs_smtputf8(recipient, raw) else []
         try:
-            self._smtp.sendmail(self.envelope_from, [row.to_address], raw, mail_options=options)
+            self._smtp.sendmail(self.envelope_from, [recipient], raw, mail_options=options)
+        except smtplib.SMTPNotSupportedError as error:
+            # Raised before MAIL FROM is sent: the connection stays usable for the next message. Retrying
+            # would change nothing until the server is configured differently, so fail now and say why.
+            raise PermanentError(
+                f"{recipient} has non-ASCII characters before the @, which need SMTPUTF8 (RFC 6531), and the "
+                f"mail server {self.host}:{self.port} does not offer it ({error}). The message is kept; "
+                "it can be sent again once the server offers SMTPUTF8."
+            ) from error
         except smtplib.SMTPRecipientsRefused as error:
             code, text = next(iter(error.recipients.values()), (0, b""))
             _raise_for_code(code, text, "RCPT", bounce=True)
@@ -176,7 +189,7 @@ def _raise_for_code(code: int, text, stage: str, *, bounce: bool):
 
 
 def _needs_smtputf8(address: str, raw: bytes) -> bool:
-    if not address.isascii():
+    if needs_smtputf8(address):
         return True
     head = raw.split(b"\r\n\r\n", 1)[0]
     return not head.isascii()

@@ -8,7 +8,6 @@ the outbox. Nothing here commits.
 from __future__ import annotations
 
 from datetime import datetime
-from email.headerregistry import Address
 from email.utils import parseaddr
 from urllib.parse import urlsplit
 
@@ -18,6 +17,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from .. import timezones
+from ..addresses import recipient_header
 from ..database import utcnow
 from ..extensions import db
 from ..ical import invite_calendar
@@ -72,8 +72,8 @@ def _one_line(text: str) -> str:
 
 
 def _recipient(registration: Registration) -> str:
-    # Address() quotes the display name properly; collapsing whitespace keeps CR/LF out of it.
-    return str(Address(display_name=_one_line(registration.name)[:200], addr_spec=registration.email))
+    # The display name quoted or encoded as needed; collapsing whitespace keeps CR/LF out of it.
+    return recipient_header(_one_line(registration.name)[:200], registration.email)
 
 
 def _organizer() -> tuple[str, str]:

@@ -1,0 +1,82 @@
+"""Email addresses: one rule for every form, command and message of the service.
+
+- An address is checked with email-validator (no DNS lookup), which accepts internationalised
+  addresses: `josé@example.org`, `太郎@example.jp`, `marie@bücher.example`.
+- It is stored in one spelling: the local part as typed (Unicode NFC, as email-validator gives it)
+  and the domain lower-cased in its ASCII (IDNA, "punycode") form, which is the form the envelope
+  and the headers carry. So `marie@bücher.example` and `marie@xn--bcher-kva.example` are one
+  address, stored and sent as the latter.
+- A local part with non-ASCII characters can only travel with SMTPUTF8 (RFC 6531): such a message
+  is written with UTF-8 headers (RFC 6532) and sent with the SMTPUTF8 option when the server offers
+  it. When the server does not, the outbox keeps the message and fails it with a reason the
+  organiser sees (outbox/sender.py).
+"""
+
+from __future__ import annotations
+
+from email.headerregistry import Address
+from urllib.parse import quote
+
+from email_validator import EmailNotValidError, validate_email
+
+
+class AddressError(ValueError):
+    """Not a usable email address; str() says why, in a sentence for the person who typed it."""
+
+
+def canonical_address(text: str) -> str:
+    """The one spelling of an address (see the module docstring); raises AddressError."""
+    if not isinstance(text, str):
+        raise AddressError("An email address must be text.")
+    try:
+        result = validate_email(text.strip(), check_deliverability=False)
+    except EmailNotValidError as error:
+        raise AddressError(str(error)) from error
+    return f"{result.local_part}@{result.ascii_domain}"
+
+
+def lookup_key(text: str) -> str:
+    """The lower-cased canonical spelling, for looking up an address typed by hand (a sign-in, a
+    command); text that is no address is only trimmed and lower-cased, so that it finds nothing."""
+    try:
+        return canonical_address(text).lower()
+    except AddressError:
+        return (text or "").strip().lower()
+
+
+def delivery_address(address: str) -> str:
+    """The address as the envelope and headers carry it: the domain in ASCII form. Canonical
+    addresses are returned unchanged; this also covers values stored before the rule."""
+    local, at, domain = (address or "").rpartition("@")
+    if not at or domain.isascii():
+        return address
+    try:
+        return canonical_address(address)
+    except AddressError:
+        return address  # sent as it is: the server's refusal is then the clearest answer
+
+
+def needs_smtputf8(address: str) -> bool:
+    """Whether mail to this address can only travel with SMTPUTF8 (a non-ASCII local part)."""
+    return not delivery_address(address).isascii()
+
+
+def recipient_header(name: str, address: str) -> str:
+    """A To: value with the display name quoted or encoded as needed and the address in delivery form.
+
+    Built from its parts because the email package refuses a non-ASCII local part in an addr-spec
+    (NonASCIILocalPartDefect) although RFC 6532 allows it.
+    """
+    local, _at, domain = delivery_address(address).rpartition("@")
+    return str(Address(display_name=name or "", username=local, domain=domain))
+
+
+# RFC 6068: the characters a mailto: local part may carry as they are; everything else is %-encoded
+# UTF-8 (non-ASCII letters, '%', '/', '?', '#', '&', '=', ...).
+_MAILTO_SAFE = "!$'()*+,;:-._~"
+
+
+def mailto_uri(address: str) -> str:
+    """`mailto:` URI of an address (calendar ORGANIZER and ATTENDEE), per RFC 6068."""
+    local, _at, domain = delivery_address(address).rpartition("@")
+    return f"mailto:{quote(local, safe=_MAILTO_SAFE)}@{domain}"
