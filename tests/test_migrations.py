@@ -1,12 +1,20 @@
-"""The migrations and the models describe the same schema, and the newest migration goes down and up again."""
+"""The migrations and the models describe the same schema, the newest migration goes down and up
+again, and migrations that change data are run for real on SQLite and PostgreSQL: rows written in
+the old form before the upgrade, read back after it, then the downgrade and a second upgrade."""
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
+from datetime import datetime
+
+import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
-from tests.conftest import MIGRATIONS, _logging_kept
+from tests.conftest import MIGRATIONS, _base_config, _dispose, _logging_kept
 
 
 def _differences(app) -> list:
@@ -21,15 +29,145 @@ def test_models_and_migrations_describe_the_same_schema(app):
     assert _differences(app) == []
 
 
-def test_the_newest_migration_downgrades_and_upgrades_again(app):
+def _revision(db) -> str:
+    with db.engine.connect() as connection:
+        return connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
+
+
+def test_the_newest_migrations_downgrade_and_upgrade_again(app):
     from sqlalchemy import inspect
 
     from webinars.extensions import db
 
     with app.app_context(), _logging_kept():
         downgrade(directory=str(MIGRATIONS), revision="-1")
+        assert _revision(db) == "0003_safe_public_internet"
+        downgrade(directory=str(MIGRATIONS), revision="-1")
         assert not inspect(db.engine).has_table("rate_limit_counters")
         assert inspect(db.engine).has_table("rate_limit_hits")
         upgrade(directory=str(MIGRATIONS))
         db.engine.dispose()
     assert _differences(app) == []
+
+
+BEFORE = "0003_safe_public_internet"
+_names = itertools.count()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database(request, tmp_path) -> Iterator[str]:
+    """The URL of a database with no schema at all."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/migrations.sqlite3"
+        return
+    cluster = request.getfixturevalue("postgres_cluster")
+    name = f"migrations_{next(_names)}"
+    url = cluster.create_database(name)
+    try:
+        yield url
+    finally:
+        cluster.drop_database(name)
+
+
+def _migrate(url: str, command: str, revision: str) -> None:
+    import flask_migrate
+
+    from webinars import create_app
+
+    app = create_app({"TESTING": True, **_base_config(url, 9)})
+    try:
+        with app.app_context(), _logging_kept():
+            getattr(flask_migrate, command)(directory=str(MIGRATIONS), revision=revision)
+    finally:
+        _dispose(app)
+
+
+NOW = datetime(2026, 11, 1, 12, 0)
+
+OLD_ROWS = [
+    (
+        "INSERT INTO webinars (id, slug, ical_uid, title, summary, description, starts_at, timezone, ends_at,"
+        " display_zones, location, status, join_url, recording_url, sequence, created_at, updated_at) VALUES"
+        " (1, 'w', 'u@x', 'T', '', '', :start, 'Asia/Calcutta', :end, 'Asia/Calcutta US/Eastern Asia/Tokyo',"
+        " 'Online', 'published', '', '', 1, :now, :now)",
+        {"start": datetime(2030, 3, 12, 10), "end": datetime(2030, 3, 12, 11)},
+    ),
+    (
+        "INSERT INTO registrations (id, webinar_id, email, name, organisation, country, timezone, status,"
+        " wants_newsletter, created_at) VALUES"
+        " (1, 1, 'marie@bücher.example', 'Marie', '', '', 'asia/katmandu', 'confirmed', false, :now),"
+        " (2, 1, 'ana@example.org', 'Ana', '', '', 'Europe/Kiev', 'confirmed', false, :now),"
+        " (3, 1, 'hans@bücher.example', 'Hans', '', '', 'UTC', 'cancelled', false, :now)",
+        {},
+    ),
+    (
+        "INSERT INTO subscribers (id, email, name, status, created_at, token_version) VALUES"
+        " (1, 'lena@bücher.example', '', 'subscribed', :now, 0),"
+        " (2, 'dup@bücher.example', '', 'subscribed', :now, 0),"
+        " (3, 'dup@xn--bcher-kva.example', '', 'subscribed', :now, 0)",
+        {},
+    ),
+    (
+        "INSERT INTO campaigns (id, subject, body_markdown, body_html, body_text, status, expanded_through_id,"
+        " recipients_count, created_by, created_at) VALUES (1, 'S', '', '', '', 'sending', 3, 1, 'cli', :now)",
+        {},
+    ),
+    (
+        "INSERT INTO outbox_messages (id, kind, to_address, raw, campaign_id, subscriber_id, status, attempts,"
+        " next_attempt_at, created_at) VALUES"
+        " (1, 'campaign', 'lena@bücher.example', NULL, 1, 1, 'queued', 0, :now, :now),"
+        " (2, 'registration_confirmed', 'marie@bücher.example', :raw, NULL, NULL, 'queued', 0, :now, :now)",
+        {"raw": b"To: marie@xn--bcher-kva.example\r\n\r\nHi\r\n"},
+    ),
+    (
+        "INSERT INTO organisers (id, email, name, password_hash, active, created_at) VALUES"
+        " (1, 'olga@bücher.example', 'Olga', 'x', true, :now)",
+        {},
+    ),
+]
+
+
+def _column(url: str, query: str) -> list:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) if len(row) > 1 else row[0] for row in connection.execute(sa.text(query))]
+    finally:
+        engine.dispose()
+
+
+def test_0004_brings_stored_zone_names_and_mail_domains_to_one_spelling(empty_database):
+    url = empty_database
+    _migrate(url, "upgrade", BEFORE)
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        for statement, params in OLD_ROWS:
+            connection.execute(sa.text(statement), {"now": NOW, **params})
+    engine.dispose()
+
+    _migrate(url, "upgrade", "head")
+
+    assert _column(url, "SELECT timezone, display_zones FROM webinars") == [
+        ("Asia/Kolkata", "Asia/Kolkata America/New_York Asia/Tokyo")
+    ]
+    assert _column(url, "SELECT email, timezone FROM registrations ORDER BY id") == [
+        ("marie@xn--bcher-kva.example", "Asia/Kathmandu"),
+        ("ana@example.org", "Europe/Kyiv"),
+        ("hans@xn--bcher-kva.example", "UTC"),
+    ]
+    # The ASCII spelling of dup@ already exists: that row is left (the outbox still sends it in ASCII).
+    assert _column(url, "SELECT email FROM subscribers ORDER BY id") == [
+        "lena@xn--bcher-kva.example",
+        "dup@bücher.example",
+        "dup@xn--bcher-kva.example",
+    ]
+    # The campaign row follows its subscriber, or the sender would skip it as "address changed".
+    assert _column(url, "SELECT to_address FROM outbox_messages ORDER BY id") == [
+        "lena@xn--bcher-kva.example",
+        "marie@xn--bcher-kva.example",
+    ]
+    assert _column(url, "SELECT email FROM organisers") == ["olga@xn--bcher-kva.example"]
+
+    _migrate(url, "downgrade", BEFORE)
+    _migrate(url, "upgrade", "head")
+    assert _column(url, "SELECT timezone FROM webinars") == ["Asia/Kolkata"]
