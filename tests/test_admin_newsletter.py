@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 from datetime import datetime
 
 import pytest
@@ -10,6 +11,7 @@ from sqlalchemy import select
 from tests._support.forms import post_form
 from tests.factories import make_topic, make_webinar
 from tests.test_admin import EMAIL, signed_in
+from webinars.catalogue.models import Topic
 from webinars.database import utcnow
 from webinars.extensions import db
 from webinars.newsletter.models import Campaign, Subscriber
@@ -124,6 +126,34 @@ def test_campaign_preview_then_send_reaches_subscribers_of_the_chosen_topics(app
     assert '<td class="progress-sent">2</td>' in page and '<td class="progress-queued">0</td>' in page
     listing = organiser_client.get("/admin/newsletter/campaigns").get_data(as_text=True)
     assert "Co-operative news" in listing and '<td class="progress-sent">2</td>' in listing
+
+
+def recipient_count(page: str) -> int:
+    match = re.search(r'<p class="recipients"[^>]*>.*?(\d+) subscriber', page, re.S)
+    assert match, "the form does not say how many subscribers the campaign reaches"
+    return int(match.group(1))
+
+
+def test_the_form_says_how_many_subscribers_a_campaign_reaches_before_it_is_sent(app, organiser_client, smtp_server):
+    coops_id, work_id = _subscribers(app)  # ann: coops, bob: work, cat: both; dan pending, eve left
+    with app.app_context():
+        db.session.add(Subscriber(email="fay@example.org", name="Fay", status="subscribed", confirmed_at=utcnow()))
+        webinar = make_webinar(title="Co-operative finance", topics=[db.session.get(Topic, coops_id)])
+        db.session.commit()
+        webinar_id = webinar.id
+    # The announcement pre-ticks the webinar's topic: its followers and Fay, who chose no topic.
+    page = organiser_client.get(f"/admin/newsletter/campaigns/new?webinar={webinar_id}").get_data(as_text=True)
+    assert recipient_count(page) == 3
+    data = {"subject": "News", "body": "Hi.", "topics": [str(work_id)], "action": "preview"}
+    preview = post_form(organiser_client, "/admin/newsletter/campaigns/new", data).get_data(as_text=True)
+    assert recipient_count(preview) == 3  # bob, cat and fay
+    everyone = post_form(organiser_client, "/admin/newsletter/campaigns/new", {**data, "topics": []})
+    assert recipient_count(everyone.get_data(as_text=True)) == 4
+    # The count is the expansion's own selection: sending queues exactly that many.
+    sent = post_form(organiser_client, "/admin/newsletter/campaigns/new", {**data, "action": "send", "confirm": "y"})
+    assert sent.status_code == 302
+    with app.app_context():
+        assert db.session.scalar(select(Campaign.recipients_count)) == 3
 
 
 def test_failed_deliveries_show_in_the_progress(app, organiser_client, smtp_server):

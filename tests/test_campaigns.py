@@ -112,6 +112,33 @@ def test_campaign_without_topics_goes_to_every_confirmed_subscriber_not_suppress
     assert received(smtp_server) == Counter(everyone[1:])
 
 
+def test_subscribers_who_chose_no_topic_receive_every_campaign_also_topic_targeted_ones(app, smtp_server):
+    # "Choose none to hear about everything": also everyone who opted in from a registration form.
+    coop = add_subscribers(app, 2, topics=["cooperatives"], prefix="coop")
+    add_subscribers(app, 2, topics=["digital-economy"], prefix="digital")
+    everything = add_subscribers(app, 3, prefix="all")
+    add_subscribers(app, 1, status="pending", prefix="pending")
+    with app.app_context():
+        assert operations.count_recipients(["cooperatives"]) == 5
+    assert expand(app, new_campaign(app, topics=["cooperatives"])) == 5
+    deliver(app)
+    assert received(smtp_server) == Counter(coop + everything)
+
+
+def test_an_announcement_for_a_topic_reaches_those_who_chose_no_topic(app, runner, smtp_server):
+    with app.app_context():
+        make_webinar(slug="co-ops", topics=[make_topic("cooperatives", "Co-operatives")])
+        db.session.commit()
+    coop = add_subscribers(app, 1, topics=["cooperatives"], prefix="coop")
+    add_subscribers(app, 1, topics=["future-of-work"], prefix="work")
+    everything = add_subscribers(app, 2, prefix="all")
+    result = runner.invoke(args=["newsletter", "announce", "co-ops", "--topic", "cooperatives"])
+    assert result.exit_code == 0, result.output
+    assert "3 recipients queued" in result.output
+    deliver(app)
+    assert received(smtp_server) == Counter(coop + everything)
+
+
 def test_expansion_resumes_after_a_crash_without_duplicates_or_gaps(app, smtp_server, monkeypatch):
     emails = add_subscribers(app, 23)
     campaign_id = new_campaign(app)

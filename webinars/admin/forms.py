@@ -219,7 +219,10 @@ class CampaignForm(BaseForm):
         _l("Topics"),
         coerce=int,
         validate_choice=True,
-        description=_l("Subscribers who follow at least one of these topics receive it; none ticked: everyone."),
+        description=_l(
+            "Subscribers who follow at least one of these topics receive it, and so do those who chose no topic; "
+            "none ticked: everyone."
+        ),
     )
     confirm = BooleanField(_l("Yes, send this campaign now"))
 

@@ -19,7 +19,13 @@ from ..database import utcnow
 from ..extensions import db, login_manager
 from ..markup import markdown_to_html
 from ..newsletter.models import Campaign, Subscriber, subscriber_topics
-from ..newsletter.operations import announcement_markdown, campaign_progress, create_campaign, expand_campaign
+from ..newsletter.operations import (
+    announcement_markdown,
+    campaign_progress,
+    count_recipients,
+    create_campaign,
+    expand_campaign,
+)
 from ..outbox import queries as outbox_queries
 from ..outbox.operations import requeue_failed
 from ..registrations.models import REGISTRATION_STATUSES, Registration
@@ -473,17 +479,23 @@ def campaign_new():
         initial = {"subject": subject, "body": body, "topics": [topic.id for topic in webinar.topics]}
     form = CampaignForm(topic_choices=_topic_choices(), data=initial)
     preview, status = None, 200
+    # Said before sending, for the topics ticked now; the same selection as the expansion's.
+    slugs = list(db.session.scalars(select(Topic.slug).where(Topic.id.in_(form.topics.data or []))))
+    recipients = count_recipients(slugs)
     if form.validate_on_submit():
         if request.form.get("action") == "send" and form.confirm.data:
-            chosen = select(Topic.slug).where(Topic.id.in_(form.topics.data or []))
-            slugs = list(db.session.scalars(chosen))
             try:
                 campaign = create_campaign(
                     form.subject.data, form.body.data, slugs, created_by=_organiser().email, webinar=webinar
                 )
             except ValueError as exc:
                 form.subject.errors = [str(exc)]
-                return render_template("admin/campaign_form.html", form=form, preview=None, webinar=webinar), INVALID
+                return (
+                    render_template(
+                        "admin/campaign_form.html", form=form, preview=None, webinar=webinar, recipients=recipients
+                    ),
+                    INVALID,
+                )
             # The same path as `flask newsletter send`: the campaign is committed before it is expanded
             # (expansion commits batch by batch), so an interruption leaves one that `resume` finishes.
             db.session.commit()
@@ -502,7 +514,10 @@ def campaign_new():
         preview = markdown_to_html(form.body.data)
     elif request.method == "POST":
         status = INVALID
-    return render_template("admin/campaign_form.html", form=form, preview=preview, webinar=webinar), status
+    return (
+        render_template("admin/campaign_form.html", form=form, preview=preview, webinar=webinar, recipients=recipients),
+        status,
+    )
 
 
 @blueprint.get("/mail")

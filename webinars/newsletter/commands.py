@@ -42,16 +42,26 @@ def _expand(campaign) -> None:
 @click.option(
     "--body-file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Markdown body."
 )
-@click.option("--topic", "topics", multiple=True, help="Topic slug; repeat for several. None: every subscriber.")
+@click.option(
+    "--topic",
+    "topics",
+    multiple=True,
+    help="Topic slug; repeat for several. Subscribers who chose no topic get every campaign. None: everyone.",
+)
 @with_appcontext
 def send(subject: str, body_file: Path, topics: tuple[str, ...]):
-    """Queue a campaign to every confirmed subscriber who chose one of the topics."""
+    """Queue a campaign to every confirmed subscriber who chose one of the topics, or no topic at all."""
     _queue(subject, body_file.read_text(encoding="utf-8"), topics)
 
 
 @newsletter_group.command("announce")
 @click.argument("slug")
-@click.option("--topic", "topics", multiple=True, help="Only subscribers of these topics (default: everyone).")
+@click.option(
+    "--topic",
+    "topics",
+    multiple=True,
+    help="Only subscribers of these topics, and those who chose no topic (default: everyone).",
+)
 @with_appcontext
 def announce(slug: str, topics: tuple[str, ...]):
     """Queue an announcement of a webinar: title, date, times in its display zones, a link to register."""

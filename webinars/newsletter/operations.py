@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from flask import current_app, render_template
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, exists, func, insert, literal, select, text
+from sqlalchemy import and_, delete, exists, func, insert, literal, or_, select, text
 from sqlalchemy.exc import IntegrityError
 
 from ..addresses import lookup_key
@@ -383,16 +383,32 @@ def create_campaign(
     return campaign
 
 
+def _audience(wanted_topics):
+    """Who a campaign about `wanted_topics` (a SELECT of topic ids) reaches: confirmed subscribers
+    whose address is not suppressed and who follow one of those topics, or chose no topic at all
+    ("choose none to hear about everything"); everyone confirmed when the campaign has no topic.
+    The one definition behind both the count shown before sending and the expansion."""
+    s = Subscriber.__table__
+    chose = select(subscriber_topics.c.topic_id).where(subscriber_topics.c.subscriber_id == s.c.id)
+    return and_(
+        s.c.status == "subscribed",
+        ~exists(select(Suppression.id).where(Suppression.email == s.c.email)),
+        or_(
+            ~exists(wanted_topics), ~exists(chose), exists(chose.where(subscriber_topics.c.topic_id.in_(wanted_topics)))
+        ),
+    )
+
+
+def count_recipients(topic_slugs: Iterable[str]) -> int:
+    """How many subscribers a campaign about these topics would reach now."""
+    wanted = select(Topic.id).where(Topic.slug.in_(sorted(set(topic_slugs or []))))
+    return db.session.scalar(select(func.count()).select_from(Subscriber.__table__).where(_audience(wanted)))
+
+
 def _recipients_between(campaign_id: int, after_id: int, through_id: int, now: datetime):
     """SELECT of (kind, to_address, campaign_id, subscriber_id, status, ...) for one id range."""
     s = Subscriber.__table__
     wanted_topics = select(campaign_topics.c.topic_id).where(campaign_topics.c.campaign_id == campaign_id)
-    has_topics = exists(select(campaign_topics.c.topic_id).where(campaign_topics.c.campaign_id == campaign_id))
-    matches_topic = exists(
-        select(subscriber_topics.c.topic_id).where(
-            subscriber_topics.c.subscriber_id == s.c.id, subscriber_topics.c.topic_id.in_(wanted_topics)
-        )
-    )
     when = literal(now, UTCDateTime)
     return (
         select(
@@ -408,10 +424,7 @@ def _recipients_between(campaign_id: int, after_id: int, through_id: int, now: d
         .where(
             s.c.id > after_id,
             s.c.id <= through_id,
-            s.c.status == "subscribed",
-            ~exists(select(Suppression.id).where(Suppression.email == s.c.email)),
-            # Any of the campaign's topics; a campaign without topics goes to everyone.
-            (~has_topics) | matches_topic,
+            _audience(wanted_topics),
             # Belt and braces beside the unique constraint, for a checkpoint saved late.
             ~exists(
                 select(OutboxMessage.id).where(
