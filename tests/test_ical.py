@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import os
+import re
 import subprocess
 import sys
 import types
@@ -120,6 +121,10 @@ def read_with_icalendar(data: bytes) -> list[dict]:
         times = {}
         for name in ("DTSTART", "DTEND"):
             prop = event[name]
+            if "TZID" not in prop.params:  # a UTC value (…Z) stands alone
+                assert prop.dt.utcoffset() == dt.timedelta(0), f"{name} is floating"
+                times[name] = prop.dt.astimezone(UTC)
+                continue
             naive = prop.dt.replace(tzinfo=None)
             tzinfo = zones[prop.params["TZID"]]
             local = tzinfo.localize(naive) if hasattr(tzinfo, "localize") else naive.replace(tzinfo=tzinfo)
@@ -147,7 +152,11 @@ def read_with_vobject(data: bytes) -> list[dict]:
     events = []
     for event in cal.vevent_list:
         start, end = event.dtstart.value, event.dtend.value
-        assert not isinstance(start.tzinfo, pytz.BaseTzInfo), "vobject did not use the file's VTIMEZONE"
+        for value in (start, end):
+            # A value with a TZID must use the file's VTIMEZONE; a UTC one (…Z) needs none.
+            assert value.utcoffset() == dt.timedelta(0) or not isinstance(value.tzinfo, pytz.BaseTzInfo), (
+                "vobject did not use the file's VTIMEZONE"
+            )
         events.append(
             {
                 "uid": event.uid.value,
@@ -222,6 +231,40 @@ def test_feed_with_every_zone_and_era_gives_each_instant_in_every_parser(parse):
             webinar.ends_at,
         ), webinar.timezone
     assert data.count(b"BEGIN:VTIMEZONE") == len({zone for zone, _ in CASES})
+
+
+# Instants whose wall time happens twice in the zone (the hour the clocks go back). The page says
+# "01:30 - 02:30 CEST/CET" for the first; a DTEND written as 02:30 with TZID would be read as the
+# first 02:30 (CEST) by icalendar and vobject, and as the second by ical.js.
+REPEATED_HOUR_CASES = [
+    ("Europe/Paris", dt.datetime(2027, 10, 30, 23, 30), 120),  # 01:30 CEST -> 02:30 CET (the second)
+    ("Europe/Paris", dt.datetime(2027, 10, 31, 0, 15), 30),  # 02:15 CEST (first) -> 02:45 CEST (first)
+    ("Europe/Paris", dt.datetime(2027, 10, 31, 1, 15), 60),  # starts at the second 02:15 (CET)
+    ("America/New_York", dt.datetime(2027, 11, 7, 4, 30), 90),  # 00:30 EDT -> 01:00 EST (the second)
+    ("Europe/Paris", dt.datetime(2045, 10, 28, 23, 30), 120),  # after pytz's table: the ongoing rule
+]
+
+
+@parser_param
+@pytest.mark.parametrize(
+    ("zone", "start_utc", "minutes"),
+    REPEATED_HOUR_CASES,
+    ids=[f"{zone}-{start:%Y%m%dT%H%MZ}+{minutes}" for zone, start, minutes in REPEATED_HOUR_CASES],
+)
+def test_times_in_a_repeated_hour_are_read_alike_by_every_parser(parse, zone, start_utc, minutes):
+    starts_at = UTC.localize(start_utc)
+    webinar = make_webinar(zone, starts_at=starts_at, ends_at=starts_at + dt.timedelta(minutes=minutes))
+    for data in (ical.webinar_calendar(webinar, page_url=PAGE), _invite(webinar, "REQUEST")):
+        [event] = parse(data)
+        assert (event["start"], event["end"]) == (webinar.starts_at, webinar.ends_at)
+
+
+def test_only_a_repeated_wall_time_is_written_in_utc():
+    starts_at = UTC.localize(dt.datetime(2027, 10, 30, 23, 30))
+    webinar = make_webinar("Europe/Paris", starts_at=starts_at, ends_at=starts_at + dt.timedelta(minutes=120))
+    lines = unfolded_lines(ical.webinar_calendar(webinar, page_url=PAGE))
+    assert "DTSTART;TZID=Europe/Paris:20271031T013000" in lines  # unambiguous: the organiser's zone
+    assert "DTEND:20271031T013000Z" in lines
 
 
 def test_paris_and_new_york_on_12_march_2024_are_the_same_instant():
@@ -479,6 +522,83 @@ def test_request_has_organizer_attendee_and_the_join_link():
     assert str(event["LOCATION"]) == "Online: https://meet.example.test/private-room-42"
     assert str(event["DESCRIPTION"]).startswith("Join online: https://meet.example.test/private-room-42")
     assert str(event["URL"]) == PAGE
+
+
+def participants(data: bytes) -> dict[str, dict[str, list[tuple[str, str]]]]:
+    """{parser: {"organizer"/"attendee": [(address, CN)]}}: what each parser reads of the people."""
+    found = {}
+    event = Calendar.from_ical(data).walk("VEVENT")[0]
+    found["icalendar"] = {
+        name: [(str(event[name.upper()]), event[name.upper()].params["CN"])] for name in ("organizer", "attendee")
+    }
+    vars(vobject.icalendar)["__tzidMap"].clear()
+    vevent = vobject.readOne(data.decode("utf-8")).vevent
+    # vobject predates RFC 6868 and hands back the parameter as written: decoded here by its three rules.
+    found["vobject"] = {
+        name: [(p.value, rfc6868_decode(p.params["CN"][0])) for p in vevent.contents[name]]
+        for name in ("organizer", "attendee")
+    }
+    [parsed] = parse_with_icaljs(data)["events"]
+    found["icaljs"] = {name: [(p["value"], p["cn"]) for p in parsed[name + "s"]] for name in ("organizer", "attendee")}
+    return found
+
+
+def rfc6868_decode(value: str) -> str:
+    return re.sub(r"\^(.)", lambda m: {"n": "\n", "'": '"', "^": "^"}.get(m.group(1), m.group(0)), value)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Ana",
+        "\\",
+        "Ana \\",
+        'Ana "Nina" Souza',
+        "a^b ^n ^'",
+        "Line one\nline two",
+        "Souza, Ana; Dr: PhD",
+        "協同組合 Zoë",
+    ],
+)
+def test_names_in_cn_are_quoted_and_rfc_6868_encoded_and_read_back_by_every_parser(name):
+    data = ical.invite_calendar(
+        make_webinar(),
+        method="REQUEST",
+        organizer_email="events@webinars.test",
+        organizer_name=name,
+        attendee_email="ana@example.test",
+        attendee_name=name,
+        page_url=PAGE,
+        join_url=None,
+        dtstamp=UTC.localize(dt.datetime(2024, 3, 1, 7, 45, 12)),
+    )
+    raw = data.decode("utf-8").replace("\r\n ", "")
+    assert re.search(r'^ATTENDEE;CN="[^"]*";', raw, re.M) and re.search(r'^ORGANIZER;CN="[^"]*":', raw, re.M)
+    for parser, people in participants(data).items():
+        assert people == {
+            "organizer": [("mailto:events@webinars.test", name)],
+            "attendee": [("mailto:ana@example.test", name)],
+        }, parser
+
+
+def test_invite_takes_a_registrations_own_uid_and_sequence():
+    webinar = make_webinar(sequence=2)
+    data = ical.invite_calendar(
+        webinar,
+        method="CANCEL",
+        uid="r-7@webinars.test",
+        sequence=3,
+        organizer_email="events@webinars.test",
+        organizer_name="Webinars",
+        attendee_email="ana@example.test",
+        attendee_name="Ana",
+        page_url=PAGE,
+        join_url=None,
+        dtstamp=UTC.localize(dt.datetime(2024, 3, 1, 7, 45, 12)),
+    )
+    for parse in PARSERS.values():
+        [event] = parse(data)
+        assert (event["uid"], event["sequence"], event["status"]) == ("r-7@webinars.test", 3, "CANCELLED")
 
 
 def test_invite_rejects_unknown_method():

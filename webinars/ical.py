@@ -31,6 +31,7 @@ from icalendar import (
     vCalAddress,
     vDuration,
 )
+from icalendar.parser import Parameters
 
 from .addresses import mailto_uri
 
@@ -311,6 +312,12 @@ class _ZoneModel:
         utc = _to_naive_utc(instant)
         return utc + self.offset_at(utc)
 
+    def happens_twice(self, local: dt.datetime) -> bool:
+        """Whether a naive wall time falls in a repeated hour (clocks going back): two instants show it."""
+        offsets = {c.offset_from for c in self.components} | {c.offset_to for c in self.components}
+        instants = {local - offset for offset in offsets}
+        return sum(1 for utc in instants if utc + self.offset_at(utc) == local) > 1
+
     def _check(self, instants: list[dt.datetime]) -> None:
         # pytz is authoritative until its table ends; after that only the open-ended rule speaks.
         tz = pytz.timezone(self.tzid)
@@ -381,9 +388,18 @@ def plain_text_description(webinar, *, page_url: str, join_url: str | None = Non
     return "\n\n".join(blocks)
 
 
-def _cn(name: str) -> str:
-    # A double quote cannot appear inside a quoted parameter value (RFC 5545 3.1).
-    return name.replace('"', "'")
+class _QuotedParameters(Parameters):
+    """Parameters whose CN is always quoted. icalendar encodes every value per RFC 6868 (^^, ^n, ^'
+    for a double quote), but quotes a CN only when it sees a reason to; a bare CN=\\ then reads, in
+    icalendar, as an escaped ':' that swallows the address."""
+
+    always_quoted = (*Parameters.always_quoted, "CN")
+
+
+def _person(address: str, name: str, **params: str) -> vCalAddress:
+    person = vCalAddress(mailto_uri(address))
+    person.params = _QuotedParameters(CN=name, **params)
+    return person
 
 
 # --------------------------------------------------------------------------------------------------
@@ -404,6 +420,17 @@ def _instants(webinar) -> list[dt.datetime]:
     return [webinar.starts_at, webinar.ends_at]
 
 
+def _add_time(event: Event, name: str, zone: _ZoneModel, instant: dt.datetime) -> None:
+    # Wall time in the organiser's zone, except a wall time the clocks show twice: RFC 5545 says such a
+    # value means the first occurrence, icalendar and vobject read it so, ical.js the second. In UTC
+    # every parser finds the one instant.
+    local = zone.local(instant)
+    if zone.happens_twice(local):
+        event.add(name, pytz.utc.localize(_to_naive_utc(instant)))
+    else:
+        event.add(name, local, parameters={"TZID": zone.tzid})
+
+
 def _event(
     webinar,
     zone: _ZoneModel,
@@ -412,19 +439,21 @@ def _event(
     dtstamp: dt.datetime,
     cancelled: bool,
     join_url: str | None = None,
+    uid: str | None = None,
+    sequence: int | None = None,
 ) -> Event:
     event = Event()
-    event.add("uid", webinar.ical_uid)
+    event.add("uid", uid or webinar.ical_uid)
     event.add("dtstamp", pytz.utc.localize(_to_naive_utc(dtstamp)))
-    event.add("dtstart", zone.local(webinar.starts_at), parameters={"TZID": zone.tzid})
-    event.add("dtend", zone.local(webinar.ends_at), parameters={"TZID": zone.tzid})
+    _add_time(event, "dtstart", zone, webinar.starts_at)
+    _add_time(event, "dtend", zone, webinar.ends_at)
     event.add("summary", webinar.title)
     event.add("description", plain_text_description(webinar, page_url=page_url, join_url=join_url))
     location = webinar.location or "Online"
     event.add("location", f"{location}: {join_url}" if join_url else location)
     event.add("url", page_url)
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
-    event.add("sequence", int(webinar.sequence))
+    event.add("sequence", int(webinar.sequence if sequence is None else sequence))
     created = getattr(webinar, "created_at", None)
     if created is not None:
         event.add("created", pytz.utc.localize(_to_naive_utc(created)))
@@ -508,11 +537,15 @@ def invite_calendar(
     page_url: str,
     join_url: str | None,
     dtstamp: dt.datetime,
+    uid: str | None = None,
+    sequence: int | None = None,
     prodid: str = DEFAULT_PRODID,
 ) -> bytes:
     """An iTIP (RFC 5546) REQUEST or CANCEL for one attendee, to attach to an email.
 
-    For CANCEL, pass the webinar with its raised ``sequence``; the UID is the webinar's permanent one.
+    ``uid`` and ``sequence`` default to the webinar's (``ical_uid``, ``sequence``); a caller that keeps
+    one calendar entry per registration passes its own. For CANCEL, the sequence must be higher than
+    that of every REQUEST the attendee got for that UID.
     ``join_url`` (private) appears only when given: first line of DESCRIPTION and in LOCATION as
     "<location>: <join_url>"; URL stays the public page.
     """
@@ -529,15 +562,11 @@ def invite_calendar(
         dtstamp=dtstamp,
         cancelled=method == "CANCEL" or webinar.status == "cancelled",
         join_url=join_url,
+        uid=uid,
+        sequence=sequence,
     )
-    organizer = vCalAddress(mailto_uri(organizer_email))
-    organizer.params["CN"] = _cn(organizer_name)
-    event.add("organizer", organizer)
-    attendee = vCalAddress(mailto_uri(attendee_email))
-    attendee.params["CN"] = _cn(attendee_name)
-    attendee.params["ROLE"] = "REQ-PARTICIPANT"
-    attendee.params["PARTSTAT"] = "NEEDS-ACTION"
-    attendee.params["RSVP"] = "FALSE"
+    event.add("organizer", _person(organizer_email, organizer_name))
+    attendee = _person(attendee_email, attendee_name, ROLE="REQ-PARTICIPANT", PARTSTAT="NEEDS-ACTION", RSVP="FALSE")
     event.add("attendee", attendee)
     cal.add_component(event)
     return _to_bytes(cal)

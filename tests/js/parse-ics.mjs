@@ -33,6 +33,11 @@ function utcIso(time, propName, vevent) {
   return time.toJSDate().toISOString().replace(".000Z", "Z");
 }
 
+// ORGANIZER/ATTENDEE as ical.js reads them: the address and the CN parameter (RFC 6868 decoded).
+function people(vevent, name) {
+  return vevent.getAllProperties(name).map((prop) => ({ value: prop.getFirstValue(), cn: prop.getParameter("cn") ?? null }));
+}
+
 const events = calendar.getAllSubcomponents("vevent").map((vevent) => {
   const event = new ICAL.Event(vevent);
   return {
@@ -45,6 +50,8 @@ const events = calendar.getAllSubcomponents("vevent").map((vevent) => {
     start: utcIso(event.startDate, "dtstart", vevent),
     end: utcIso(event.endDate, "dtend", vevent),
     start_tzid: vevent.getFirstProperty("dtstart").getParameter("tzid") ?? null,
+    organizers: people(vevent, "organizer"),
+    attendees: people(vevent, "attendee"),
   };
 });
 
