@@ -15,6 +15,7 @@ from webinars.database import utcnow
 from webinars.extensions import db
 from webinars.outbox.models import OutboxMessage
 from webinars.outbox.sender import deliver_due
+from webinars.registrations.models import Registration
 from webinars.registrations.operations import register
 
 AGENDA = """Opening remarks
@@ -222,10 +223,11 @@ def _registered(app, *, capacity=None, tokyo="tokyo@example.org"):
             title="Worker co-operatives",
             topics=[make_topic()],
         )
-        register(webinar, name="Keiko", email=tokyo, timezone="Asia/Tokyo", now=utcnow())
+        registration, _created = register(webinar, name="Keiko", email=tokyo, timezone="Asia/Tokyo", now=utcnow())
         db.session.commit()
         deliver_due()
-        return webinar.id, webinar.ical_uid
+        # Keiko's calendar entry: her invite's UID, which updates and the cancellation keep.
+        return webinar.id, registration.ical_uid
 
 
 def _calendar(message) -> icalendar.Calendar:
@@ -330,9 +332,12 @@ def test_cancelling_sends_method_cancel_and_the_public_pages_say_so(app, organis
     assert str(calendar["METHOD"]) == "CANCEL"
     [event] = calendar.walk("VEVENT")
     assert str(event["UID"]) == uid and int(event["SEQUENCE"]) == 1 and str(event["STATUS"]) == "CANCELLED"
+    assert "Speaker ill" in message.body()  # the organisers' reason goes to the registrants
     assert "This webinar has been cancelled." in organiser_client.get(f"/webinars/{slug}").get_data(as_text=True)
     feed = organiser_client.get("/calendar.ics").get_data(as_text=True)
-    assert uid in feed.replace("\r\n ", "") and "STATUS:CANCELLED" in feed
+    with app.app_context():
+        webinar_uid = db.session.get(Webinar, webinar_id).ical_uid
+    assert webinar_uid in feed.replace("\r\n ", "") and "STATUS:CANCELLED" in feed
     page = organiser_client.get(f"/admin/webinars/{webinar_id}").get_data(as_text=True)
     assert "cancelled" in page and "Reason: Speaker ill" in page and EMAIL in page
     # A cancelled webinar cannot be cancelled or published again.
@@ -384,7 +389,7 @@ def test_the_whole_story_from_the_browser(app, organiser_client, smtp_server):
     assert '<span class="count-waitlisted">1</span>' in page
     with app.app_context():
         deliver_due()
-        uid = db.session.get(Webinar, webinar_id).ical_uid
+        uid = db.session.scalar(select(Registration.ical_uid).where(Registration.email == "keiko@example.jp"))
     smtp_server.clear()
 
     data = _edit_form(app, webinar_id, start_date="2030-03-13", display_zones="Asia/Tokyo America/New_York")

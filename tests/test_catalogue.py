@@ -105,6 +105,21 @@ def test_the_browser_script_gets_every_zone_link_from_the_server(demo, client):
     assert 'data-zone-links="/time-zones.json"' in page
 
 
+def test_a_cancelled_webinars_page_offers_no_calendar_downloads(app, client):
+    with app.app_context():
+        live = make_webinar(local_start=datetime(2030, 5, 1, 10, 0))
+        gone = make_webinar(local_start=datetime(2030, 5, 2, 10, 0), status="cancelled")
+        db.session.commit()
+        slugs = live.slug, gone.slug
+    page = client.get(f"/webinars/{slugs[0]}").get_data(as_text=True)
+    assert f"/webinars/{slugs[0]}.ics" in page and "calendar.google.com" in page and "outlook.live.com" in page
+    page = client.get(f"/webinars/{slugs[1]}").get_data(as_text=True)
+    assert "This webinar has been cancelled." in page
+    assert f"/webinars/{slugs[1]}.ics" not in page
+    assert "calendar.google.com" not in page and "outlook.live.com" not in page
+    assert "Add to calendar" not in page
+
+
 def test_garbage_cookie_is_ignored(demo, client):
     client.set_cookie("tz", "Not/AZone")
     response = client.get(SEED_1)

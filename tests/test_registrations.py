@@ -11,7 +11,9 @@ from icalendar import Calendar
 from sqlalchemy import event, func, insert, select, update
 
 from tests._support.forms import csrf_token, post_form
+from tests.test_ical import PARSERS
 from webinars.catalogue.models import Webinar, new_ical_uid
+from webinars.catalogue.operations import cancel_webinar
 from webinars.database import utcnow
 from webinars.extensions import db
 from webinars.outbox.models import OutboxMessage
@@ -228,16 +230,19 @@ def test_cancelling_sends_cancel_and_promotes_the_first_waitlisted_person(app, c
     calendar, method = calendar_of(cancelled)
     with app.app_context():
         webinar = db.session.get(Webinar, webinar_id)
-        uid, sequence = webinar.ical_uid, webinar.sequence
+        sequence = webinar.sequence
+        seat_uid, wait_uid = db.session.scalars(select(Registration.ical_uid).order_by(Registration.id)).all()[:2]
     assert method == str(calendar["METHOD"]) == "CANCEL"
     event = calendar.walk("VEVENT")[0]
-    assert str(event["UID"]) == uid and int(event["SEQUENCE"]) >= sequence
+    # The entry of her confirmation, one SEQUENCE up: RFC 5546 wants a cancellation to raise it.
+    assert str(event["UID"]) == seat_uid and int(event["SEQUENCE"]) == sequence + 1
+    assert int(calendar_of(confirmation)[0].walk("VEVENT")[0]["SEQUENCE"]) == sequence
 
     [promoted] = smtp_server.messages_to("wait1@example.com")
     assert promoted.subject.startswith("A seat is yours")
     assert JOIN_URL in promoted.body("plain")
     calendar, method = calendar_of(promoted)
-    assert method == "REQUEST" and str(calendar.walk("VEVENT")[0]["UID"]) == uid
+    assert method == "REQUEST" and str(calendar.walk("VEVENT")[0]["UID"]) == wait_uid != seat_uid
     assert not smtp_server.messages_to("wait2@example.com")
 
     # A second POST is harmless: no second cancellation, nobody else promoted.
@@ -360,7 +365,7 @@ def test_webinar_update_sends_a_new_request_with_the_same_uid_and_a_higher_seque
         webinar.sequence += 1
         assert notifications.send_webinar_update(webinar, {"starts_at": (old_start, webinar.starts_at)}) == 2
         db.session.commit()
-        uid = webinar.ical_uid
+        uid = db.session.scalar(select(Registration.ical_uid).where(Registration.email == "seat@example.com"))
     deliver(app)
     [update] = smtp_server.messages_to("seat@example.com")
     calendar, method = calendar_of(update)
@@ -372,7 +377,7 @@ def test_webinar_update_sends_a_new_request_with_the_same_uid_and_a_higher_seque
     assert not [p for p in notice.message.walk() if p.get_content_type() == "text/calendar"]
 
 
-def test_webinar_cancellation_sends_cancel_with_status_cancelled_to_every_live_registrant(app, client, smtp_server):
+def test_webinar_cancellation_removes_the_invite_and_tells_the_waiting_list_without_one(app, client, smtp_server):
     webinar_id = make_webinar(app, capacity=1)
     register(client, form(email="seat@example.com"))
     register(client, form(email="wait@example.com"))
@@ -380,16 +385,98 @@ def test_webinar_cancellation_sends_cancel_with_status_cancelled_to_every_live_r
     smtp_server.clear()
     with app.app_context():
         webinar = db.session.get(Webinar, webinar_id)
-        webinar.status = "cancelled"
-        webinar.sequence += 1
-        assert notifications.send_webinar_cancellation(webinar) == 2
+        cancel_webinar(webinar, by=None, now=utcnow(), reason="Our speaker is ill.\nWe will announce a new date.")
         db.session.commit()
     deliver(app)
-    for address in ("seat@example.com", "wait@example.com"):
-        [received] = smtp_server.messages_to(address)
-        calendar, method = calendar_of(received)
-        assert method == "CANCEL"
-        assert str(calendar.walk("VEVENT")[0]["STATUS"]) == "CANCELLED"
+    [seat] = smtp_server.messages_to("seat@example.com")
+    calendar, method = calendar_of(seat)
+    assert method == "CANCEL"
+    assert str(calendar.walk("VEVENT")[0]["STATUS"]) == "CANCELLED"
+    # Someone on the waiting list never had an invite: a plain notice, no METHOD:CANCEL.
+    [wait] = smtp_server.messages_to("wait@example.com")
+    assert not [p for p in wait.message.walk() if p.get_content_type() == "text/calendar"]
+    assert "waiting list" in wait.body("plain")
+    for received in (seat, wait):
+        text, html = received.body("plain"), received.body("html")
+        # The organiser's reason is sent, and "Other webinars" leads to the catalogue, not the cancelled page.
+        assert "Our speaker is ill." in text and "We will announce a new date." in text
+        assert "Our speaker is ill.<br>" in html or "Our speaker is ill.\n<br>" in html
+        assert re.search(r"Other webinars: http://webinars\.test/\s", text)
+        assert 'href="http://webinars.test/"' in html
+        assert "http://webinars.test/webinars/tax-talk" not in text
+
+
+def calendar_messages(smtp_server, address: str) -> list[tuple[str, bytes]]:
+    """(MIME method, iCalendar bytes) of every invite or cancellation sent to `address`, in order."""
+    found = []
+    for received in smtp_server.messages_to(address):
+        for part in received.message.walk():
+            if part.get_content_type() == "text/calendar":
+                found.append((part.get_param("method"), part.get_content().encode("utf-8")))
+    return found
+
+
+def apply_itip(calendar: dict, method: str, event: dict) -> bool:
+    """A calendar client (RFC 5546): a message about a known event applies only with a higher SEQUENCE."""
+    known = calendar.get(event["uid"])
+    if known is not None and event["sequence"] <= known["sequence"]:
+        return False
+    status = "CANCELLED" if method == "CANCEL" else event["status"]
+    calendar[event["uid"]] = {"sequence": event["sequence"], "status": status, "start": event["start"]}
+    return True
+
+
+def test_register_cancel_register_again_and_an_update_are_each_applied_by_every_parser(app, client, smtp_server):
+    webinar_id = make_webinar(app, capacity=10)
+    assert register(client, form()).status_code == 303
+    deliver(app)
+    link = manage_link(smtp_server.messages_to("Ana.Lima@example.com")[0])
+    assert client.post(link, data={"csrf_token": csrf_token(client, link)}).status_code == 303
+    assert register(client, form()).status_code == 303  # changed her mind
+    with app.app_context():
+        webinar = db.session.get(Webinar, webinar_id)
+        old_start, webinar.sequence = webinar.starts_at, webinar.sequence + 1
+        webinar.starts_at, webinar.ends_at = old_start + timedelta(hours=1), webinar.ends_at + timedelta(hours=1)
+        notifications.send_webinar_update(webinar, {"starts_at": (old_start, webinar.starts_at)})
+        db.session.commit()
+        new_start = webinar.starts_at
+    deliver(app)
+    messages = calendar_messages(smtp_server, "Ana.Lima@example.com")
+    assert [method for method, _ in messages] == ["REQUEST", "CANCEL", "REQUEST", "REQUEST"]
+    for name, parse in PARSERS.items():
+        calendar: dict = {}
+        for number, (method, data) in enumerate(messages, start=1):
+            [event] = parse(data)
+            assert apply_itip(calendar, method, event), f"{name} ignores message {number} ({method})"
+        live = [entry for entry in calendar.values() if entry["status"] == "CONFIRMED"]
+        assert len(live) == 1 and live[0]["start"] == new_start, name
+        assert [entry["status"] for entry in calendar.values()].count("CANCELLED") == 1, name
+
+
+@pytest.mark.parametrize("what", ["the webinar was cancelled", "the webinar is over"])
+def test_a_cancel_posted_after_the_webinar_was_cancelled_or_is_over_sends_nothing(app, client, smtp_server, what):
+    webinar_id = make_webinar(app)
+    register(client, form())
+    deliver(app)
+    link = manage_link(smtp_server.messages_to("Ana.Lima@example.com")[0])
+    token = csrf_token(client, link)  # the page was opened while cancelling was still possible
+    with app.app_context():
+        webinar = db.session.get(Webinar, webinar_id)
+        if what == "the webinar was cancelled":
+            cancel_webinar(webinar, by=None, now=utcnow())
+        else:
+            webinar.starts_at, webinar.ends_at = utcnow() - timedelta(hours=3), utcnow() - timedelta(hours=2)
+        db.session.commit()
+    deliver(app)
+    smtp_server.clear()
+
+    response = client.post(link, data={"csrf_token": token})
+    assert response.status_code == 409
+    page = response.get_data(as_text=True)
+    assert "nothing to cancel" in page and "Cancel my registration" not in page
+    assert registrations(app) == [("Ana.Lima@example.com", "confirmed")]
+    deliver(app)
+    assert smtp_server.messages == []  # no METHOD:CANCEL, no email
 
 
 def test_operations_for_organisers_cancel_and_count(app, client):

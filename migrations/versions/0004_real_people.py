@@ -1,4 +1,7 @@
-"""real people: current zone names and ASCII mail domains in stored rows
+"""real people: one calendar entry per registration; current zone names and ASCII mail domains
+
+- registrations.ical_uid: each registration's own calendar UID (NULL for older rows, which keep the
+  webinar's), so that registering again after cancelling is a new calendar entry.
 
 Revision ID: 0004_real_people
 Revises: 0003_safe_public_internet
@@ -14,7 +17,8 @@ suppression list) and pickers see one name:
   suppressions, organisers, outbox_messages). Where the ASCII spelling already exists in a unique
   column, the row is left as it is (the outbox still delivers it in ASCII form).
 The rules are copied here, not imported, so that this migration keeps meaning what it meant.
-Downgrade leaves the new spellings: they are valid names and addresses for the older code too.
+Downgrade drops the new column and leaves the new spellings: they are valid names and addresses
+for the older code too.
 """
 from importlib.resources import files
 
@@ -125,6 +129,10 @@ def _ascii_outbox_domains(bind, subscribers):
 
 
 def upgrade():
+    with op.batch_alter_table("registrations", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("ical_uid", sa.String(length=255), nullable=True))
+        batch_op.create_unique_constraint(batch_op.f("uq_registrations_ical_uid"), ["ical_uid"])
+
     bind = op.get_bind()
     _canonical_zones(bind, _zone_names())
     _ascii_registration_domains(bind)
@@ -135,4 +143,6 @@ def upgrade():
 
 
 def downgrade():
-    pass
+    with op.batch_alter_table("registrations", schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f("uq_registrations_ical_uid"), type_="unique")
+        batch_op.drop_column("ical_uid")

@@ -232,5 +232,9 @@ class CampaignForm(BaseForm):
 
 
 class CancelWebinarForm(BaseForm):
-    reason = TextAreaField(_l("Reason (kept in the audit trail)"), validators=[Optional(), Length(max=2000)])
+    reason = TextAreaField(
+        _l("Reason"),
+        validators=[Optional(), Length(max=2000)],
+        description=_l("Sent to every registrant with the cancellation, and kept in the audit trail."),
+    )
     confirm = BooleanField(_l("Yes, cancel this webinar and notify every registrant"), validators=[DataRequired()])

@@ -223,7 +223,7 @@ def cancel_webinar(webinar: Webinar, *, by: Organiser | None, now: datetime, rea
         details += f"\nReason: {reason}"
     audit(webinar, "cancelled", by, now, details)
     if was == "published":
-        _send_cancellation(webinar)
+        _send_cancellation(webinar, reason)
 
 
 def _send_update(webinar: Webinar, changes: dict) -> None:
@@ -233,10 +233,10 @@ def _send_update(webinar: Webinar, changes: dict) -> None:
     send_webinar_update(webinar, changes)
 
 
-def _send_cancellation(webinar: Webinar) -> None:
+def _send_cancellation(webinar: Webinar, reason: str) -> None:
     from ..registrations.notifications import send_webinar_cancellation
 
-    send_webinar_cancellation(webinar)
+    send_webinar_cancellation(webinar, reason)
 
 
 def _apply(webinar: Webinar, fields: WebinarFields, *, set_slug: bool) -> None:

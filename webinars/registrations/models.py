@@ -62,5 +62,9 @@ class Registration(db.Model):
     # Each reminder is sent at most once; the column records when (or that it was skipped).
     reminder_24h_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     reminder_1h_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The UID of this registration's calendar entry (invite, updates, cancellation). Each registration
+    # has its own: after cancelling, registering again is a new entry that no calendar confuses with the
+    # cancelled one. NULL for registrations made before: they keep the webinar's UID.
+    ical_uid: Mapped[str | None] = mapped_column(String(255), unique=True, nullable=True)
 
     webinar: Mapped[Webinar] = relationship()

@@ -99,13 +99,17 @@ def _times(webinar, zone: str) -> dict:
     }
 
 
-def _invite(registration: Registration, method: str) -> tuple[bytes, str]:
+def _invite(registration: Registration, method: str, *, sequence: int | None = None) -> tuple[bytes, str]:
+    """The registration's own calendar entry (its UID; the webinar's for registrations made before
+    they had one) at the webinar's SEQUENCE, or at `sequence`."""
     webinar = registration.webinar
     organizer_email, organizer_name = _organizer()
     confirmed = registration.status == "confirmed" and method == "REQUEST"
     ics = invite_calendar(
         webinar,
         method=method,
+        uid=registration.ical_uid or webinar.ical_uid,
+        sequence=sequence,
         organizer_email=organizer_email,
         organizer_name=organizer_name,
         attendee_email=registration.email,
@@ -220,15 +224,16 @@ def send_registration_email(
 
 
 def send_cancellation_email(registration: Registration, *, was_confirmed: bool, by: str = "attendee"):
-    """Confirms a cancellation. Someone who held a seat (and so an invite) also gets METHOD:CANCEL
-    with the webinar's current SEQUENCE: removing one attendee changes nothing for the others, and
-    calendar clients accept a CANCEL whose SEQUENCE is not lower than the last one they saw."""
+    """Confirms a cancellation. Someone who held a seat (and so an invite) also gets METHOD:CANCEL for
+    their entry, one SEQUENCE above the webinar's: RFC 5546 wants a cancellation to raise it, and the
+    entry gets no later message (registering again makes a new one)."""
+    cancel = _invite(registration, "CANCEL", sequence=registration.webinar.sequence + 1) if was_confirmed else None
     return _send(
         registration,
         "cancelled",
         _("Registration cancelled: %(title)s", title=registration.webinar.title),
         "registration_cancelled",
-        calendar=_invite(registration, "CANCEL") if was_confirmed else None,
+        calendar=cancel,
         by=by,
         was_confirmed=was_confirmed,
     )
@@ -294,16 +299,23 @@ def send_webinar_update(webinar, changes: dict[str, tuple]) -> int:
     return sent
 
 
-def send_webinar_cancellation(webinar) -> int:
-    """Every live registrant gets a notice and METHOD:CANCEL with STATUS:CANCELLED."""
+def send_webinar_cancellation(webinar, reason: str = "") -> int:
+    """Every live registrant gets a notice with the organisers' reason; confirmed ones also
+    METHOD:CANCEL with STATUS:CANCELLED (the caller has raised webinar.sequence). People on the
+    waiting list, or holding a seat whose address is not confirmed yet, never had an invite, so
+    theirs is a plain notice."""
     sent = 0
     for registration in _live_registrations(webinar, ("confirmed", "pending", "waitlisted")):
+        confirmed = registration.status == "confirmed"  # only they had an invite
         _send(
             registration,
             "webinar_cancelled",
             _("Cancelled: %(title)s", title=webinar.title),
             "webinar_cancelled",
-            calendar=_invite(registration, "CANCEL"),
+            calendar=_invite(registration, "CANCEL") if confirmed else None,
+            was_confirmed=confirmed,
+            reason=(reason or "").strip(),
+            catalogue_url=absolute_url("catalogue.index"),
         )
         sent += 1
     return sent

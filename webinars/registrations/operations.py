@@ -11,10 +11,11 @@ from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import ratelimit
-from ..catalogue.models import Webinar
+from ..catalogue.models import Webinar, new_ical_uid
 from ..database import UTCDateTime, lock_and_load, lock_for_update, utcnow
 from ..extensions import db
 from ..timezones import canonical_zone_or_none
+from ..urls import service_domain
 from . import notifications
 from .models import ENDED_STATUSES, Registration
 
@@ -62,6 +63,32 @@ def lapsed(registration: Registration, now: datetime) -> bool:
         and registration.confirm_by is not None
         and registration.confirm_by <= now
     )
+
+
+class CancellationClosed(Exception):
+    """An attendee cannot cancel any more: the webinar is over or cancelled, or their unconfirmed place lapsed."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason  # 'webinar_cancelled', 'webinar_over' or 'lapsed'
+
+
+def attendee_may_cancel(registration: Registration, now: datetime) -> bool:
+    """Whether the attendee's own cancel button applies: the page and the POST ask the same question."""
+    return _cancel_refusal(registration, now) is None
+
+
+def _cancel_refusal(registration: Registration, now: datetime) -> str | None:
+    webinar = registration.webinar
+    if registration.status in ENDED_STATUSES:
+        return "ended"
+    if webinar.status == "cancelled":
+        return "webinar_cancelled"
+    if webinar.is_past(now):
+        return "webinar_over"
+    if lapsed(registration, now):
+        return "lapsed"
+    return None
 
 
 def counts(webinar, now: datetime | None = None) -> dict:
@@ -163,6 +190,7 @@ def register(
         wants_newsletter=wants_newsletter,
         created_at=now,
         confirmed_at=now,
+        ical_uid=new_ical_uid(service_domain()),
     )
     invite = notifications.confirmation_invite(registration) if _seat_likely(webinar, email) else None
 
@@ -331,6 +359,9 @@ def cancel_registration(registration: Registration, *, now: datetime, by: str = 
     """Cancel a registration (idempotent) and give a freed seat to the first person waiting.
 
     `by` is 'attendee' or 'organiser' (the wording of the email). Returns the promoted registration.
+    An attendee cannot cancel once the webinar is over or cancelled, or an unconfirmed place lapsed
+    (CancellationClosed, with the reason): what the manage page checks, checked again
+    under the lock, because the POST may be a replay of a page opened long before.
     """
     webinar = registration.webinar
     lock_for_update("webinars", webinar.id)
@@ -338,6 +369,9 @@ def cancel_registration(registration: Registration, *, now: datetime, by: str = 
     db.session.refresh(webinar)
     if registration.status in ENDED_STATUSES:
         return None
+    refusal = _cancel_refusal(registration, now)
+    if by == "attendee" and refusal is not None:
+        raise CancellationClosed(refusal)
     was_confirmed = registration.status == "confirmed"  # had the invite, so gets METHOD:CANCEL
     held_seat = was_confirmed or (registration.status == "pending" and not lapsed(registration, now))
     registration.status = "cancelled"

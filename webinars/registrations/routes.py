@@ -19,7 +19,7 @@ from ..outbox.idle import on_idle
 from ..tokens import BadToken, read_token
 from . import operations
 from .forms import RegistrationForm
-from .models import ENDED_STATUSES, Registration
+from .models import Registration
 from .notifications import CONFIRM_PURPOSE, TOKEN_PURPOSE, confirm_token, manage_token
 
 blueprint = Blueprint("registrations", __name__)
@@ -150,28 +150,32 @@ def _private(response):
     return response
 
 
+def _manage_page(registration: Registration, token: str, notice: str | None = None) -> str:
+    now = utcnow()
+    webinar = registration.webinar
+    return render_template(
+        "registrations/manage.html",
+        registration=registration,
+        webinar=webinar,
+        zone=timezones.canonical_zone_or_none(registration.timezone) or webinar.timezone,
+        position=operations.waitlist_position(registration, now),
+        lapsed=registration.status == "expired" or operations.lapsed(registration, now),
+        # The same question the cancel POST asks again (operations.cancel_registration).
+        can_cancel=operations.attendee_may_cancel(registration, now),
+        # Whoever holds the manage link has the mailbox: they may confirm from here too.
+        confirm_token=confirm_token(registration) if registration.confirm_by is not None else None,
+        form=ButtonForm(),
+        token=token,
+        notice=notice,
+    )
+
+
 @blueprint.get("/registrations/<token>")
 def manage(token: str):
     registration, error = _registration_or_error(token)
     if error:
         return _private(make_response(error))
-    now = utcnow()
-    webinar = registration.webinar
-    zone = timezones.canonical_zone_or_none(registration.timezone) or webinar.timezone
-    body = render_template(
-        "registrations/manage.html",
-        registration=registration,
-        webinar=webinar,
-        zone=zone,
-        position=operations.waitlist_position(registration, now),
-        lapsed=registration.status == "expired" or operations.lapsed(registration, now),
-        can_cancel=registration.status not in ENDED_STATUSES and not webinar.is_past(now),
-        # Whoever holds the manage link has the mailbox: they may confirm from here too.
-        confirm_token=confirm_token(registration) if registration.confirm_by is not None else None,
-        form=ButtonForm(),
-        token=token,
-    )
-    return _private(make_response(body))
+    return _private(make_response(_manage_page(registration, token)))
 
 
 @blueprint.post("/registrations/<token>")
@@ -182,7 +186,18 @@ def cancel(token: str):
     form = ButtonForm()
     if not form.validate_on_submit():
         abort(400)
-    operations.cancel_registration(registration, now=utcnow(), by="attendee")
+    try:
+        operations.cancel_registration(registration, now=utcnow(), by="attendee")
+    except operations.CancellationClosed as closed:
+        # A page opened earlier (or a replayed POST): the webinar is over or cancelled since, or the
+        # place lapsed. Nothing is sent, and the page says why.
+        db.session.rollback()
+        notice = {
+            "webinar_cancelled": _("The organisers have cancelled this webinar, so there is nothing to cancel."),
+            "webinar_over": _("This webinar has already taken place, so there is nothing to cancel."),
+            "lapsed": _("This place was not confirmed in time and has lapsed, so there is nothing to cancel."),
+        }[closed.reason]
+        return _private(make_response(_manage_page(registration, token, notice), 409))
     db.session.commit()
     return redirect(url_for(".manage", token=token), 303)
 
@@ -190,7 +205,7 @@ def cancel(token: str):
 def _confirm_page(registration, token: str, outcome: str | None = None, status: int = 200):
     now = utcnow()
     webinar = registration.webinar
-    zone = registration.timezone if timezones.is_known_zone(registration.timezone) else webinar.timezone
+    zone = timezones.canonical_zone_or_none(registration.timezone) or webinar.timezone
     if registration.status == "expired" or operations.lapsed(registration, now):
         outcome, status = operations.ConfirmOutcome.EXPIRED, 410
     body = render_template(
