@@ -253,12 +253,30 @@ def test_someone_who_left_comes_back_only_through_double_opt_in(app, client, smt
     )
     sign_up(client, "ana@example.com")
     assert subscriber(app, "ana@example.com").status == "pending"
-    # Links from the previous membership no longer work.
-    assert client.get(f"/newsletter/preferences/{old_token}").status_code == 404
     deliver(app)
     path = links(smtp_server.messages_to("ana@example.com")[-1])["confirm"]
     post_form(client, path)
     assert subscriber(app, "ana@example.com").status == "subscribed"
+
+
+def test_unsubscribe_links_in_earlier_newsletters_keep_working_after_subscribing_again(app, client, smtp_server):
+    old_token = subscribed(app, "ana@example.com")  # as in a newsletter she received back then
+    app.test_client(use_cookies=False).post(
+        f"/newsletter/unsubscribe/{old_token}", data={"List-Unsubscribe": "One-Click"}
+    )
+    sign_up(client, "ana@example.com")
+    deliver(app)
+    post_form(client, links(smtp_server.messages_to("ana@example.com")[-1])["confirm"])
+    assert subscriber(app, "ana@example.com").status == "subscribed"
+
+    # The old newsletter's links lead to her current subscription: the page, and the one-click POST.
+    assert client.get(f"/newsletter/unsubscribe/{old_token}").status_code == 200
+    assert client.get(f"/newsletter/preferences/{old_token}").status_code == 200
+    response = app.test_client(use_cookies=False).post(
+        f"/newsletter/unsubscribe/{old_token}", data={"List-Unsubscribe": "One-Click"}
+    )
+    assert response.status_code == 200 and b"You are unsubscribed" in response.data
+    assert subscriber(app, "ana@example.com").status == "unsubscribed"
 
 
 def test_preferences_change_topics_or_leave(app, client, topics):

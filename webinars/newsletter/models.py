@@ -37,7 +37,8 @@ class Subscriber(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    # Raised to invalidate every link already mailed (after leaving and coming back, or erasure).
+    # Carried in every mailed link; a link with a higher version than this was never issued. Links of
+    # earlier memberships stay valid (an old newsletter's unsubscribe link must keep working).
     token_version: Mapped[int] = mapped_column(Integer, default=0)
 
     topics: Mapped[list[Topic]] = relationship(secondary=subscriber_topics, order_by="Topic.name")

@@ -115,8 +115,10 @@ def _payload(purpose: str, token: str) -> dict:
 
 def _subscriber_for(payload: dict) -> Subscriber:
     subscriber = db.session.get(Subscriber, payload["s"])
-    # A raised token_version (left and came back, or erased and re-created) retires old links.
-    if subscriber is None or subscriber.token_version != payload["v"]:
+    # Links mailed in any earlier membership of this address stay valid: someone who left and came
+    # back must still be able to leave from an old newsletter. (Versions were raised on coming back
+    # until that was found to break those links; a version above the stored one was never issued.)
+    if subscriber is None or payload["v"] > subscriber.token_version:
         raise LinkInvalid("no such subscriber")
     return subscriber
 
@@ -207,7 +209,6 @@ def request_subscription(
     else:
         if subscriber.status == "unsubscribed":
             subscriber.status = "pending"
-            subscriber.token_version += 1  # old links from the previous membership stop working
         if name and name.strip():
             subscriber.name = name.strip()
         subscriber.topics = chosen
