@@ -279,6 +279,17 @@ def test_unsubscribe_links_in_earlier_newsletters_keep_working_after_subscribing
     assert subscriber(app, "ana@example.com").status == "unsubscribed"
 
 
+def test_the_confirmation_carries_a_plain_list_unsubscribe_header_that_clients_can_read(app, client, smtp_server):
+    sign_up(client, "ana.maria.longname@example.com")
+    deliver(app)
+    [message] = smtp_server.messages
+    head = message.data.split(b"\r\n\r\n", 1)[0]
+    [line] = [line for line in head.split(b"\r\n") if line.startswith(b"List-Unsubscribe:")]
+    # A plain <https://...> value, not an RFC 2047 encoded-word (=?utf-8?q?=3Chttp...), which clients ignore.
+    assert re.fullmatch(rb"List-Unsubscribe: <http://webinars\.test/newsletter/unsubscribe/[A-Za-z0-9_.\-]+>", line)
+    assert b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" in head.split(b"\r\n")
+
+
 def test_preferences_change_topics_or_leave(app, client, topics):
     token = subscribed(app, "ana@example.com", topics=["cooperatives"])
     url = f"/newsletter/preferences/{token}"

@@ -2,8 +2,8 @@
 together with the change that caused it, so either both happen or neither does."""
 
 from datetime import datetime, timedelta
-from email import policy
 from email.message import EmailMessage
+from email.policy import EmailPolicy
 from email.utils import getaddresses
 
 from flask import current_app
@@ -16,14 +16,40 @@ from .models import OutboxMessage
 UNSOLICITED_BUCKET = "unconfirmed-mail"
 UNSOLICITED_WINDOW = timedelta(hours=1)
 
+# Header fields whose value is one <URL> (RFC 2369, RFC 8058). Folding a URL longer than a line makes the
+# email package RFC 2047-encode it (=?utf-8?q?=3Chttp...?=), and mail clients then offer no unsubscribe.
+_WRITTEN_AS_IS = frozenset({"list-unsubscribe", "list-unsubscribe-post"})
+_MAX_LINE = 998  # RFC 5322 2.1.1
+
+
+class _MailPolicy(EmailPolicy):
+    """email.policy.SMTP (or SMTPUTF8), except that URL headers are written as they are, on one line."""
+
+    def _as_is(self, name: str, value) -> str | None:
+        line = f"{name}: {value}"
+        if name.lower() in _WRITTEN_AS_IS and line.isascii() and len(line) <= _MAX_LINE:
+            return line + self.linesep
+        return None
+
+    def fold(self, name, value):
+        return self._as_is(name, value) or super().fold(name, value)
+
+    def fold_binary(self, name, value):
+        line = self._as_is(name, value)
+        return line.encode("ascii") if line else super().fold_binary(name, value)
+
+
+SMTP_POLICY = _MailPolicy(linesep="\r\n")
+SMTPUTF8_POLICY = SMTP_POLICY.clone(utf8=True)
+
 
 def message_bytes(message: EmailMessage) -> bytes:
     """The wire form (CRLF line endings). A recipient whose local part is not ASCII can only be
     reached with SMTPUTF8, and then the headers are written in UTF-8 (RFC 6532): with the plain SMTP
     policy the email package would put an encoded-word inside the address, which no server reads."""
     if needs_smtputf8(envelope_recipient(message)):
-        return message.as_bytes(policy=policy.SMTPUTF8)
-    return message.as_bytes(policy=policy.SMTP)
+        return message.as_bytes(policy=SMTPUTF8_POLICY)
+    return message.as_bytes(policy=SMTP_POLICY)
 
 
 def envelope_recipient(message: EmailMessage) -> str:
