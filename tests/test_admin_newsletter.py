@@ -169,6 +169,35 @@ def test_failed_deliveries_show_in_the_progress(app, organiser_client, smtp_serv
     assert '<td class="progress-failed">1</td>' in page or '<td class="progress-suppressed">1</td>' in page
 
 
+def test_a_subject_with_a_line_break_is_refused_beside_the_field(app, organiser_client):
+    _subscribers(app)
+    data = {"subject": "News\u2029of the month", "body": "Hi.", "action": "send", "confirm": "y"}
+    response = post_form(organiser_client, "/admin/newsletter/campaigns/new", data)
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert 'id="subject-error"' in page and "no line breaks" in page
+    with app.app_context():
+        assert db.session.scalar(select(db.func.count(Campaign.id))) == 0
+
+
+def test_a_campaign_that_cannot_be_built_shows_why_it_stopped(app, organiser_client, smtp_server):
+    _subscribers(app)
+    with app.app_context():
+        from webinars.newsletter import operations
+
+        campaign = operations.create_campaign("Fine for now", "Hi.", [], created_by=EMAIL)
+        campaign.subject = "Broken\u2028subject"  # stored before subjects were checked
+        db.session.commit()
+        operations.expand_campaign(campaign)
+        campaign_id = campaign.id
+        deliver_due()
+    page = organiser_client.get(f"/admin/newsletter/campaigns/{campaign_id}").get_data(as_text=True)
+    assert "Stopped" in page and "could not be built" in page
+    assert '<td class="progress-failed">3</td>' in page
+    listing = organiser_client.get("/admin/newsletter/campaigns").get_data(as_text=True)
+    assert "stopped" in listing
+
+
 def test_announcing_a_webinar_prefills_the_campaign(app, organiser_client):
     with app.app_context():
         webinar = make_webinar(

@@ -140,12 +140,25 @@ def test_a_local_time_that_a_dst_change_skips_or_repeats_is_refused_beside_the_f
         ("deadline_time", "", "Give both a date and a time, or neither."),
         ("deadline_date", "2030-03-13", "must not be after the start"),
         ("slug", "Not A Slug", "Use lower-case letters"),
+        # A title and a location go into mail subjects and calendar lines: one line only, whatever
+        # the line break (CR, LF, NEL, LINE SEPARATOR, PARAGRAPH SEPARATOR).
+        ("title", "Co-operatives\u2028Part 2", "no line breaks"),
+        ("title", "Co-operatives\u2029Part 2", "no line breaks"),
+        ("title", "Co-operatives\x85Part 2", "no line breaks"),
+        ("title", "Co-operatives\nBcc: x@example.org", "no line breaks"),
+        ("location", "Room 1\u2028Building B", "no line breaks"),
+        ("location", "Room 1\x85Building B", "no line breaks"),
     ],
 )
 def test_invalid_fields_are_explained_beside_the_field(app, organiser_client, field, value, message):
     response = post_form(organiser_client, "/admin/webinars/new", webinar_form(**{field: value}))
     assert response.status_code == 422
-    assert message in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert message in page
+    beside = {"deadline_date": "deadline_time"}.get(field, field)  # the pair's error goes by its time
+    assert f'id="{beside}-error"' in page
+    with app.app_context():
+        assert db.session.scalar(select(db.func.count(Webinar.id))) == 0
 
 
 def test_slug_must_be_unique(app, organiser_client):

@@ -307,6 +307,58 @@ def test_campaign_with_unknown_topic_or_bad_subject_is_refused(app, runner, tmp_
         operations.create_campaign("Hi\r\nBcc: x@example.com", "body", [], created_by="test")
 
 
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85", "\x0b", "\n"])
+def test_a_subject_must_be_one_line_whatever_the_line_break(app, runner, tmp_path, separator):
+    body = tmp_path / "b.md"
+    body.write_text("Hi", encoding="utf-8")
+    subject = f"News{separator}of the month"
+    result = runner.invoke(args=["newsletter", "send", "--subject", subject, "--body-file", str(body)])
+    assert result.exit_code != 0 and "one line" in result.output
+    with app.app_context():
+        with pytest.raises(ValueError, match="one line"):
+            operations.create_campaign(subject, "body", [], created_by="test")
+        assert db.session.scalar(select(func.count(Campaign.id))) == 0
+
+
+def test_an_announcement_of_a_webinar_stored_with_a_line_break_in_its_title_gets_a_one_line_subject(app, runner):
+    with app.app_context():
+        make_webinar(slug="co-ops", title="Co-operatives\u2028and the city")  # stored before titles were checked
+        db.session.commit()
+    add_subscribers(app, 1)
+    result = runner.invoke(args=["newsletter", "announce", "co-ops"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        assert db.session.scalar(select(Campaign.subject)) == "New webinar: Co-operatives and the city"
+
+
+def _broken_campaign(app) -> int:
+    """A campaign whose subject cannot be a header (stored before subjects were checked)."""
+    with app.app_context():
+        campaign = operations.create_campaign("Fine for now", BODY, [], created_by="test")
+        campaign.subject = "News\u2028of the month"
+        db.session.commit()
+        return campaign.id
+
+
+def test_a_campaign_whose_messages_cannot_be_built_stops_with_a_clear_error(app, runner, smtp_server):
+    add_subscribers(app, 3)
+    campaign_id = _broken_campaign(app)
+    assert expand(app, campaign_id) == 3
+    result = runner.invoke(args=["mail", "send"])
+    # Every message fails at once, none waits to be retried for hours, and nothing is sent.
+    assert "0 sent, 0 to retry, 3 failed" in result.output and smtp_server.messages == []
+    assert f"Campaign {campaign_id} stopped: The messages of this campaign could not be built" in result.output
+    with app.app_context():
+        campaign = db.session.get(Campaign, campaign_id)
+        assert campaign.status == "failed"
+        assert "could not be built" in campaign.error and "Subject" in campaign.error
+        statuses = db.session.scalars(select(OutboxMessage.status).where(OutboxMessage.campaign_id == campaign_id))
+        assert set(statuses) == {"failed"}
+    assert deliver(app).claimed == 0
+    result = runner.invoke(args=["newsletter", "progress", str(campaign_id)])
+    assert f"Campaign {campaign_id} (failed)" in result.output and "could not be built" in result.output
+
+
 def test_worker_housekeeping_resumes_an_abandoned_expansion_and_marks_the_campaign_done(app, smtp_server):
     emails = add_subscribers(app, 7)
     campaign_id = new_campaign(app)

@@ -119,6 +119,8 @@ OLD_ROWS = [
         " (2, 'registration_confirmed', 'marie@bücher.example', :raw, NULL, NULL, 'queued', 0, :now, :now)",
         {"raw": b"To: marie@xn--bcher-kva.example\r\n\r\nHi\r\n"},
     ),
+    ("INSERT INTO topics (id, slug, name) VALUES (1, 'coops', 'Co-ops')", {}),
+    ("INSERT INTO campaign_topics (campaign_id, topic_id) VALUES (1, 1)", {}),
     (
         "INSERT INTO organisers (id, email, name, password_hash, active, created_at) VALUES"
         " (1, 'olga@bücher.example', 'Olga', 'x', true, :now)",
@@ -132,6 +134,15 @@ def _column(url: str, query: str) -> list:
     try:
         with engine.connect() as connection:
             return [tuple(row) if len(row) > 1 else row[0] for row in connection.execute(sa.text(query))]
+    finally:
+        engine.dispose()
+
+
+def _execute(url: str, statement: str) -> None:
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text(statement))
     finally:
         engine.dispose()
 
@@ -167,7 +178,15 @@ def test_0004_brings_stored_zone_names_and_mail_domains_to_one_spelling(empty_da
         "marie@xn--bcher-kva.example",
     ]
     assert _column(url, "SELECT email FROM organisers") == ["olga@xn--bcher-kva.example"]
+    # Rebuilding campaigns on SQLite (its CHECK constraint changed) kept the rows that reference it.
+    assert _column(url, "SELECT campaign_id, topic_id FROM campaign_topics") == [(1, 1)]
+    assert _column(url, "SELECT status, error FROM campaigns") == [("sending", None)]
+    _execute(url, "UPDATE campaigns SET status = 'failed', error = 'could not be built'")
+    with pytest.raises(sa.exc.IntegrityError):
+        _execute(url, "UPDATE campaigns SET status = 'lost'")
 
     _migrate(url, "downgrade", BEFORE)
+    assert _column(url, "SELECT status FROM campaigns") == ["done"]
+    assert _column(url, "SELECT count(*) FROM outbox_messages") == [2]
     _migrate(url, "upgrade", "head")
     assert _column(url, "SELECT timezone FROM webinars") == ["Asia/Kolkata"]

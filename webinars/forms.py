@@ -38,8 +38,13 @@ class ButtonForm(BaseForm):
     """A button that acts (confirm, cancel, publish, sign out): only the CSRF token."""
 
 
+def is_one_line(text: str) -> bool:
+    """No line break of any kind (CR, LF, NEL, U+2028, U+2029) and no other control character."""
+    return not CONTROL_CHARACTERS.search(text)
+
+
 def single_line(form, field):
-    if field.data and isinstance(field.data, str) and CONTROL_CHARACTERS.search(field.data):
+    if field.data and isinstance(field.data, str) and not is_one_line(field.data):
         raise ValidationError(_l("Please use ordinary characters only (no line breaks or control characters)."))
 
 

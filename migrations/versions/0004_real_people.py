@@ -2,6 +2,8 @@
 
 - registrations.ical_uid: each registration's own calendar UID (NULL for older rows, which keep the
   webinar's), so that registering again after cancelling is a new calendar entry.
+- campaigns: status 'failed' and `error`, for a campaign whose messages cannot be built: it stops
+  with the reason instead of each message being retried for hours.
 
 Revision ID: 0004_real_people
 Revises: 0003_safe_public_internet
@@ -133,6 +135,13 @@ def upgrade():
         batch_op.add_column(sa.Column("ical_uid", sa.String(length=255), nullable=True))
         batch_op.create_unique_constraint(batch_op.f("uq_registrations_ical_uid"), ["ical_uid"])
 
+    with op.batch_alter_table("campaigns", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("error", sa.Text(), nullable=True))
+        batch_op.drop_constraint(batch_op.f("ck_campaigns_status"), type_="check")
+        batch_op.create_check_constraint(
+            batch_op.f("ck_campaigns_status"), "status IN ('expanding', 'sending', 'done', 'failed')"
+        )
+
     bind = op.get_bind()
     _canonical_zones(bind, _zone_names())
     _ascii_registration_domains(bind)
@@ -143,6 +152,12 @@ def upgrade():
 
 
 def downgrade():
+    # The older code knows no 'failed' campaign: such a campaign is over, as 'done' says.
+    op.execute("UPDATE campaigns SET status = 'done' WHERE status = 'failed'")
+    with op.batch_alter_table("campaigns", schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f("ck_campaigns_status"), type_="check")
+        batch_op.create_check_constraint(batch_op.f("ck_campaigns_status"), "status IN ('expanding', 'sending', 'done')")
+        batch_op.drop_column("error")
     with op.batch_alter_table("registrations", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("uq_registrations_ical_uid"), type_="unique")
         batch_op.drop_column("ical_uid")

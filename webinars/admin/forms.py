@@ -48,7 +48,7 @@ def split_zones(text: str) -> list[str]:
 
 
 class WebinarForm(BaseForm):
-    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=300)])
+    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=300), single_line])
     slug = StringField(
         _l("Slug"),
         validators=[Optional(), Length(max=120)],
@@ -78,7 +78,7 @@ class WebinarForm(BaseForm):
             "The event’s own zone is always shown first."
         ),
     )
-    location = StringField(_l("Location"), validators=[Optional(), Length(max=300)], default="Online")
+    location = StringField(_l("Location"), validators=[Optional(), Length(max=300), single_line], default="Online")
     capacity = IntegerField(
         _l("Capacity"),
         validators=[Optional(), NumberRange(min=0)],
@@ -209,7 +209,7 @@ class WebinarForm(BaseForm):
 
 
 class CampaignForm(BaseForm):
-    subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=300)])
+    subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=300), single_line])
     body = TextAreaField(
         _l("Message"),
         validators=[DataRequired(), Length(max=100000)],

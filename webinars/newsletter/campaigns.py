@@ -72,6 +72,14 @@ def _crlf(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
 
 
+def _set_header(head: EmailMessage, name: str, value: str) -> None:
+    try:
+        head[name] = value
+    except (ValueError, TypeError) as error:
+        # Said so that an organiser knows what to correct (the sender stops the campaign with this).
+        raise ValueError(f"the {name} header ({value!r}) cannot be written: {error}") from error
+
+
 def _prepare(campaign: Campaign) -> _Prepared:
     marker = "ZQ" + secrets.token_hex(12)  # never in any template or body, so replacing it is exact
     context = {
@@ -86,8 +94,8 @@ def _prepare(campaign: Campaign) -> _Prepared:
     html = _crlf(render_template("emails/newsletter/campaign.html", **context))
     boundary = "==nl_" + secrets.token_hex(16)  # '=' never starts a quoted-printable line's text
     head = EmailMessage(policy=SMTP)
-    head["From"] = current_app.config["MAIL_DEFAULT_SENDER"]
-    head["Subject"] = campaign.subject  # encoded (RFC 2047) and checked for CR/LF once, here
+    _set_header(head, "From", current_app.config["MAIL_DEFAULT_SENDER"])
+    _set_header(head, "Subject", campaign.subject)  # encoded (RFC 2047) and checked for line breaks once, here
     head["MIME-Version"] = "1.0"
     head["Auto-Submitted"] = "auto-generated"
     head["Precedence"] = "bulk"

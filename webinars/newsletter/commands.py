@@ -103,6 +103,8 @@ def progress(campaign_id: int):
         db.session.commit()
     counts = operations.campaign_progress(campaign)
     click.echo(f"Campaign {campaign.id} ({campaign.status}): " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    if campaign.error:
+        click.echo(f"Stopped: {campaign.error}")
 
 
 @newsletter_group.command("export")

@@ -63,9 +63,13 @@ class ConsentEvent(db.Model):
     subscriber: Mapped[Subscriber] = relationship(back_populates="consent_events")
 
 
+CAMPAIGN_STATUSES = ("expanding", "sending", "done", "failed")
+
+
 class Campaign(db.Model):
     __tablename__ = "campaigns"
-    __table_args__ = (CheckConstraint("status IN ('expanding', 'sending', 'done')", name="status"),)
+    # 'failed': its messages could not be built (see `error`); nothing more of it is sent.
+    __table_args__ = (CheckConstraint("status IN ('expanding', 'sending', 'done', 'failed')", name="status"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     subject: Mapped[str] = mapped_column(String(300))
@@ -80,6 +84,7 @@ class Campaign(db.Model):
     created_by: Mapped[str] = mapped_column(String(254), default="cli")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)  # why it stopped, for the organisers
 
     topics: Mapped[list[Topic]] = relationship(secondary=campaign_topics, order_by="Topic.name")
     webinar: Mapped[Webinar | None] = relationship()

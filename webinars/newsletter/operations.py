@@ -13,13 +13,14 @@ from datetime import datetime, timedelta
 from flask import current_app, render_template
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, delete, exists, func, insert, literal, or_, select, text
+from sqlalchemy import and_, delete, exists, func, insert, literal, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from ..addresses import lookup_key
 from ..catalogue.models import Topic, Webinar
 from ..database import UTCDateTime, utcnow
 from ..extensions import db
+from ..forms import is_one_line
 from ..markup import markdown_to_html, markdown_to_text
 from ..outbox.messages import build_email
 from ..outbox.models import OutboxMessage
@@ -361,7 +362,8 @@ def create_campaign(
 ) -> Campaign:
     """A campaign ready to expand; unknown topics or a subject that cannot be a header raise ValueError."""
     subject = (subject or "").strip()
-    if not subject or len(subject) > 300 or any(ch in subject for ch in "\r\n\x00"):
+    # Every line break counts (U+2028, U+2029 and NEL too): the subject becomes a mail header.
+    if not subject or len(subject) > 300 or not is_one_line(subject):
         raise ValueError(_("The subject must be one line of at most 300 characters."))
     slugs = sorted(set(topic_slugs or []))
     topics = list(db.session.scalars(select(Topic).where(Topic.slug.in_(slugs)))) if slugs else []
@@ -491,6 +493,27 @@ def expand_campaign(campaign: Campaign, batch_size: int = 5000) -> int:
     return added
 
 
+def stop_campaign(campaign_id: int, reason: str, *, now: datetime, keep_claimed_by: str | None = None) -> None:
+    """Stop a campaign whose messages cannot be built: it is marked 'failed' with the reason, and its
+    messages still waiting are failed with it, rather than each being retried for hours. Messages
+    claimed by other workers are left to them (they fail on their own when they try to build).
+    `keep_claimed_by`: this worker's id, whose claimed rows are failed too. Never commits."""
+    db.session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id, Campaign.status.in_(("expanding", "sending")))
+        .values(status="failed", error=reason[:2000], finished_at=now)
+    )
+    waiting = OutboxMessage.status == "queued"
+    if keep_claimed_by:
+        waiting = waiting | ((OutboxMessage.status == "sending") & (OutboxMessage.claimed_by == keep_claimed_by))
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.campaign_id == campaign_id, waiting)
+        .values(status="failed", last_error=reason[:2000], lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def campaign_progress(campaign: Campaign) -> dict:
     """How many of the campaign's messages are queued, sending, sent, failed or suppressed."""
     counts = dict.fromkeys(("queued", "sending", "sent", "failed", "suppressed"), 0)
@@ -545,7 +568,8 @@ def announcement_markdown(webinar: Webinar) -> tuple[str, str]:
     """Subject and Markdown body announcing a webinar: title, date, times in its display zones, a link."""
     local = to_zone(webinar.starts_at, webinar.timezone)
     register_url = external_url("catalogue.webinar", slug=webinar.slug)
-    subject = _("New webinar: %(title)s", title=webinar.title)
+    # One line whatever the stored title holds (titles were not always checked for U+2028 and the like).
+    subject = _("New webinar: %(title)s", title=" ".join(webinar.title.split()))
     parts = [
         f"## {_markdown_literal(webinar.title)}",
         f"**{long_date(local)}**, {zone_times_line(webinar.starts_at, webinar.display_zones)}",

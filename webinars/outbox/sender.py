@@ -40,7 +40,7 @@ from ..addresses import delivery_address, needs_smtputf8
 from ..database import utcnow
 from ..extensions import db
 from ..newsletter.campaigns import campaign_message_bytes
-from ..newsletter.operations import tend_campaigns
+from ..newsletter.operations import stop_campaign, tend_campaigns
 from ..ratelimit import prune
 from .idle import idle_hooks
 from .models import OutboxMessage
@@ -84,12 +84,16 @@ class DeliveryReport:
     failed: int = 0
     suppressed: int = 0
     errors: list[str] = field(default_factory=list)
+    stopped_campaigns: dict[int, str] = field(default_factory=dict)  # campaign id: why
 
     def __str__(self) -> str:
-        return (
+        text = (
             f"{self.sent} sent, {self.retried} to retry, {self.failed} failed, "
             f"{self.suppressed} suppressed (of {self.claimed} claimed)"
         )
+        for campaign_id, reason in self.stopped_campaigns.items():
+            text += f"\nCampaign {campaign_id} stopped: {reason}"
+        return text
 
 
 class TransientError(Exception):
@@ -356,8 +360,21 @@ class Sender:
             db.session.rollback()  # leave no transaction open between runs
         return report
 
+    def _stop_campaign(self, row, error: Exception, report: DeliveryReport, clock: datetime) -> None:
+        """A campaign message that cannot be built will not build on the next try either (the same
+        campaign, rendered the same way): stop the campaign with the reason, once, for everyone to see."""
+        reason = (
+            f"The messages of this campaign could not be built ({type(error).__name__}: {error}); "
+            "nothing more of it is sent. Correct the campaign and send it again as a new one."
+        )
+        stop_campaign(row.campaign_id, reason, now=clock, keep_claimed_by=self.worker_id)
+        db.session.commit()
+        report.stopped_campaigns[row.campaign_id] = reason
+        log.error("campaign %s stopped: %s", row.campaign_id, reason)
+
     def _deliver_batch(self, rows: list, report: DeliveryReport, fixed_now: datetime | None) -> None:
         connection_down: str | None = None
+        stopped: set[int] = set()  # campaigns stopped during this batch: their rows are failed already
         for index, row in enumerate(rows):
             if self.stop.is_set():
                 self._release(rows[index:])
@@ -367,11 +384,19 @@ class Sender:
                 # The server went away earlier in this batch: do not hammer it message by message.
                 self._retry_or_fail(row, connection_down, report, clock)
                 continue
+            if row.campaign_id in stopped:
+                report.failed += 1
+                continue
             try:
                 content = self._content(row)
             except Exception as error:  # a campaign renderer bug must not stop the whole worker
                 log.exception("outbox %s: could not build the campaign message", row.id)
-                self._retry_or_fail(row, f"build failed: {error}", report, clock)
+                if row.campaign_id is None:
+                    self._retry_or_fail(row, f"build failed: {error}", report, clock)
+                else:
+                    self._stop_campaign(row, error, report, clock)
+                    stopped.add(row.campaign_id)
+                    report.failed += 1
                 continue
             if content is None:
                 self._finish(row, status="suppressed", last_error=None)
