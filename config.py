@@ -60,8 +60,10 @@ class Config:
     # ... and re-sent confirmations per registration per hour (registering the same address again).
     MAIL_RESENDS_PER_REGISTRATION = _int("MAIL_RESENDS_PER_REGISTRATION", 1)
 
-    # Links in emails must reach the dev server on whatever PORT `make run` was given.
-    BASE_URL = (os.environ.get("BASE_URL") or f"http://127.0.0.1:{os.environ.get('PORT') or 5000}").rstrip("/")
+    # The public address in every link that leaves the site. Unset: create_app() takes the address that
+    # `make run` recorded in the instance folder, so that a command run in another terminal links to the
+    # same server as the web process, and otherwise http://127.0.0.1:$PORT.
+    BASE_URL = os.environ.get("BASE_URL") or None
     SITE_NAME = os.environ.get("SITE_NAME", "Local Development Forum webinars")
 
     BABEL_DEFAULT_LOCALE = "en_GB"

@@ -8,12 +8,17 @@ from flask import Flask
 from .extensions import babel, csrf, db, login_manager, migrate
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Written by `make run` (scripts/run-dev): the address it serves, read by every process without BASE_URL.
+RECORDED_BASE_URL = "base-url"
 
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the application: settings, extensions, blueprints, error pages, commands."""
+    # The instance folder holds the SQLite file, the development mail and the recorded base URL.
+    instance = os.environ.get("WEBINARS_INSTANCE_PATH")
     app = Flask(
         __name__,
+        instance_path=os.path.abspath(instance) if instance else None,
         instance_relative_config=True,
         template_folder=str(PROJECT_ROOT / "templates"),
         static_folder=str(PROJECT_ROOT / "static"),
@@ -45,6 +50,7 @@ def configure(app: Flask, test_config: dict | None) -> None:
     app.config["SQLALCHEMY_DATABASE_URI"] = uri
     app.config.setdefault("MAIL_OUTBOX_DIR", os.path.join(app.instance_path, "mail"))
     configure_keys(app)
+    app.config["BASE_URL"] = (app.config.get("BASE_URL") or default_base_url(app.instance_path)).rstrip("/")
     proxies = int(app.config.get("PROXY_COUNT") or 0)
     if proxies:
         # Behind nginx the client's address (for login throttling) and https come from its headers.
@@ -62,6 +68,17 @@ def configure_keys(app: Flask) -> None:
     fallbacks = list(app.config.get("SECRET_KEY_FALLBACKS") or [])
     if fallbacks and not app.config.get("WTF_CSRF_SECRET_KEY"):
         app.config["WTF_CSRF_SECRET_KEY"] = [*fallbacks, app.config["SECRET_KEY"]]
+
+
+def default_base_url(instance_path: str) -> str:
+    """Without BASE_URL: what `make run` recorded (so that the web server, its mail worker and any
+    command agree), else the development server's address on PORT."""
+    try:
+        with open(os.path.join(instance_path, RECORDED_BASE_URL), encoding="utf-8") as recorded:
+            url = recorded.readline().strip()
+    except OSError:
+        url = ""
+    return url or f"http://127.0.0.1:{os.environ.get('PORT') or 5000}"
 
 
 def register_extensions(app: Flask) -> None:
