@@ -142,6 +142,19 @@ def test_an_international_domain_travels_in_ascii_form_and_is_one_address_in_eit
         assert str(calendar_of(received).walk("VEVENT")[0]["ATTENDEE"]) == "mailto:marie@xn--bcher-kva.example"
 
 
+@pytest.mark.app_config(MAIL_DEFAULT_SENDER="Forum für Genossenschaften <events@bücher.example>")
+def test_a_sender_at_an_international_domain_is_written_in_ascii_form_too(app, client, smtp_server):
+    upcoming(app)
+    register(client, "ana@example.org", name="Ana")
+    deliver(app)
+    [received] = smtp_server.wait_for(1)
+    assert received.mail_from == "events@xn--bcher-kva.example"
+    assert header_line(received, "From").endswith(b" <events@xn--bcher-kva.example>")
+    assert received.message["From"].addresses[0].display_name == "Forum für Genossenschaften"
+    organizer = calendar_of(received).walk("VEVENT")[0]["ORGANIZER"]
+    assert str(organizer) == "mailto:events@xn--bcher-kva.example"
+
+
 # -- newsletter ---------------------------------------------------------------------------------------------
 
 

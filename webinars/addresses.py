@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 from email.headerregistry import Address
+from email.utils import parseaddr
 from urllib.parse import quote
 
 from email_validator import EmailNotValidError, validate_email
@@ -69,6 +70,14 @@ def recipient_header(name: str, address: str) -> str:
     """
     local, _at, domain = delivery_address(address).rpartition("@")
     return str(Address(display_name=name or "", username=local, domain=domain))
+
+
+def mailbox_header(value: str) -> str:
+    """A From:-style value ("Name <address>", as in MAIL_DEFAULT_SENDER) with its address in delivery form."""
+    name, address = parseaddr(value or "")
+    if not address:
+        return value
+    return recipient_header(name, address)
 
 
 # RFC 6068: the characters a mailto: local part may carry as they are; everything else is %-encoded

@@ -21,7 +21,7 @@ from email.utils import formatdate
 from flask import current_app, render_template
 from sqlalchemy import select
 
-from ..addresses import delivery_address
+from ..addresses import delivery_address, mailbox_header
 from ..extensions import db
 from ..outbox.models import OutboxMessage
 from ..urls import external_url, service_domain
@@ -94,7 +94,7 @@ def _prepare(campaign: Campaign) -> _Prepared:
     html = _crlf(render_template("emails/newsletter/campaign.html", **context))
     boundary = "==nl_" + secrets.token_hex(16)  # '=' never starts a quoted-printable line's text
     head = EmailMessage(policy=SMTP)
-    _set_header(head, "From", current_app.config["MAIL_DEFAULT_SENDER"])
+    _set_header(head, "From", mailbox_header(current_app.config["MAIL_DEFAULT_SENDER"]))
     _set_header(head, "Subject", campaign.subject)  # encoded (RFC 2047) and checked for line breaks once, here
     head["MIME-Version"] = "1.0"
     head["Auto-Submitted"] = "auto-generated"

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 
+from ..addresses import mailbox_header
 from ..database import utcnow
 
 _METHOD_LINE = re.compile(rb"^METHOD:([A-Za-z-]+)\r?$", re.MULTILINE)
@@ -61,7 +62,7 @@ def build_email(
     a `text/calendar; method=...` part as RFC 6047 (iMIP) wants, which makes Gmail and Outlook
     show their calendar card. The MIME method must equal the METHOD inside the file."""
     msg = EmailMessage()
-    msg["From"] = _check_header("From", sender or current_app.config["MAIL_DEFAULT_SENDER"])
+    msg["From"] = _check_header("From", mailbox_header(sender or current_app.config["MAIL_DEFAULT_SENDER"]))
     msg["To"] = _check_header("To", to)
     msg["Subject"] = _check_header("Subject", subject)
     msg["Date"] = format_datetime(utcnow())
