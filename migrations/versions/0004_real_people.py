@@ -104,9 +104,11 @@ def _ascii_registration_domains(bind):
         spelled = _ascii_domain(row.email)
         if spelled == row.email:
             continue
-        if row.status != "cancelled":
+        if row.status not in ("cancelled", "expired"):
             twin = sa.select(table.c.id).where(
-                table.c.webinar_id == row.webinar_id, table.c.email == spelled, table.c.status != "cancelled"
+                table.c.webinar_id == row.webinar_id,
+                table.c.email == spelled,
+                table.c.status.not_in(("cancelled", "expired")),
             )
             if bind.execute(twin).first() is not None:
                 continue
@@ -130,10 +132,25 @@ def _ascii_outbox_domains(bind, subscribers):
             bind.execute(table.update().where(table.c.id == row_id).values(to_address=spelled))
 
 
+def _live_email_index():
+    # The partial index is dropped and created outside batch mode, so that its WHERE clause survives
+    # SQLite's table copy (as in 0003).
+    op.create_index(
+        "uq_registrations_live_email",
+        "registrations",
+        ["webinar_id", "email"],
+        unique=True,
+        sqlite_where=sa.text("status NOT IN ('cancelled', 'expired')"),
+        postgresql_where=sa.text("status NOT IN ('cancelled', 'expired')"),
+    )
+
+
 def upgrade():
+    op.drop_index("uq_registrations_live_email", table_name="registrations")
     with op.batch_alter_table("registrations", schema=None) as batch_op:
         batch_op.add_column(sa.Column("ical_uid", sa.String(length=255), nullable=True))
         batch_op.create_unique_constraint(batch_op.f("uq_registrations_ical_uid"), ["ical_uid"])
+    _live_email_index()
 
     with op.batch_alter_table("campaigns", schema=None) as batch_op:
         batch_op.add_column(sa.Column("error", sa.Text(), nullable=True))
@@ -158,6 +175,8 @@ def downgrade():
         batch_op.drop_constraint(batch_op.f("ck_campaigns_status"), type_="check")
         batch_op.create_check_constraint(batch_op.f("ck_campaigns_status"), "status IN ('expanding', 'sending', 'done')")
         batch_op.drop_column("error")
+    op.drop_index("uq_registrations_live_email", table_name="registrations")
     with op.batch_alter_table("registrations", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("uq_registrations_ical_uid"), type_="unique")
         batch_op.drop_column("ical_uid")
+    _live_email_index()
