@@ -1,32 +1,77 @@
-"""Settings read from the environment.
+"""Settings, every one read from the environment here and nowhere else.
 
 Every setting has a development default so that `make run` works with nothing set;
-`ProductionConfig` refuses to start without a real SECRET_KEY.
+`ProductionConfig` refuses to start without a real SECRET_KEY. The README's settings table lists
+each variable read below (tests/test_config.py checks that the two agree and that each one acts).
+A value that cannot be used (MAIL_PORT=abc) stops the start with a message naming the variable.
 """
 
 import os
+from urllib.parse import urlsplit
+
+
+class SettingError(RuntimeError):
+    """An environment variable holds a value that cannot be used."""
+
+
+def _text(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
 
 
 def _bool(name: str, default: bool = False) -> bool:
-    value = os.environ.get(name)
+    value = _text(name)
     if value is None:
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    value = value.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise SettingError(f"{name} must be true or false, not {value!r}")
 
 
-def _int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value not in (None, "") else default
+def _int(name: str, default: int, minimum: int = 0) -> int:
+    value = _text(name)
+    if value is None:
+        return default
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise SettingError(f"{name} must be a whole number, not {value!r}") from None
+    if number < minimum:
+        raise SettingError(f"{name} must be at least {minimum}, not {number}")
+    return number
 
 
 def _list(name: str) -> list[str]:
     """A comma-separated list, e.g. of old keys still accepted."""
-    return [part.strip() for part in (os.environ.get(name) or "").split(",") if part.strip()]
+    return [part.strip() for part in (_text(name) or "").split(",") if part.strip()]
 
 
-def _float(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    return float(value) if value not in (None, "") else default
+def _float(name: str, default: float, minimum: float = 0) -> float:
+    value = _text(name)
+    if value is None:
+        return default
+    try:
+        number = float(value.strip())
+    except ValueError:
+        raise SettingError(f"{name} must be a number, not {value!r}") from None
+    if not number >= minimum:  # also refuses NaN
+        raise SettingError(f"{name} must be at least {minimum}, not {value}")
+    return number
+
+
+def _words(name: str) -> list[str] | None:
+    value = _text(name)
+    return None if value is None else [word for word in value.replace(",", " ").split() if word]
+
+
+def instance_path() -> str | None:
+    """WEBINARS_INSTANCE_PATH, the folder for the SQLite file, development mail and the recorded base
+    URL (None: Flask's instance/). A function, not a setting: the app needs it before it exists."""
+    value = _text("WEBINARS_INSTANCE_PATH")
+    return os.path.abspath(value) if value else None
 
 
 DEV_SECRET_KEY = "dev-only-not-secret"
@@ -35,23 +80,25 @@ DEV_SECRET_KEY = "dev-only-not-secret"
 class Config:
     # Signs session cookies and CSRF tokens. To rotate it without signing everyone out at once, put the
     # old key in SECRET_KEY_FALLBACKS (comma-separated) for a while; leave it out to end every session.
-    SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET_KEY)
+    SECRET_KEY = _text("SECRET_KEY", DEV_SECRET_KEY)
     SECRET_KEY_FALLBACKS = _list("SECRET_KEY_FALLBACKS")
     # Signs the links in emails (manage a registration, confirm, unsubscribe), which live for months in
     # mailboxes; unset means SECRET_KEY. Set it to the current SECRET_KEY before rotating that one, and
     # the links already sent keep working. LINK_SECRET_KEY_FALLBACKS: old link keys still accepted.
-    LINK_SECRET_KEY = os.environ.get("LINK_SECRET_KEY") or None
+    LINK_SECRET_KEY = _text("LINK_SECRET_KEY")
     LINK_SECRET_KEY_FALLBACKS = _list("LINK_SECRET_KEY_FALLBACKS")
     # None means "an SQLite file in the instance folder"; create_app fills it in.
-    SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or None
+    SQLALCHEMY_DATABASE_URI = _text("DATABASE_URL")
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
 
-    MAIL_SERVER = os.environ.get("MAIL_SERVER") or None
-    MAIL_PORT = _int("MAIL_PORT", 25)
+    MAIL_SERVER = _text("MAIL_SERVER")
+    MAIL_PORT = _int("MAIL_PORT", 25, minimum=1)
     MAIL_USE_TLS = _bool("MAIL_USE_TLS")
-    MAIL_USERNAME = os.environ.get("MAIL_USERNAME") or None
-    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD") or None
-    MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "Webinars <webinars@localhost>")
+    MAIL_USERNAME = _text("MAIL_USERNAME")
+    MAIL_PASSWORD = _text("MAIL_PASSWORD")
+    MAIL_DEFAULT_SENDER = _text("MAIL_DEFAULT_SENDER", "Webinars <webinars@localhost>")
+    # Where messages go as .eml files when MAIL_SERVER is unset; None: instance/mail (create_app).
+    MAIL_OUTBOX_DIR = _text("MAIL_OUTBOX_DIR")
     # Messages per second per sending process; 0 means no limit.
     MAIL_RATE_LIMIT = _float("MAIL_RATE_LIMIT", 0)
     # Messages per address per hour that a public form causes before the address confirmed anything
@@ -59,12 +106,23 @@ class Config:
     MAIL_UNCONFIRMED_PER_ADDRESS = _int("MAIL_UNCONFIRMED_PER_ADDRESS", 3)
     # ... and re-sent confirmations per registration per hour (registering the same address again).
     MAIL_RESENDS_PER_REGISTRATION = _int("MAIL_RESENDS_PER_REGISTRATION", 1)
+    # The outbox worker: rows claimed per batch, how long a claim lasts before another worker may take
+    # the rows over, attempts before a message is given up ('failed'), the retry backoff (base doubled
+    # per attempt, capped), and the SMTP socket timeout. Defaults: 15 attempts over about 9 hours.
+    MAIL_BATCH_SIZE = _int("MAIL_BATCH_SIZE", 200, minimum=1)
+    MAIL_LEASE_SECONDS = _int("MAIL_LEASE_SECONDS", 300, minimum=1)
+    MAIL_MAX_ATTEMPTS = _int("MAIL_MAX_ATTEMPTS", 15, minimum=1)
+    MAIL_RETRY_BASE_SECONDS = _float("MAIL_RETRY_BASE_SECONDS", 60, minimum=1)
+    MAIL_RETRY_MAX_SECONDS = _float("MAIL_RETRY_MAX_SECONDS", 3600, minimum=1)
+    MAIL_SMTP_TIMEOUT = _float("MAIL_SMTP_TIMEOUT", 30, minimum=1)
 
     # The public address in every link that leaves the site. Unset: create_app() takes the address that
     # `make run` recorded in the instance folder, so that a command run in another terminal links to the
     # same server as the web process, and otherwise http://127.0.0.1:$PORT.
-    BASE_URL = os.environ.get("BASE_URL") or None
-    SITE_NAME = os.environ.get("SITE_NAME", "Local Development Forum webinars")
+    BASE_URL = _text("BASE_URL")
+    # The development server's port (`make run`), and so the last resort for BASE_URL.
+    PORT = _int("PORT", 5000, minimum=1)
+    SITE_NAME = _text("SITE_NAME", "Local Development Forum webinars")
 
     BABEL_DEFAULT_LOCALE = "en_GB"
     BABEL_DEFAULT_TIMEZONE = "UTC"
@@ -78,6 +136,14 @@ class Config:
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
+
+    # The largest request body accepted (bytes); larger ones get a 413 page. The longest form (a webinar
+    # with 200,000 characters of text, each up to 9 bytes once URL-encoded) fits in the default.
+    MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 4 * 1024 * 1024, minimum=1024)
+    # Flask 3.1 also caps form fields at 500 kB; one limit, so that what is documented is what applies.
+    MAX_FORM_MEMORY_SIZE = MAX_CONTENT_LENGTH
+    # Host names the site answers to; None: any (development). Production derives it from BASE_URL.
+    TRUSTED_HOSTS = _words("TRUSTED_HOSTS")
 
     ARCHIVE_PAGE_SIZE = 10
     # The catalogue page is cached per process; how often to check whether webinars changed.
@@ -107,11 +173,13 @@ class ProductionConfig(Config):
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
     PREFERRED_URL_SCHEME = "https"
+    # A request for another host (a forged Host header) gets a 400 instead of links built from it.
+    TRUSTED_HOSTS = Config.TRUSTED_HOSTS or [urlsplit(Config.BASE_URL).hostname or "localhost"]
 
     @classmethod
     def check(cls) -> None:
         keys = {"SECRET_KEY": os.environ.get("SECRET_KEY", "")}
-        if os.environ.get("LINK_SECRET_KEY"):
+        if _text("LINK_SECRET_KEY"):
             keys["LINK_SECRET_KEY"] = os.environ["LINK_SECRET_KEY"]
         for name, key in keys.items():
             if not key or key == DEV_SECRET_KEY or len(key) < 16:
@@ -123,7 +191,7 @@ class ProductionConfig(Config):
 
 def config_class():
     """The config for FLASK_ENV-like WEBINARS_ENV: 'production' or anything else."""
-    if os.environ.get("WEBINARS_ENV", "development").lower() == "production":
+    if (_text("WEBINARS_ENV") or "development").lower() == "production":
         ProductionConfig.check()
         return ProductionConfig
     return DevelopmentConfig

@@ -1,16 +1,21 @@
 """Settings from the environment, and the production guard on SECRET_KEY."""
 
+import importlib
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
-from datetime import UTC, datetime
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from flask import request
+from sqlalchemy import select
 
 from tests._support.postgres import free_port
 
@@ -172,3 +177,317 @@ def test_base_url_set_in_the_environment_wins_over_what_make_run_recorded(tmp_pa
     (instance / "base-url").unlink()
     default = subprocess.run([sys.executable, "-c", show], env=_dev_env(tmp_path), capture_output=True, text=True)
     assert default.stdout.strip() == "http://127.0.0.1:5000"
+
+
+# -- every documented setting is read, and acts ------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+CONFIG = ROOT / "config.py"
+_READ = re.compile(
+    r"""_(?:text|bool|int|float|words|list)\(\s*["']([A-Z][A-Z0-9_]+)["']|environ\.get\(\s*["']([A-Z][A-Z0-9_]+)["']"""
+)
+
+
+def documented_settings() -> list[str]:
+    """The variables named in the first column of the README's settings table."""
+    text = README.read_text(encoding="utf-8")
+    section = text.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
+    names = []
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            names += re.findall(r"`([A-Z][A-Z0-9_]+)`", line.split("|")[1])
+    return names
+
+
+def settings_read_by_config() -> set[str]:
+    return {a or b for a, b in _READ.findall(CONFIG.read_text(encoding="utf-8"))}
+
+
+def test_the_readme_table_and_config_py_name_the_same_settings():
+    documented = documented_settings()
+    assert len(documented) == len(set(documented)), "a variable appears twice in the README's table"
+    assert set(documented) == settings_read_by_config()
+
+
+@contextmanager
+def environment(values: dict[str, str], tmp_path: Path):
+    """An app created by create_app() with nothing but `values` (and a throwaway SQLite file) in the
+    environment, exactly as `flask` or gunicorn would build it."""
+    import config
+    from webinars import create_app
+
+    saved = dict(os.environ)
+    for name in settings_read_by_config() | {"WEBINARS_ENV"}:
+        os.environ.pop(name, None)
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{tmp_path}/settings.db")
+    os.environ.update(values)
+    try:
+        importlib.reload(config)
+        yield create_app()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        importlib.reload(config)
+
+
+def _sender(app):
+    from webinars.outbox.sender import Sender
+
+    with app.app_context():
+        return Sender()
+
+
+def _remote_addr(app) -> str:
+    app.add_url_rule("/_test/ip", "test_ip", lambda: request.remote_addr or "")
+    headers = {"X-Forwarded-For": "203.0.113.9"}
+    return app.test_client().get("/_test/ip", headers=headers).get_data(as_text=True)
+
+
+def _token_checks_with(app, key: str) -> bool:
+    from itsdangerous import URLSafeTimedSerializer
+
+    from webinars.tokens import SALT_PREFIX, make_token
+
+    with app.app_context():
+        token = make_token("test", {"x": 1})
+    return URLSafeTimedSerializer(key, salt=SALT_PREFIX + "test").loads(token) == {"x": 1}
+
+
+def _backoff(app, attempts: int) -> float:
+    from webinars.outbox.sender import backoff_seconds
+
+    with app.app_context():
+        return backoff_seconds(attempts)
+
+
+def _from_header(app) -> str:
+    from webinars.outbox.messages import build_email
+
+    with app.app_context():
+        return build_email(to="a@example.org", subject="s", text="t", html="<p>t</p>")["From"]
+
+
+def _external(app) -> str:
+    from webinars.urls import external_url
+
+    with app.app_context():
+        return external_url("catalogue.index")
+
+
+def _feed_name(app) -> str:
+    from webinars.catalogue.calendars import _feed_name
+
+    with app.app_context():
+        return _feed_name(None)
+
+
+def _database_file(app) -> str:
+    from webinars.extensions import db
+
+    with app.app_context():
+        return db.engine.url.database
+
+
+def _admin_setting(app, name: str) -> int:
+    from webinars.admin.auth import _setting
+
+    with app.app_context():
+        return _setting(name)
+
+
+def _link_token_checks_with(app, key: str) -> bool:
+    from itsdangerous import URLSafeTimedSerializer
+
+    from webinars.tokens import SALT_PREFIX, make_token
+
+    with app.app_context():
+        token = make_token("test", {"x": 1})
+    return URLSafeTimedSerializer(key, salt=SALT_PREFIX + "test").loads(token) == {"x": 1}
+
+
+def _old_link_accepted(app, old_key: str) -> bool:
+    from itsdangerous import URLSafeTimedSerializer
+
+    from webinars.tokens import SALT_PREFIX, read_token
+
+    token = URLSafeTimedSerializer(old_key, salt=SALT_PREFIX + "test").dumps({"x": 1})
+    with app.app_context():
+        return read_token("test", token) == {"x": 1}
+
+
+KEY = "k" * 40
+# Each documented variable, a value to set, and what must follow from it in the app that starts.
+EFFECTS = {
+    "SECRET_KEY": ({"SECRET_KEY": KEY}, lambda app, tmp: _token_checks_with(app, KEY)),
+    "WEBINARS_ENV": (
+        {"WEBINARS_ENV": "production", "SECRET_KEY": KEY},
+        lambda app, tmp: app.config["SESSION_COOKIE_SECURE"] is True,
+    ),
+    "DATABASE_URL": (
+        {"DATABASE_URL": "sqlite:////tmp/elsewhere.db"},
+        lambda app, tmp: _database_file(app) == "/tmp/elsewhere.db",
+    ),
+    "MAIL_SERVER": (
+        {"MAIL_SERVER": "smtp.example.org"},
+        lambda app, tmp: _sender(app).transport.host == "smtp.example.org",
+    ),
+    "MAIL_PORT": (
+        {"MAIL_SERVER": "smtp.example.org", "MAIL_PORT": "2525"},
+        lambda app, tmp: _sender(app).transport.port == 2525,
+    ),
+    "MAIL_USE_TLS": (
+        {"MAIL_SERVER": "smtp.example.org", "MAIL_USE_TLS": "true"},
+        lambda app, tmp: _sender(app).transport.use_tls,
+    ),
+    "MAIL_USERNAME": (
+        {"MAIL_SERVER": "smtp.example.org", "MAIL_USERNAME": "forum"},
+        lambda app, tmp: _sender(app).transport.username == "forum",
+    ),
+    "MAIL_PASSWORD": (
+        {"MAIL_SERVER": "smtp.example.org", "MAIL_PASSWORD": "s3cret"},
+        lambda app, tmp: _sender(app).transport.password == "s3cret",
+    ),
+    "MAIL_DEFAULT_SENDER": (
+        {"MAIL_DEFAULT_SENDER": "Forum <forum@example.org>"},
+        lambda app, tmp: _from_header(app) == "Forum <forum@example.org>",
+    ),
+    "MAIL_RATE_LIMIT": ({"MAIL_RATE_LIMIT": "5"}, lambda app, tmp: _sender(app).pacer.interval == 0.2),
+    "MAIL_OUTBOX_DIR": (
+        {"MAIL_OUTBOX_DIR": "/tmp/webinars-eml-test"},
+        lambda app, tmp: str(_sender(app).transport.directory) == "/tmp/webinars-eml-test",
+    ),
+    "MAIL_BATCH_SIZE": ({"MAIL_BATCH_SIZE": "7"}, lambda app, tmp: _sender(app).batch_size == 7),
+    "MAIL_LEASE_SECONDS": ({"MAIL_LEASE_SECONDS": "20"}, lambda app, tmp: _sender(app).lease.total_seconds() == 20),
+    "MAIL_MAX_ATTEMPTS": ({"MAIL_MAX_ATTEMPTS": "3"}, lambda app, tmp: _sender(app).max_attempts == 3),
+    "MAIL_RETRY_BASE_SECONDS": ({"MAIL_RETRY_BASE_SECONDS": "10"}, lambda app, tmp: _backoff(app, 2) == 20),
+    "MAIL_RETRY_MAX_SECONDS": ({"MAIL_RETRY_MAX_SECONDS": "100"}, lambda app, tmp: _backoff(app, 10) == 100),
+    "MAIL_SMTP_TIMEOUT": (
+        {"MAIL_SERVER": "smtp.example.org", "MAIL_SMTP_TIMEOUT": "7"},
+        lambda app, tmp: _sender(app).transport.timeout == 7,
+    ),
+    "BASE_URL": (
+        {"BASE_URL": "https://forum.example.org/"},
+        lambda app, tmp: _external(app) == "https://forum.example.org/",
+    ),
+    "SITE_NAME": ({"SITE_NAME": "Policy Forum"}, lambda app, tmp: _feed_name(app) == "Policy Forum"),
+    "WEBINARS_INSTANCE_PATH": (
+        {"WEBINARS_INSTANCE_PATH": "/tmp/webinars-instance-test"},
+        lambda app, tmp: app.instance_path == "/tmp/webinars-instance-test",
+    ),
+    "PORT": ({"PORT": "8123"}, lambda app, tmp: _external(app) == "http://127.0.0.1:8123/"),
+    "PROXY_COUNT": ({"PROXY_COUNT": "1"}, lambda app, tmp: _remote_addr(app) == "203.0.113.9"),
+    "CATALOGUE_VERSION_SECONDS": (
+        {"CATALOGUE_VERSION_SECONDS": "0"},
+        lambda app, tmp: app.config["CATALOGUE_VERSION_SECONDS"] == 0,
+    ),
+    "MAX_CONTENT_LENGTH": (
+        {"MAX_CONTENT_LENGTH": "2048"},
+        lambda app, tmp: app.test_client().post("/newsletter", data={"email": "x" * 4096}).status_code == 413,
+    ),
+    "TRUSTED_HOSTS": (
+        {"TRUSTED_HOSTS": "forum.example.org"},
+        lambda app, tmp: app.test_client().get("/", headers={"Host": "evil.example"}).status_code == 400,
+    ),
+    "ADMIN_LOGIN_MAX_FAILURES_PER_ADDRESS": (
+        {"ADMIN_LOGIN_MAX_FAILURES_PER_ADDRESS": "2"},
+        lambda app, tmp: _admin_setting(app, "ADMIN_LOGIN_MAX_FAILURES_PER_ADDRESS") == 2,
+    ),
+    "ADMIN_LOGIN_MAX_FAILURES_PER_IP": (
+        {"ADMIN_LOGIN_MAX_FAILURES_PER_IP": "9"},
+        lambda app, tmp: _admin_setting(app, "ADMIN_LOGIN_MAX_FAILURES_PER_IP") == 9,
+    ),
+    "ADMIN_LOGIN_FREE_ATTEMPTS": (
+        {"ADMIN_LOGIN_FREE_ATTEMPTS": "3"},
+        lambda app, tmp: _admin_setting(app, "ADMIN_LOGIN_FREE_ATTEMPTS") == 3,
+    ),
+    "ADMIN_LOGIN_MAX_DELAY_SECONDS": (
+        {"ADMIN_LOGIN_MAX_DELAY_SECONDS": "60"},
+        lambda app, tmp: _admin_setting(app, "ADMIN_LOGIN_MAX_DELAY_SECONDS") == 60,
+    ),
+    "ADMIN_SESSION_LIFETIME_MINUTES": (
+        {"ADMIN_SESSION_LIFETIME_MINUTES": "30"},
+        lambda app, tmp: app.config["ADMIN_SESSION_LIFETIME_MINUTES"] == 30,
+    ),
+    "ADMIN_SESSION_IDLE_MINUTES": (
+        {"ADMIN_SESSION_IDLE_MINUTES": "15"},
+        lambda app, tmp: app.config["ADMIN_SESSION_IDLE_MINUTES"] == 15,
+    ),
+    "SECRET_KEY_FALLBACKS": (
+        {"SECRET_KEY_FALLBACKS": "an-old-session-key"},
+        lambda app, tmp: app.config["WTF_CSRF_SECRET_KEY"][0] == "an-old-session-key",
+    ),
+    "LINK_SECRET_KEY": ({"LINK_SECRET_KEY": "l" * 40}, lambda app, tmp: _link_token_checks_with(app, "l" * 40)),
+    "LINK_SECRET_KEY_FALLBACKS": (
+        {"LINK_SECRET_KEY_FALLBACKS": "an-old-link-key"},
+        lambda app, tmp: _old_link_accepted(app, "an-old-link-key"),
+    ),
+    "MAIL_UNCONFIRMED_PER_ADDRESS": (
+        {"MAIL_UNCONFIRMED_PER_ADDRESS": "7"},
+        lambda app, tmp: app.config["MAIL_UNCONFIRMED_PER_ADDRESS"] == 7,
+    ),
+    "MAIL_RESENDS_PER_REGISTRATION": (
+        {"MAIL_RESENDS_PER_REGISTRATION": "2"},
+        lambda app, tmp: app.config["MAIL_RESENDS_PER_REGISTRATION"] == 2,
+    ),
+    "REGISTRATIONS_PER_CLIENT": (
+        {"REGISTRATIONS_PER_CLIENT": "5"},
+        lambda app, tmp: app.config["REGISTRATIONS_PER_CLIENT"] == 5,
+    ),
+    "REGISTRATIONS_PER_CLIENT_MINUTES": (
+        {"REGISTRATIONS_PER_CLIENT_MINUTES": "3"},
+        lambda app, tmp: app.config["REGISTRATIONS_PER_CLIENT_MINUTES"] == 3,
+    ),
+    "NEWSLETTER_SIGNUPS_PER_CLIENT": (
+        {"NEWSLETTER_SIGNUPS_PER_CLIENT": "4"},
+        lambda app, tmp: app.config["NEWSLETTER_SIGNUPS_PER_CLIENT"] == 4,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", documented_settings())
+def test_each_documented_setting_has_an_effect(name, tmp_path):
+    assert name in EFFECTS, f"{name} is documented but no test says what it does: add it to EFFECTS"
+    values, effect = EFFECTS[name]
+    with environment(values, tmp_path) as app:
+        assert effect(app, tmp_path), f"{name}={values[name]} made no difference"
+
+
+def test_an_unusable_value_stops_the_start_with_the_variable_named(tmp_path):
+    result = run_app({"MAIL_PORT": "abc", "DATABASE_URL": f"sqlite:///{tmp_path}/x.db"})
+    assert result.returncode != 0
+    assert "MAIL_PORT must be a whole number" in result.stderr
+
+
+def test_a_worker_started_with_a_short_lease_claims_with_that_lease(tmp_path):
+    """MAIL_LEASE_SECONDS=20 in the environment gives the claimed rows a 20-second lease."""
+    from flask_migrate import upgrade
+
+    from webinars.database import utcnow
+    from webinars.extensions import db
+    from webinars.outbox.models import OutboxMessage
+    from webinars.outbox.sender import Sender
+
+    with environment({"MAIL_LEASE_SECONDS": "20"}, tmp_path) as app, app.app_context():
+        upgrade(directory=str(ROOT / "migrations"))
+        db.session.add(OutboxMessage(kind="test", to_address="a@example.org", raw=b"x", status="queued"))
+        db.session.commit()
+        now = utcnow()
+        [row] = Sender().claim_batch(now, now)
+        lease = db.session.scalar(select(OutboxMessage.lease_until).where(OutboxMessage.id == row.id))
+        assert lease == now + timedelta(seconds=20)
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_the_documented_retry_window_is_the_real_one(tmp_path):
+    """The README's "up to N attempts over about H hours" is what the default backoff gives."""
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    match = re.search(r"up to (\d+) attempts over about (\d+) hours", text)
+    assert match, "the README no longer states the retry window"
+    attempts, hours = int(match.group(1)), int(match.group(2))
+    with environment({}, tmp_path) as app:
+        assert app.config["MAIL_MAX_ATTEMPTS"] == attempts
+        # A wait follows every failed attempt but the last, which gives up.
+        window = sum(_backoff(app, n) for n in range(1, attempts))
+    assert round(window / 3600) == hours

@@ -14,11 +14,12 @@ RECORDED_BASE_URL = "base-url"
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the application: settings, extensions, blueprints, error pages, commands."""
-    # The instance folder holds the SQLite file, the development mail and the recorded base URL.
-    instance = os.environ.get("WEBINARS_INSTANCE_PATH")
+    from config import instance_path
+
     app = Flask(
         __name__,
-        instance_path=os.path.abspath(instance) if instance else None,
+        # The instance folder holds the SQLite file, the development mail and the recorded base URL.
+        instance_path=instance_path(),
         instance_relative_config=True,
         template_folder=str(PROJECT_ROOT / "templates"),
         static_folder=str(PROJECT_ROOT / "static"),
@@ -48,9 +49,11 @@ def configure(app: Flask, test_config: dict | None) -> None:
         if uri.startswith(prefix):
             uri = "postgresql+psycopg://" + uri[len(prefix) :]
     app.config["SQLALCHEMY_DATABASE_URI"] = uri
-    app.config.setdefault("MAIL_OUTBOX_DIR", os.path.join(app.instance_path, "mail"))
+    if not app.config.get("MAIL_OUTBOX_DIR"):
+        app.config["MAIL_OUTBOX_DIR"] = os.path.join(app.instance_path, "mail")
     configure_keys(app)
-    app.config["BASE_URL"] = (app.config.get("BASE_URL") or default_base_url(app.instance_path)).rstrip("/")
+    base_url = app.config.get("BASE_URL") or default_base_url(app.instance_path, app.config.get("PORT") or 5000)
+    app.config["BASE_URL"] = base_url.rstrip("/")
     proxies = int(app.config.get("PROXY_COUNT") or 0)
     if proxies:
         # Behind nginx the client's address (for login throttling) and https come from its headers.
@@ -70,7 +73,7 @@ def configure_keys(app: Flask) -> None:
         app.config["WTF_CSRF_SECRET_KEY"] = [*fallbacks, app.config["SECRET_KEY"]]
 
 
-def default_base_url(instance_path: str) -> str:
+def default_base_url(instance_path: str, port: int) -> str:
     """Without BASE_URL: what `make run` recorded (so that the web server, its mail worker and any
     command agree), else the development server's address on PORT."""
     try:
@@ -78,7 +81,7 @@ def default_base_url(instance_path: str) -> str:
             url = recorded.readline().strip()
     except OSError:
         url = ""
-    return url or f"http://127.0.0.1:{os.environ.get('PORT') or 5000}"
+    return url or f"http://127.0.0.1:{port}"
 
 
 def register_extensions(app: Flask) -> None:

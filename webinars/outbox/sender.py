@@ -47,15 +47,6 @@ from .models import OutboxMessage
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = {
-    "MAIL_BATCH_SIZE": 200,
-    "MAIL_LEASE_SECONDS": 300,
-    "MAIL_MAX_ATTEMPTS": 15,  # with the backoff below: about 15 hours of outage before giving up
-    "MAIL_RETRY_BASE_SECONDS": 60,
-    "MAIL_RETRY_MAX_SECONDS": 3600,
-    "MAIL_SMTP_TIMEOUT": 30,
-}
-
 _table = OutboxMessage.__table__
 _COLUMNS = (
     _table.c.id,
@@ -69,7 +60,8 @@ _COLUMNS = (
 
 
 def _setting(name: str):
-    return current_app.config.get(name, DEFAULTS.get(name))
+    # Every MAIL_* setting and its default lives in config.py.
+    return current_app.config[name]
 
 
 def new_worker_id() -> str:
@@ -121,7 +113,7 @@ class SMTPTransport:
         self.use_tls = bool(config.get("MAIL_USE_TLS"))
         self.username = config.get("MAIL_USERNAME")
         self.password = config.get("MAIL_PASSWORD")
-        self.timeout = float(config.get("MAIL_SMTP_TIMEOUT") or DEFAULTS["MAIL_SMTP_TIMEOUT"])
+        self.timeout = float(config["MAIL_SMTP_TIMEOUT"])
         self.envelope_from = delivery_address(parseaddr(config["MAIL_DEFAULT_SENDER"])[1])
         self._smtp: smtplib.SMTP | None = None
 
