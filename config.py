@@ -7,7 +7,6 @@ A value that cannot be used (MAIL_PORT=abc) stops the start with a message namin
 """
 
 import os
-from urllib.parse import urlsplit
 
 
 class SettingError(RuntimeError):
@@ -78,6 +77,7 @@ DEV_SECRET_KEY = "dev-only-not-secret"
 
 
 class Config:
+    WEBINARS_ENV = "development"
     # Signs session cookies and CSRF tokens. To rotate it without signing everyone out at once, put the
     # old key in SECRET_KEY_FALLBACKS (comma-separated) for a while; leave it out to end every session.
     SECRET_KEY = _text("SECRET_KEY", DEV_SECRET_KEY)
@@ -142,7 +142,8 @@ class Config:
     MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 4 * 1024 * 1024, minimum=1024)
     # Flask 3.1 also caps form fields at 500 kB; one limit, so that what is documented is what applies.
     MAX_FORM_MEMORY_SIZE = MAX_CONTENT_LENGTH
-    # Host names the site answers to; None: any (development). Production derives it from BASE_URL.
+    # Host names the site answers to; None: any in development, the host of BASE_URL in production
+    # (create_app derives it once BASE_URL is final).
     TRUSTED_HOSTS = _words("TRUSTED_HOSTS")
 
     ARCHIVE_PAGE_SIZE = 10
@@ -173,8 +174,7 @@ class ProductionConfig(Config):
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
     PREFERRED_URL_SCHEME = "https"
-    # A request for another host (a forged Host header) gets a 400 instead of links built from it.
-    TRUSTED_HOSTS = Config.TRUSTED_HOSTS or [urlsplit(Config.BASE_URL).hostname or "localhost"]
+    WEBINARS_ENV = "production"
 
     @classmethod
     def check(cls) -> None:

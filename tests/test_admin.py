@@ -232,7 +232,9 @@ def test_production_cookies_are_secure_httponly_and_samesite(monkeypatch, sqlite
 
     monkeypatch.setenv("WEBINARS_ENV", "production")
     monkeypatch.setenv("SECRET_KEY", "a-real-secret-key-of-some-length")
-    config = {key: sqlite_app.config[key] for key in ("SQLALCHEMY_DATABASE_URI", "MAIL_SERVER", "MAIL_PORT")}
+    # Production answers only for the host of BASE_URL (TRUSTED_HOSTS).
+    keys = ("SQLALCHEMY_DATABASE_URI", "MAIL_SERVER", "MAIL_PORT", "BASE_URL")
+    config = {key: sqlite_app.config[key] for key in keys}
     app = create_app(config)
     try:
         assert app.config["SESSION_COOKIE_SECURE"] and app.config["REMEMBER_COOKIE_SECURE"]

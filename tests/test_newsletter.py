@@ -343,3 +343,24 @@ def test_suppressions_can_be_listed_and_cleared(app, runner):
     assert runner.invoke(args=["newsletter", "suppressions", "clear", "gone@example.com"]).exit_code == 0
     assert "No suppressed" in runner.invoke(args=["newsletter", "suppressions", "list"]).output
     assert runner.invoke(args=["newsletter", "suppressions", "clear", "gone@example.com"]).exit_code != 0
+
+
+def _no_store(response) -> bool:
+    directives = {part.strip() for part in response.headers.get("Cache-Control", "").split(",")}
+    # same-origin: no Referer leaves the site, and over HTTPS our own forms still pass Flask-WTF's check.
+    return {"private", "no-store"} <= directives and response.headers.get("Referrer-Policy") == "same-origin"
+
+
+def test_personal_pages_are_never_cached_or_referred(app, client, smtp_server):
+    token = subscribed(app, "ana@example.com")
+    sign_up(client, "bob@example.com")
+    deliver(app)
+    confirm_path = links(smtp_server.messages_to("bob@example.com")[0])["confirm"]
+    paths = [confirm_path, f"/newsletter/preferences/{token}", f"/newsletter/unsubscribe/{token}"]
+    for path in paths + ["/newsletter/preferences/garbled", "/newsletter/confirm/garbled"]:
+        response = client.get(path)
+        assert _no_store(response), (path, response.headers.get("Cache-Control"))
+    assert _no_store(post_form(client, confirm_path))
+    assert _no_store(post_form(client, f"/newsletter/preferences/{token}", {"topics": []}))
+    one_click = app.test_client().post(f"/newsletter/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
+    assert one_click.status_code == 200 and _no_store(one_click)

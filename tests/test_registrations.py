@@ -216,7 +216,7 @@ def test_cancelling_sends_cancel_and_promotes_the_first_waitlisted_person(app, c
     # Opening the link (as a mail scanner would) changes nothing.
     page = client.get(link)
     assert page.status_code == 200 and "Seat Holder" in page.get_data(as_text=True)
-    assert page.headers["Cache-Control"] == "no-store, private"
+    assert page.headers["Cache-Control"] == "private, no-store"
     assert [s for _, s in registrations(app)] == ["confirmed", "waitlisted", "waitlisted"]
 
     token = csrf_token(client, link)

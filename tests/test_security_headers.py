@@ -243,7 +243,12 @@ def test_production_cookies_are_secure_httponly_and_lax(sqlite_app, monkeypatch)
 
     monkeypatch.setenv("WEBINARS_ENV", "production")
     monkeypatch.setenv("SECRET_KEY", "p" * 64)
-    app = create_app({"SQLALCHEMY_DATABASE_URI": sqlite_app.config["SQLALCHEMY_DATABASE_URI"]})
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": sqlite_app.config["SQLALCHEMY_DATABASE_URI"],
+            "BASE_URL": "https://webinars.example.org",  # production answers only for its own host
+        }
+    )
     try:
         assert app.config["SESSION_COOKIE_SECURE"] is True
         assert app.config["REMEMBER_COOKIE_SECURE"] is True
@@ -259,6 +264,36 @@ def test_production_cookies_are_secure_httponly_and_lax(sqlite_app, monkeypatch)
         flags = _flags(_session_cookie(response, "tz"))
         assert {"secure", "httponly"} <= flags.keys()
         assert flags["samesite"] == "Lax"
+    finally:
+        from tests.conftest import _dispose
+
+        _dispose(app)
+
+
+@pytest.mark.parametrize("path", ["/admin", "/admin/", "/newsletter/", "/admin/webinars/1/"])
+def test_redirects_never_name_the_host_the_client_sent(sqlite_app, path):
+    response = sqlite_app.test_client().get(path, headers={"Host": "evil.example"})
+    assert response.status_code in (301, 302, 303, 307, 308, 404), response.status_code
+    location = response.headers.get("Location", "")
+    assert "evil" not in location and "evil" not in response.get_data(as_text=True)
+    if location:
+        assert location.startswith("/") and not location.startswith("//"), location
+
+
+def test_a_forged_host_gets_a_400_in_production(sqlite_app, monkeypatch):
+    from webinars import create_app
+
+    monkeypatch.setenv("WEBINARS_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "p" * 64)
+    app = create_app(
+        {"SQLALCHEMY_DATABASE_URI": sqlite_app.config["SQLALCHEMY_DATABASE_URI"], "BASE_URL": "https://forum.example"}
+    )
+    try:
+        client = app.test_client()
+        forged = client.get("/admin", headers={"Host": "evil.example"}, base_url="https://evil.example")
+        assert forged.status_code == 400
+        assert "evil" not in forged.headers.get("Location", "") and "evil" not in forged.get_data(as_text=True)
+        assert client.get("/admin", base_url="https://forum.example").status_code == 308
     finally:
         from tests.conftest import _dispose
 

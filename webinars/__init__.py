@@ -2,8 +2,10 @@
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import Flask
+from werkzeug.routing import RequestRedirect
 
 from .extensions import babel, csrf, db, login_manager, migrate
 
@@ -12,11 +14,22 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RECORDED_BASE_URL = "base-url"
 
 
+class WebinarsFlask(Flask):
+    def raise_routing_exception(self, request):
+        # Werkzeug builds the redirect of a missing trailing slash (/admin -> /admin/) from the Host
+        # header, which the client chose: redirect to the path alone, on whatever host was asked.
+        error = request.routing_exception
+        if isinstance(error, RequestRedirect):
+            parts = urlsplit(error.new_url)
+            raise RequestRedirect(urlunsplit(("", "", parts.path, parts.query, ""))) from None
+        super().raise_routing_exception(request)
+
+
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the application: settings, extensions, blueprints, error pages, commands."""
     from config import instance_path
 
-    app = Flask(
+    app = WebinarsFlask(
         __name__,
         # The instance folder holds the SQLite file, the development mail and the recorded base URL.
         instance_path=instance_path(),
@@ -54,6 +67,9 @@ def configure(app: Flask, test_config: dict | None) -> None:
     configure_keys(app)
     base_url = app.config.get("BASE_URL") or default_base_url(app.instance_path, app.config.get("PORT") or 5000)
     app.config["BASE_URL"] = base_url.rstrip("/")
+    if app.config.get("TRUSTED_HOSTS") is None and app.config.get("WEBINARS_ENV") == "production":
+        # A request naming another host (a forged Host header) gets a 400, never links built from it.
+        app.config["TRUSTED_HOSTS"] = [urlsplit(app.config["BASE_URL"]).hostname or "localhost"]
     proxies = int(app.config.get("PROXY_COUNT") or 0)
     if proxies:
         # Behind nginx the client's address (for login throttling) and https come from its headers.

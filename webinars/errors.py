@@ -2,9 +2,11 @@
 
 import logging
 
-from flask import Flask, render_template, request
+from flask import Flask, has_request_context, render_template, request
+from flask.globals import request_ctx
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
+from markupsafe import escape
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -34,13 +36,20 @@ MESSAGES = {
 }
 
 
+def _plain(code: int, message) -> str:
+    return f"<!doctype html><title>{code}</title><h1>{code}</h1><p>{escape(str(message))}</p>"
+
+
 def render_error(code: int, message: str | None = None):
     title, default_message = MESSAGES.get(code, MESSAGES[500])
+    if has_request_context() and request_ctx.url_adapter is None:
+        # A Host outside TRUSTED_HOSTS: no URL can be built for this request, so no layout either.
+        return _plain(code, default_message), code
     try:
         body = render_template("errors/error.html", code=code, title=title, message=message or default_message)
     except Exception:  # the error page must never fail itself (e.g. database down while rendering)
         log.exception("could not render error page")
-        body = f"<!doctype html><title>{code}</title><h1>{code}</h1><p>{default_message}</p>"
+        body = _plain(code, default_message)
     response = (body, code)
     return response
 

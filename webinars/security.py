@@ -33,6 +33,14 @@ def referrer_policy() -> str:
     return SITE_REFERRER_POLICY
 
 
+def keep_private(response):
+    """For the pages behind a personal link (its token is a key to someone's registration or
+    subscription): never stored by a browser or a shared cache. Their Referrer-Policy comes from
+    referrer_policy(), like every page whose address carries a token."""
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
 def _carries_nul(values) -> bool:
     return any("\x00" in key or any("\x00" in value for value in values.getlist(key)) for key in values)
 

@@ -15,6 +15,7 @@ from wtforms import ValidationError
 from ..catalogue.models import Topic
 from ..errors import render_error
 from ..extensions import csrf, db
+from ..security import keep_private
 from . import operations
 from .forms import ButtonForm, PreferencesForm, SignupForm
 
@@ -25,6 +26,19 @@ INVALID_LINK = _l(
     "subscription. You can sign up again from the newsletter page."
 )
 EXPIRED_LINK = _l("This confirmation link has expired. Sign up again and we will send you a new one.")
+
+
+# The pages behind the signed links in emails: personal, whatever the answer.
+PERSONAL_ENDPOINTS = frozenset(
+    {"newsletter.confirm", "newsletter.preferences", "newsletter.unsubscribe", "newsletter.unsubscribe_post"}
+)
+
+
+@blueprint.after_request
+def personal_pages_stay_private(response):
+    if request.endpoint in PERSONAL_ENDPOINTS:
+        keep_private(response)
+    return response
 
 
 def _topic_choices() -> list[tuple[str, str]]:

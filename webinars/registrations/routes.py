@@ -16,6 +16,7 @@ from ..errors import render_error
 from ..extensions import db
 from ..forms import ButtonForm
 from ..outbox.idle import on_idle
+from ..security import keep_private
 from ..tokens import BadToken, read_token
 from . import operations
 from .forms import RegistrationForm
@@ -146,8 +147,7 @@ def _registration_or_error(token: str, purpose: str = TOKEN_PURPOSE):
 def _private(response):
     # The token in the URL is a key to someone's registration: keep it out of caches (and, through
     # security.referrer_policy(), out of other sites' Referer headers).
-    response.headers["Cache-Control"] = "no-store, private"
-    return response
+    return keep_private(response)
 
 
 def _manage_page(registration: Registration, token: str, notice: str | None = None) -> str:
