@@ -246,3 +246,27 @@ def test_mail_worker_loop_delivers_and_stops_cleanly_on_sigterm(sqlite_app, smtp
     assert worker.returncode == 0, err.decode()
     assert b"stopped" in err
     assert statuses(sqlite_app) == {"sent": 3}
+
+
+def test_a_bounce_after_a_reconnect_is_a_bounce_and_the_rest_of_the_batch_goes_out(app, smtp_server):
+    """The server drops the worker's idle connection; on the fresh one it refuses the first address
+    with a 550. That address is bounced (failed, suppressed) once; the others are delivered."""
+    queue(app, to="warm@example.com")
+    with app.app_context():
+        sender = Sender()
+        try:
+            assert sender.deliver().sent == 1  # the connection is open and kept
+            smtp_server.stop()  # drops it
+            smtp_server.start()
+            smtp_server.refuse_rcpt("gone@example.com", code=550)
+            queue(app, to="gone@example.com")
+            queue(app, count=2, to="fine{n}@example.com")
+            report = sender.deliver()
+        finally:
+            sender.close()
+        assert (report.sent, report.failed, report.retried, report.bounced) == (2, 1, 0, 1), str(report)
+        gone = db.session.scalar(select(OutboxMessage).where(OutboxMessage.to_address == "gone@example.com"))
+        assert gone.status == "failed" and gone.attempts == 1 and "550" in gone.last_error
+        assert db.session.scalar(select(Suppression.email)) == "gone@example.com"
+    assert statuses(app) == {"sent": 3, "failed": 1}
+    assert sorted(m.rcpt_tos[0] for m in smtp_server.messages[1:]) == ["fine0@example.com", "fine1@example.com"]

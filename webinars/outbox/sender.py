@@ -7,8 +7,11 @@ Guarantees
   lease runs out; the next worker takes them over.
 - Each row is marked 'sent' in its own commit right after its SMTP transaction, so a SIGKILL
   repeats at most the one message that was in flight.
-- Temporary trouble (server down, 4xx) retries with exponential backoff up to MAIL_MAX_ATTEMPTS,
-  then 'failed'. A 5xx on RCPT is a hard bounce: 'failed' plus a Suppression row for the address.
+- Each message attempt has exactly one outcome, recorded once (see Outcome): sent; retry later
+  (4xx); bounced (5xx on RCPT: 'failed' plus a Suppression row for the address); failed (another
+  5xx); or connection down (retry later, and the rest of the batch waits too). Temporary trouble
+  retries with exponential backoff up to MAIL_MAX_ATTEMPTS, then 'failed'. A connection that drops
+  while idle is re-opened once for the message at hand, whose outcome is then that of the retry.
 - Addresses go out in their delivery form (webinars/addresses.py: the domain in ASCII). One whose
   local part is not ASCII needs SMTPUTF8: without it on the server, the row is 'failed' at once with
   that reason in last_error (the message is kept, the address is not suppressed).
@@ -18,6 +21,7 @@ Guarantees
 from __future__ import annotations
 
 import contextlib
+import enum
 import logging
 import os
 import secrets
@@ -73,14 +77,15 @@ class DeliveryReport:
     claimed: int = 0
     sent: int = 0
     retried: int = 0
-    failed: int = 0
+    failed: int = 0  # bounced ones included
+    bounced: int = 0
     suppressed: int = 0
     errors: list[str] = field(default_factory=list)
     stopped_campaigns: dict[int, str] = field(default_factory=dict)  # campaign id: why
 
     def __str__(self) -> str:
         text = (
-            f"{self.sent} sent, {self.retried} to retry, {self.failed} failed, "
+            f"{self.sent} sent, {self.retried} to retry, {self.failed} failed ({self.bounced} bounced), "
             f"{self.suppressed} suppressed (of {self.claimed} claimed)"
         )
         for campaign_id, reason in self.stopped_campaigns.items():
@@ -88,12 +93,29 @@ class DeliveryReport:
         return text
 
 
+class Outcome(enum.Enum):
+    """What became of one attempt to hand a message to the SMTP server."""
+
+    SENT = "sent"
+    RETRY = "retry"  # 4xx: try this message again later
+    BOUNCED = "bounced"  # 5xx on RCPT: the address itself is bad
+    FAILED = "failed"  # another 5xx: this message will never go through
+    CONNECTION_DOWN = "connection down"  # retry later, and so does the rest of the batch
+
+
 class TransientError(Exception):
     """Try again later (server down, 4xx)."""
 
 
 class ConnectionLost(TransientError):
-    """The connection is gone; the rest of the batch needs a new one."""
+    """The connection is gone; the rest of the batch needs a new one.
+
+    `reused`: it was an open connection that failed (servers drop idle ones), so a fresh one may work;
+    False when a new connection could not be opened at all."""
+
+    def __init__(self, message: str, *, reused: bool = False):
+        super().__init__(message)
+        self.reused = reused
 
 
 class PermanentError(Exception):
@@ -135,7 +157,8 @@ class SMTPTransport:
         return smtp
 
     def send(self, row, raw: bytes) -> None:
-        if self._smtp is None:
+        reused = self._smtp is not None
+        if not reused:
             self._smtp = self._connect()
         recipient = delivery_address(row.to_address)
         options = ["SMTPUTF8"] if _needs_smtputf8(recipient, raw) else []
@@ -156,10 +179,10 @@ class SMTPTransport:
             _raise_for_code(error.smtp_code, error.smtp_error, type(error).__name__, bounce=False)
         except (smtplib.SMTPServerDisconnected, OSError) as error:
             self._drop()
-            raise ConnectionLost(f"connection lost: {error}") from error
+            raise ConnectionLost(f"connection lost: {error}", reused=reused) from error
         except smtplib.SMTPException as error:
             self._drop()
-            raise ConnectionLost(f"SMTP error: {error}") from error
+            raise ConnectionLost(f"SMTP error: {error}", reused=reused) from error
 
     def _drop(self) -> None:
         if self._smtp is not None:
@@ -395,35 +418,43 @@ class Sender:
                 report.suppressed += 1
                 continue
             self.pacer.wait()
+            outcome, error = self._attempt(row, content)
+            self._record(row, outcome, error, report, clock)
+            if outcome is Outcome.CONNECTION_DOWN:
+                connection_down = error
+
+    def _attempt(self, row, content: bytes) -> tuple[Outcome, str]:
+        """Hand one message to the SMTP server; its one outcome and the error text."""
+        try:
             try:
                 self.transport.send(row, content)
-            except ConnectionLost as error:
-                connection_down = str(error) if not self._reconnects(row, content, report) else None
-                if connection_down:
-                    self._retry_or_fail(row, connection_down, report, clock)
-                continue
-            except TransientError as error:
-                self._retry_or_fail(row, str(error), report, clock)
-                continue
-            except PermanentError as error:
-                if error.bounce:
-                    self._suppress(row.to_address, str(error))
-                self._finish(row, status="failed", last_error=str(error)[:2000])
-                report.failed += 1
-                continue
+            except ConnectionLost as lost:
+                if not lost.reused:
+                    raise
+                # An open connection failed (servers drop idle ones): once more on a fresh one, and
+                # whatever that attempt says is this message's outcome.
+                self.transport.send(row, content)
+        except ConnectionLost as error:
+            return Outcome.CONNECTION_DOWN, str(error)
+        except TransientError as error:
+            return Outcome.RETRY, str(error)
+        except PermanentError as error:
+            return (Outcome.BOUNCED if error.bounce else Outcome.FAILED), str(error)
+        return Outcome.SENT, ""
+
+    def _record(self, row, outcome: Outcome, error: str, report: DeliveryReport, now: datetime) -> None:
+        """Record one attempt's outcome: each outcome is handled here, once."""
+        if outcome is Outcome.SENT:
             self._finish(row, status="sent", sent_at=utcnow(), last_error=None)
             report.sent += 1
-
-    def _reconnects(self, row, content: bytes, report: DeliveryReport) -> bool:
-        """After a lost connection, try once more on a fresh one (servers drop idle connections).
-        True when the message went through."""
-        try:
-            self.transport.send(row, content)
-        except (TransientError, PermanentError):
-            return False
-        self._finish(row, status="sent", sent_at=utcnow(), last_error=None)
-        report.sent += 1
-        return True
+        elif outcome in (Outcome.RETRY, Outcome.CONNECTION_DOWN):
+            self._retry_or_fail(row, error, report, now)
+        else:
+            if outcome is Outcome.BOUNCED:
+                self._suppress(row.to_address, error)
+                report.bounced += 1
+            self._finish(row, status="failed", last_error=error[:2000])
+            report.failed += 1
 
     def close(self) -> None:
         self.transport.close()
