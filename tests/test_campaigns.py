@@ -385,3 +385,16 @@ def test_worker_housekeeping_resumes_an_abandoned_expansion_and_marks_the_campai
         operations.tend_campaigns()
         campaign = db.session.get(Campaign, campaign_id)
         assert campaign.status == "done" and campaign.finished_at is not None
+
+
+def test_the_per_worker_cache_of_rendered_campaigns_is_bounded(sqlite_app, smtp_server):
+    from webinars.newsletter import campaigns
+
+    add_subscribers(sqlite_app, 1)
+    for _ in range(campaigns.CAMPAIGN_CACHE_SIZE + 5):
+        expand(sqlite_app, new_campaign(sqlite_app, body="A short one."))
+    with sqlite_app.app_context():
+        report = deliver_due()
+        cached = len(sqlite_app.extensions[campaigns.CACHE_KEY].campaigns)
+    assert report.sent == campaigns.CAMPAIGN_CACHE_SIZE + 5
+    assert 0 < cached <= campaigns.CAMPAIGN_CACHE_SIZE

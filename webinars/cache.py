@@ -16,6 +16,9 @@ class BoundedCache:
         self._items: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
 
+    def __len__(self) -> int:
+        return len(self._items)
+
     def get_or_build(self, key: Hashable, build: Callable[[], object]):
         with self._lock:
             if key in self._items:

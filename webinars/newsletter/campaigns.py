@@ -22,6 +22,7 @@ from flask import current_app, render_template
 from sqlalchemy import select
 
 from ..addresses import delivery_address, mailbox_header
+from ..cache import BoundedCache
 from ..extensions import db
 from ..outbox.models import OutboxMessage
 from ..urls import external_url, service_domain
@@ -55,11 +56,16 @@ class _Recipient:
     loaded_at: float
 
 
+# Rendered campaigns kept per worker: the ones being sent at the same time, with room to spare; the
+# least recently used goes first, so a long-lived worker does not keep every campaign it ever sent.
+CAMPAIGN_CACHE_SIZE = 8
+
+
 class _Cache:
     """Per app: prepared campaigns and a look-ahead of recipients' states."""
 
     def __init__(self) -> None:
-        self.campaigns: dict[int, _Prepared] = {}
+        self.campaigns = BoundedCache(CAMPAIGN_CACHE_SIZE)
         self.recipients: dict[tuple[int, int], _Recipient] = {}
 
 
@@ -114,14 +120,11 @@ def _prepare(campaign: Campaign) -> _Prepared:
 
 
 def _prepared(campaign_id: int) -> _Prepared | None:
-    cache = _cache()
-    prepared = cache.campaigns.get(campaign_id)
-    if prepared is None:
+    def build() -> _Prepared | None:
         campaign = db.session.get(Campaign, campaign_id)
-        if campaign is None:
-            return None
-        prepared = cache.campaigns[campaign_id] = _prepare(campaign)
-    return prepared
+        return None if campaign is None else _prepare(campaign)
+
+    return _cache().campaigns.get_or_build(campaign_id, build)
 
 
 def _load_recipients(row: OutboxMessage, cache: _Cache) -> None:
