@@ -74,6 +74,14 @@ def instance_path() -> str | None:
 
 
 DEV_SECRET_KEY = "dev-only-not-secret"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _log_level() -> str:
+    level = (_text("LOG_LEVEL") or "INFO").strip().upper()
+    if level not in LOG_LEVELS:
+        raise SettingError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {level!r}")
+    return level
 
 
 class Config:
@@ -145,6 +153,9 @@ class Config:
     # Host names the site answers to; None: any in development, the host of BASE_URL in production
     # (create_app derives it once BASE_URL is final).
     TRUSTED_HOSTS = _words("TRUSTED_HOSTS")
+
+    # Lines on stderr at this level and above, each with the request's id (webinars/logs.py).
+    LOG_LEVEL = _log_level()
 
     ARCHIVE_PAGE_SIZE = 10
     # The catalogue page is cached per process; how often to check whether webinars changed.

@@ -1,6 +1,7 @@
 """Settings from the environment, and the production guard on SECRET_KEY."""
 
 import importlib
+import logging
 import os
 import re
 import signal
@@ -316,6 +317,12 @@ def _old_link_accepted(app, old_key: str) -> bool:
         return read_token("test", token) == {"x": 1}
 
 
+def _logs_at(level: int) -> bool:
+    from webinars.logs import _handler
+
+    return _handler().level == level and logging.getLogger().level == level
+
+
 KEY = "k" * 40
 # Each documented variable, a value to set, and what must follow from it in the app that starts.
 EFFECTS = {
@@ -389,6 +396,7 @@ EFFECTS = {
         {"TRUSTED_HOSTS": "forum.example.org"},
         lambda app, tmp: app.test_client().get("/", headers={"Host": "evil.example"}).status_code == 400,
     ),
+    "LOG_LEVEL": ({"LOG_LEVEL": "warning"}, lambda app, tmp: _logs_at(logging.WARNING)),
     "ADMIN_LOGIN_MAX_FAILURES_PER_ADDRESS": (
         {"ADMIN_LOGIN_MAX_FAILURES_PER_ADDRESS": "2"},
         lambda app, tmp: _admin_setting(app, "ADMIN_LOGIN_MAX_FAILURES_PER_ADDRESS") == 2,
@@ -463,13 +471,15 @@ def test_a_worker_started_with_a_short_lease_claims_with_that_lease(tmp_path):
     """MAIL_LEASE_SECONDS=20 in the environment gives the claimed rows a 20-second lease."""
     from flask_migrate import upgrade
 
+    from tests.conftest import _logging_kept
     from webinars.database import utcnow
     from webinars.extensions import db
     from webinars.outbox.models import OutboxMessage
     from webinars.outbox.sender import Sender
 
     with environment({"MAIL_LEASE_SECONDS": "20"}, tmp_path) as app, app.app_context():
-        upgrade(directory=str(ROOT / "migrations"))
+        with _logging_kept():  # alembic's env.py reconfigures logging
+            upgrade(directory=str(ROOT / "migrations"))
         db.session.add(OutboxMessage(kind="test", to_address="a@example.org", raw=b"x", status="queued"))
         db.session.commit()
         now = utcnow()

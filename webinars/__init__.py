@@ -8,6 +8,7 @@ from flask import Flask
 from werkzeug.routing import RequestRedirect
 
 from .extensions import babel, csrf, db, login_manager, migrate
+from .logs import configure_logging
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Written by `make run` (scripts/run-dev): the address it serves, read by every process without BASE_URL.
@@ -38,6 +39,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         static_folder=str(PROJECT_ROOT / "static"),
     )
     configure(app, test_config)
+    configure_logging(app)
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)

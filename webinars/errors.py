@@ -11,6 +11,7 @@ from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from .extensions import db
+from .logs import redact
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ def register(app: Flask) -> None:
     def invalid_data(error):
         # The database refused a value (a NUL byte, a number out of range): the request's fault,
         # and trying again will not help, so not a 503.
-        log.warning("database refused data on %s %s: %s", request.method, request.path, error.orig)
+        log.warning("database refused data on %s %s: %s", request.method, redact(request.path), error.orig)
         try:
             db.session.rollback()
         except Exception:
@@ -87,7 +88,7 @@ def register(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     @app.errorhandler(DBAPIError)
     def database_unavailable(error):
-        log.warning("database error on %s %s: %s", request.method, request.path, error)
+        log.warning("database error on %s %s: %s", request.method, redact(request.path), error)
         try:
             db.session.rollback()
         except Exception:  # the connection itself may be gone
@@ -96,5 +97,5 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(error):
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.exception("unhandled error on %s %s", request.method, redact(request.path))
         return render_error(500)

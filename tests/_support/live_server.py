@@ -282,16 +282,19 @@ def gunicorn_server(
     *,
     certs=None,
     env: dict | None = None,
+    conf: str | None = None,
 ):
     """An app server process, served the way the README recommends for production (not started).
 
     With `certs` (tests._support.tls.Certificates) gunicorn itself speaks TLS (--certfile/--keyfile).
     `env` adds environment variables, e.g. WEBINARS_ENV=production with a real SECRET_KEY.
+    `conf`: a gunicorn config (`-c`), e.g. the README's "python:webinars.gunicorn_conf".
     """
     port = free_port()
     tls = ["--certfile", str(certs.cert_file), "--keyfile", str(certs.key_file)] if certs is not None else []
     argv = [
         str(VENV_BIN / "gunicorn"),
+        *(["--config", conf] if conf else []),
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",
@@ -300,8 +303,7 @@ def gunicorn_server(
         str(threads),
         "--graceful-timeout",
         "5",
-        "--access-logfile",
-        "-",
+        *([] if conf else ["--access-logfile", "-"]),
         *tls,
         APP_SPEC,
     ]
