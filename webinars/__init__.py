@@ -131,7 +131,10 @@ def register_blueprints(app: Flask) -> None:
     from .catalogue.routes import blueprint as catalogue
     from .newsletter.routes import blueprint as newsletter
     from .registrations.routes import blueprint as registrations
+    from .urls import DatabaseIdConverter
 
+    # Before any route is added: every <int:...> is bounded to what a database id can be.
+    app.url_map.converters["int"] = DatabaseIdConverter
     app.register_blueprint(catalogue)
     app.register_blueprint(registrations)
     app.register_blueprint(newsletter)

@@ -7,6 +7,18 @@ from sqlalchemy import DateTime, TypeDecorator, select, text
 
 from .extensions import db
 
+# Ids are PostgreSQL integers: a larger number in a URL, a token or a command names no row (and would
+# overflow the driver), so it is refused before any query.
+MAX_ID = 2**31 - 1
+
+
+def parse_id(text: str | None) -> int | None:
+    """The id written in `text` (digits only, 1 to MAX_ID), or None."""
+    if not text or not text.isascii() or not text.isdigit() or len(text) > 10:
+        return None
+    number = int(text)
+    return number if 0 < number <= MAX_ID else None
+
 
 def utcnow() -> datetime:
     """The current instant, aware, in UTC (never the machine's local time)."""

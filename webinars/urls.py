@@ -6,7 +6,9 @@ They are built from BASE_URL, never from the request's Host header, which a clie
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, url_for
-from werkzeug.routing import MapAdapter
+from werkzeug.routing import IntegerConverter, MapAdapter
+
+from .database import MAX_ID
 
 
 def external_url(endpoint: str, **values) -> str:
@@ -40,3 +42,11 @@ def webcal_url(endpoint: str, **values) -> str:
 
 def service_domain() -> str:
     return urlsplit(current_app.config["BASE_URL"]).hostname or "localhost"
+
+
+class DatabaseIdConverter(IntegerConverter):
+    """`<int:...>` in every route: a number up to MAX_ID (a PostgreSQL integer); a larger one is a 404,
+    not an overflow in the database driver."""
+
+    def __init__(self, map, fixed_digits: int = 0, min: int | None = None, max: int | None = None, signed=False):
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=MAX_ID if max is None else max, signed=signed)

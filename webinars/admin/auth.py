@@ -11,7 +11,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from .. import ratelimit
 from ..addresses import lookup_key
-from ..database import utcnow
+from ..database import parse_id, utcnow
 from ..extensions import db, login_manager
 from .models import Organiser
 
@@ -43,11 +43,12 @@ def load_organiser(user_id: str) -> Organiser | None:
     version is behind the organiser's (sign-out, new password, deactivation), when the organiser
     is inactive, after ADMIN_SESSION_LIFETIME_MINUTES, or after ADMIN_SESSION_IDLE_MINUTES unused."""
     identifier, _, version = (user_id or "").partition(":")
-    if not identifier.isdigit() or not version.isdigit() or len(identifier) > 12:
+    organiser_id = parse_id(identifier)  # bounded: a forged huge id must not overflow the driver
+    if organiser_id is None or not version.isdigit() or len(version) > 12:
         return None
     if session_expired(utcnow()):
         return None
-    organiser = db.session.get(Organiser, int(identifier))
+    organiser = db.session.get(Organiser, organiser_id)
     if organiser is None or not organiser.active or organiser.session_version != int(version):
         return None
     return organiser

@@ -16,6 +16,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
+from ..catalogue.models import FIRST_YEAR, LAST_YEAR, MAX_CAPACITY
 from ..catalogue.operations import slug_taken
 from ..forms import BaseForm, CheckboxesField, ZoneField, single_line
 from ..timezones import UnknownZoneError, WallTimeError, canonical_zone_or_none, localize
@@ -43,6 +44,15 @@ def _http_url(form, field):
         raise ValidationError(str(exc)) from exc
 
 
+DATE_RANGE_MESSAGE = _l("Choose a date from %(first)s to %(last)s.", first=FIRST_YEAR, last=LAST_YEAR)
+
+
+def in_date_range(form, field):
+    """Dates far outside the present would overflow every zone's wall clock and calendar files."""
+    if field.data and not FIRST_YEAR <= field.data.year <= LAST_YEAR:
+        raise ValidationError(DATE_RANGE_MESSAGE)
+
+
 def split_zones(text: str) -> list[str]:
     return [part for part in re.split(r"[\s,]+", text or "") if part]
 
@@ -60,7 +70,7 @@ class WebinarForm(BaseForm):
         validators=[Optional(), Length(max=50000)],
         description=_l("Markdown: **bold**, *italic*, [link](https://…), lists with “- ”. Raw HTML is not allowed."),
     )
-    start_date = DateField(_l("Start date"), validators=[InputRequired()])
+    start_date = DateField(_l("Start date"), validators=[InputRequired(), in_date_range])
     start_time = TimeField(_l("Start time"), validators=[InputRequired()])
     timezone = ZoneField(
         _l("Time zone of the start time"),
@@ -81,7 +91,14 @@ class WebinarForm(BaseForm):
     location = StringField(_l("Location"), validators=[Optional(), Length(max=300), single_line], default="Online")
     capacity = IntegerField(
         _l("Capacity"),
-        validators=[Optional(), NumberRange(min=0)],
+        validators=[
+            Optional(),
+            NumberRange(
+                min=0,
+                max=MAX_CAPACITY,
+                message=_l("Give a number of seats from 0 to at most 1,000,000, or leave it empty for no limit."),
+            ),
+        ],
         description=_l("Seats; leave empty for no limit. Later registrants join the waiting list."),
     )
     confirm_registrations = BooleanField(
@@ -94,7 +111,7 @@ class WebinarForm(BaseForm):
             "calendar invitation arrives only after it."
         ),
     )
-    deadline_date = DateField(_l("Registration deadline: date"), validators=[Optional()])
+    deadline_date = DateField(_l("Registration deadline: date"), validators=[Optional(), in_date_range])
     deadline_time = TimeField(
         _l("Registration deadline: time"),
         validators=[Optional()],
@@ -168,7 +185,7 @@ class WebinarForm(BaseForm):
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)
         # Only once date, time and zone are each valid can the instant be worked out.
-        if self.start_date.data and self.start_time.data and not self.timezone.errors:
+        if self.start_date.data and self.start_time.data and not (self.start_date.errors or self.timezone.errors):
             try:
                 self.starts_at = localize(
                     datetime.combine(self.start_date.data, self.start_time.data), self.timezone.data
@@ -181,7 +198,7 @@ class WebinarForm(BaseForm):
         if bool(self.deadline_date.data) != bool(self.deadline_time.data):
             self.deadline_time.errors = [*self.deadline_time.errors, _l("Give both a date and a time, or neither.")]
             valid = False
-        elif self.deadline_date.data and not self.timezone.errors:
+        elif self.deadline_date.data and not (self.deadline_date.errors or self.timezone.errors):
             try:
                 self.registration_deadline = localize(
                     datetime.combine(self.deadline_date.data, self.deadline_time.data), self.timezone.data

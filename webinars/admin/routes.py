@@ -14,8 +14,8 @@ from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import TooManyRequests
 
 from ..catalogue import operations as catalogue_ops
-from ..catalogue.models import Topic, Webinar
-from ..database import utcnow
+from ..catalogue.models import FIRST_YEAR, LAST_YEAR, Topic, Webinar
+from ..database import parse_id, utcnow
 from ..extensions import db, login_manager
 from ..markup import markdown_to_html
 from ..newsletter.models import Campaign, Subscriber, subscriber_topics
@@ -33,7 +33,7 @@ from ..registrations.operations import cancel_registration, promote
 from ..timezones import UnknownZoneError, WallTimeError, canonical_zone_or_none, localize, to_zone, zone_times_line
 from . import exports
 from .auth import authenticate, begin_sign_in, end_session, session_used, signed_in, start_session
-from .forms import CampaignForm, CancelWebinarForm, LoginForm, WebinarForm, split_zones
+from .forms import DATE_RANGE_MESSAGE, CampaignForm, CancelWebinarForm, LoginForm, WebinarForm, split_zones
 from .lines import format_agenda, format_documents, format_partners
 from .models import AuditEvent
 
@@ -120,8 +120,8 @@ def logout():
 # -- webinars ----------------------------------------------------------------------------------------
 
 
-def _webinar_or_404(webinar_id: int) -> Webinar:
-    webinar = db.session.get(Webinar, webinar_id)
+def _webinar_or_404(webinar_id: int | None) -> Webinar:
+    webinar = db.session.get(Webinar, webinar_id) if webinar_id is not None else None
     if webinar is None:
         abort(404)
     return webinar
@@ -302,6 +302,8 @@ def preview_zones():
         clock = time.fromisoformat(args.get("time", ""))
     except ValueError:
         return jsonify(line="", error=_("Enter a start date and time."))
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        return jsonify(line="", error=str(DATE_RANGE_MESSAGE))
     try:
         instant = localize(datetime.combine(day, clock.replace(tzinfo=None)), zone)
     except UnknownZoneError:
@@ -473,8 +475,8 @@ def campaign_new():
     webinar = None
     webinar_id = request.values.get("webinar", "")
     initial: dict = {}
-    if webinar_id.isdigit():
-        webinar = _webinar_or_404(int(webinar_id))
+    if webinar_id:
+        webinar = _webinar_or_404(parse_id(webinar_id))
         subject, body = announcement_markdown(webinar)
         initial = {"subject": subject, "body": body, "topics": [topic.id for topic in webinar.topics]}
     form = CampaignForm(topic_choices=_topic_choices(), data=initial)

@@ -3,6 +3,7 @@
 import secrets
 from datetime import datetime, timedelta
 
+import pytz
 from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, Index, Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -10,6 +11,14 @@ from ..database import UTCDateTime, utcnow
 from ..extensions import db
 
 WEBINAR_STATUSES = ("draft", "published", "cancelled")
+
+# What an organiser can store: dates from 2000 to 2100 (every zone's wall clock, calendar files and
+# pages stay far from the limits of datetime and of the zone tables) and up to a million seats.
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+MAX_CAPACITY = 1_000_000
+# The UTC instants those local dates can reach in any zone (UTC+14 to UTC-12), with a day-long webinar.
+EARLIEST_INSTANT = datetime(FIRST_YEAR - 1, 12, 30, tzinfo=pytz.utc)
+LATEST_INSTANT = datetime(LAST_YEAR + 1, 1, 3, tzinfo=pytz.utc)
 
 webinar_topics = Table(
     "webinar_topics",

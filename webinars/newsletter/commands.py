@@ -7,6 +7,7 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
+from ..database import MAX_ID
 from ..extensions import db
 
 
@@ -76,7 +77,7 @@ def announce(slug: str, topics: tuple[str, ...]):
 
 
 @newsletter_group.command("resume")
-@click.argument("campaign_id", type=int)
+@click.argument("campaign_id", type=click.IntRange(1, MAX_ID))
 @with_appcontext
 def resume(campaign_id: int):
     """Finish queueing a campaign whose expansion was interrupted (a crash, a restart)."""
@@ -89,7 +90,7 @@ def resume(campaign_id: int):
 
 
 @newsletter_group.command("progress")
-@click.argument("campaign_id", type=int)
+@click.argument("campaign_id", type=click.IntRange(1, MAX_ID))
 @with_appcontext
 def progress(campaign_id: int):
     """How far a campaign has got."""

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..addresses import lookup_key
 from ..catalogue.models import Topic, Webinar
-from ..database import UTCDateTime, utcnow
+from ..database import MAX_ID, UTCDateTime, utcnow
 from ..extensions import db
 from ..forms import is_one_line
 from ..markup import markdown_to_html, markdown_to_text
@@ -46,8 +46,6 @@ CONFIRM_LINK_LIFETIME = timedelta(days=7)
 # capped with every other flow's, by outbox.operations.enqueue_unsolicited.
 LIMIT_WINDOW = timedelta(hours=1)
 CLIENT_BUCKET = "newsletter-client"
-
-_MAX_ID = 2**31 - 1  # larger ids in a token would overflow PostgreSQL's integer, not find a row
 
 
 class TooManyRequests(Exception):
@@ -109,7 +107,7 @@ def _payload(purpose: str, token: str) -> dict:
         raise LinkInvalid("unexpected payload")
     for key in ("s", "v"):
         value = payload.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= _MAX_ID:
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_ID:
             raise LinkInvalid("unexpected payload")
     return payload
 

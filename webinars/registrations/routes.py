@@ -11,7 +11,7 @@ from werkzeug.exceptions import TooManyRequests
 from .. import ratelimit, timezones
 from ..catalogue import queries
 from ..catalogue.models import AgendaSection, Webinar
-from ..database import utcnow
+from ..database import MAX_ID, utcnow
 from ..errors import render_error
 from ..extensions import db
 from ..forms import ButtonForm
@@ -134,6 +134,8 @@ def _registration_or_error(token: str, purpose: str = TOKEN_PURPOSE):
     try:
         payload = read_token(purpose, token)
         registration_id = int(payload["r"])
+        if not 0 < registration_id <= MAX_ID:
+            raise ValueError(registration_id)
     except (BadToken, KeyError, TypeError, ValueError):
         return None, render_error(
             404, _("This registration link is not valid. Please use the link in your confirmation email.")
