@@ -8,16 +8,25 @@ be fixed or cancelled there; two organisers saving the same slug at once get a c
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime, timedelta
+
 import icalendar
 import pytest
 import pytz
 from sqlalchemy import func, select
 
 from tests._support.forms import csrf_token, post_form
+from tests.factories import make_topic, make_webinar
 from tests.test_admin import signed_in
 from tests.test_admin_webinars import webinar_form
+from webinars.admin.models import AuditEvent
 from webinars.catalogue.models import Webinar
+from webinars.database import utcnow
 from webinars.extensions import db
+from webinars.outbox.models import OutboxMessage
+from webinars.outbox.sender import deliver_due
+from webinars.registrations.models import Registration
 
 HUGE = "99999999999999999999"
 
@@ -148,3 +157,185 @@ def test_the_longest_webinar_form_still_fits(app, organiser_client):
     form = webinar_form(description="日" * 50000, agenda="日本の協同組合\n" + "> " + "日" * 49000)
     response = post_form(organiser_client, "/admin/webinars/new", form)
     assert response.status_code == 302, response.status_code
+
+
+# -- a row that cannot be shown never takes a page down ----------------------------------------
+
+UTC = pytz.utc
+BAD_ROWS = {
+    # The issue's case: 23:30 Paris on the last day of 9999 is 08:30 on 1 January 10000 in Tokyo.
+    "year-9999": {"starts_at": datetime(9999, 12, 31, 22, 30, tzinfo=UTC), "timezone": "Europe/Paris"},
+    "year-1": {"starts_at": datetime(1, 1, 1, 0, 0, tzinfo=UTC), "timezone": "Asia/Tokyo"},
+    # A zone the tz database no longer has (US/Pacific-New went in 2020).
+    "lost-zone": {"starts_at": datetime(2030, 6, 4, 8, 0, tzinfo=UTC), "timezone": "US/Pacific-New"},
+}
+
+
+def _bad_row(app, kind: str, status: str = "published") -> tuple[int, str]:
+    """A good webinar, and a bad one written straight to the database (as an old row or a hand edit
+    would be), with a topic, one registrant and one person on the waiting list."""
+    with app.app_context():
+        topic = make_topic()
+        make_webinar(title="A good one", slug="good", topics=[topic], display_zones=["Europe/Paris", "Asia/Tokyo"])
+        data = BAD_ROWS[kind]
+        webinar = make_webinar(
+            starts_at=data["starts_at"],
+            timezone=data["timezone"],
+            minutes=60,
+            display_zones=[data["timezone"], "Asia/Tokyo"],
+            title="Mistaken",
+            slug="mistaken",
+            status=status,
+            capacity=1,
+            topics=[topic],
+        )
+        for email, state in (("ana@example.org", "confirmed"), ("bo@example.org", "waitlisted")):
+            db.session.add(
+                Registration(webinar_id=webinar.id, email=email, name=email[:2], status=state, timezone="Asia/Tokyo")
+            )
+        db.session.commit()
+        return webinar.id, webinar.ical_uid
+
+
+@pytest.mark.parametrize("status", ["published", "cancelled"])
+@pytest.mark.parametrize("kind", sorted(BAD_ROWS))
+def test_a_row_that_cannot_be_shown_is_left_out_of_public_pages_and_logged(app, client, caplog, kind, status):
+    _webinar_id, uid = _bad_row(app, kind, status)
+    with caplog.at_level(logging.ERROR):
+        home = client.get("/")
+        feeds = [client.get("/calendar.ics"), client.get("/calendar.ics?topic=cooperatives")]
+        assert client.get("/webinars/mistaken").status_code == 404
+        assert client.get("/webinars/mistaken.ics").status_code == 404
+        assert client.get("/webinars/good").status_code == 200
+    assert home.status_code == 200
+    page = home.get_data(as_text=True)
+    assert "A good one" in page and "Mistaken" not in page
+    for feed in feeds:
+        assert feed.status_code == 200
+        calendar = icalendar.Calendar.from_ical(feed.data)
+        assert [str(e["SUMMARY"]) for e in calendar.walk("VEVENT")] == ["A good one"]
+        assert uid not in feed.get_data(as_text=True)
+    assert any(
+        "mistaken" in record.getMessage() and "cannot be shown" in record.getMessage() for record in caplog.records
+    )
+    # Registering for it is refused like for any webinar that is not public, without a 500.
+    response = post_form(
+        client, "/webinars/mistaken/register", {"name": "Cy", "email": "cy@example.org"}, form_url="/webinars/good"
+    )
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_ROWS))
+def test_the_admin_flags_a_row_that_cannot_be_shown_and_lets_the_organiser_fix_it(
+    app, organiser_client, smtp_server, kind
+):
+    webinar_id, uid = _bad_row(app, kind)
+    index = organiser_client.get("/admin/")
+    assert index.status_code == 200
+    assert "Mistaken" in index.get_data(as_text=True) and "cannot be shown" in index.get_data(as_text=True)
+    for path in ("", "/registrations", "/registrations.csv", "/cancel"):
+        assert organiser_client.get(f"/admin/webinars/{webinar_id}{path}").status_code == 200, path
+    assert "cannot be shown" in organiser_client.get(f"/admin/webinars/{webinar_id}").get_data(as_text=True)
+    assert organiser_client.get(f"/admin/newsletter/campaigns/new?webinar={webinar_id}").status_code == 404
+    edit = organiser_client.get(f"/admin/webinars/{webinar_id}/edit")
+    assert edit.status_code == 200 and "cannot be shown" in edit.get_data(as_text=True)
+
+    form = webinar_form(
+        title="Mistaken no more",
+        slug="mistaken",
+        start_date="2030-06-04",
+        start_time="10:00",
+        timezone="Europe/Paris",
+        display_zones="Asia/Tokyo",
+        capacity="1",
+        deadline_date="",
+        deadline_time="",
+        new_topics="",
+        notify="y",
+    )
+    response = post_form(organiser_client, f"/admin/webinars/{webinar_id}/edit", form)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    with app.app_context():
+        [details] = db.session.scalars(
+            select(AuditEvent.details).where(AuditEvent.webinar_id == webinar_id, AuditEvent.action == "rescheduled")
+        ).all()
+        old = BAD_ROWS[kind]["starts_at"]
+        was = f"{old.year:04d}-{old.month:02d}-{old.day:02d} {old:%H:%M} UTC"  # no zone's clock may show it
+        if kind == "lost-zone":  # 10:00 Paris is the instant stored: only the zone and the end change
+            assert "Time zone: US/Pacific-New → Europe/Paris" in details
+        else:
+            assert f"Start: {was} → 2030-06-04 10:00 Europe/Paris (CEST)" in details
+        deliver_due()
+    # The registrant hears of the new time, and of the old one as it was stored.
+    [update] = smtp_server.messages_to("ana@example.org")
+    assert "17:00 Tokyo time" in update.body()
+    assert (was in update.body()) == (kind != "lost-zone")
+    assert "Mistaken no more" in organiser_client.get("/").get_data(as_text=True)
+    assert organiser_client.get("/webinars/mistaken.ics").status_code == 200
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_ROWS))
+def test_cancelling_a_row_that_cannot_be_shown_works_and_tells_the_registrants(
+    app, organiser_client, smtp_server, kind
+):
+    webinar_id, _uid = _bad_row(app, kind)
+    response = post_form(organiser_client, f"/admin/webinars/{webinar_id}/cancel", {"confirm": "y"})
+    assert response.status_code == 302
+    with app.app_context():
+        assert db.session.get(Webinar, webinar_id).status == "cancelled"
+        deliver_due()
+    assert smtp_server.messages_to("ana@example.org") and smtp_server.messages_to("bo@example.org")
+    assert organiser_client.get("/").status_code == 200
+    assert organiser_client.get(f"/admin/webinars/{webinar_id}").status_code == 200
+
+
+def test_reminders_skip_a_row_that_cannot_be_shown_and_send_the_others(app, runner, smtp_server):
+    with app.app_context():
+        soon = utcnow().replace(microsecond=0)
+        good = make_webinar(starts_at=soon + timedelta(minutes=30), slug="soon-good")
+        bad = make_webinar(starts_at=soon + timedelta(minutes=30), timezone="US/Pacific-New", slug="soon-bad")
+        for webinar, email in ((good, "good@example.org"), (bad, "bad@example.org")):
+            db.session.add(
+                Registration(
+                    webinar_id=webinar.id,
+                    email=email,
+                    name="X",
+                    status="confirmed",
+                    created_at=soon - timedelta(days=3),
+                    confirmed_at=soon - timedelta(days=3),
+                )
+            )
+        db.session.commit()
+    result = runner.invoke(args=["reminders", "send"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 1
+        deliver_due()
+    assert smtp_server.messages_to("good@example.org") and not smtp_server.messages_to("bad@example.org")
+
+
+def test_the_operations_refuse_what_the_forms_refuse(app):
+    from webinars.catalogue.operations import OutOfRange, WebinarFields, create_webinar
+
+    start = datetime(2030, 6, 4, 8, 0, tzinfo=pytz.utc)
+    cases = [
+        {
+            "starts_at": datetime(9999, 12, 31, 22, 0, tzinfo=pytz.utc),
+            "ends_at": datetime(9999, 12, 31, 23, tzinfo=pytz.utc),
+        },
+        {"capacity": 10**19},
+        {"ends_at": start},
+    ]
+    with app.app_context():
+        for case in cases:
+            fields = {
+                "title": "T",
+                "starts_at": start,
+                "ends_at": start + timedelta(hours=1),
+                "timezone": "UTC",
+                **case,
+            }
+            with pytest.raises(OutOfRange):
+                create_webinar(WebinarFields(**fields), by=None, now=utcnow())
+            db.session.rollback()
+        assert db.session.scalar(select(func.count()).select_from(Webinar)) == 0

@@ -79,6 +79,7 @@ def register(app: Flask) -> None:
         zone_label=lambda zone: timezones.zone_label(zone, page_locale()),
     )
     env.filters["utc_iso"] = timezones.utc_iso
+    env.filters["utc_text"] = timezones.utc_text
     env.filters["markdown"] = markdown_to_html
     env.globals["webcal_url"] = webcal_url
     env.globals["zone_picker_options"] = zone_picker_options

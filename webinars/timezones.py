@@ -325,6 +325,12 @@ def time_range(start: datetime, end: datetime, zone_name: str, locale: str = DEF
     return text
 
 
+def utc_text(instant: datetime) -> str:
+    """'9999-12-31 22:30 UTC': an instant written without any conversion, so that it can be shown
+    even when no zone's wall clock can (a stored value outside the range the forms allow)."""
+    return f"{instant.year:04d}-{instant.month:02d}-{instant.day:02d} {instant.hour:02d}:{instant.minute:02d} UTC"
+
+
 def utc_iso(instant: datetime) -> str:
     """'2024-03-12T09:00:00Z' for <time datetime="...">."""
     return instant.astimezone(pytz.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

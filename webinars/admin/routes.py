@@ -138,17 +138,14 @@ def index():
 
 
 def _form_data(webinar: Webinar) -> dict:
-    local = to_zone(webinar.starts_at, webinar.timezone)
     items = catalogue_ops.items_of(webinar)
     data = {
         "title": webinar.title,
         "slug": webinar.slug,
         "summary": webinar.summary,
         "description": webinar.description,
-        "start_date": local.date(),
-        "start_time": local.time().replace(tzinfo=None),
         "timezone": webinar.timezone,
-        "duration_minutes": webinar.duration_minutes,
+        "duration_minutes": webinar.duration_minutes if 0 < webinar.duration_minutes <= 24 * 60 else 60,
         "display_zones": webinar.display_zones_text,
         "location": webinar.location,
         "capacity": webinar.capacity,
@@ -160,6 +157,10 @@ def _form_data(webinar: Webinar) -> dict:
         "partners": format_partners(items["partners"]),
         "documents": format_documents(items["documents"]),
     }
+    if not webinar.presentable:
+        return data  # the stored times cannot be shown: the organiser enters them again (the page says why)
+    local = to_zone(webinar.starts_at, webinar.timezone)
+    data["start_date"], data["start_time"] = local.date(), local.time().replace(tzinfo=None)
     if webinar.registration_deadline:
         deadline = to_zone(webinar.registration_deadline, webinar.timezone)
         data["deadline_date"] = deadline.date()
@@ -477,6 +478,8 @@ def campaign_new():
     initial: dict = {}
     if webinar_id:
         webinar = _webinar_or_404(parse_id(webinar_id))
+        if not webinar.presentable:
+            abort(404)  # its date cannot be written in an announcement until it is fixed
         subject, body = announcement_markdown(webinar)
         initial = {"subject": subject, "body": body, "topics": [topic.id for topic in webinar.topics]}
     form = CampaignForm(topic_choices=_topic_choices(), data=initial)

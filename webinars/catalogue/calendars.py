@@ -12,7 +12,7 @@ from ..cache import app_cache
 from ..extensions import db
 from ..urls import external_url
 from .models import AgendaSection, Topic, Webinar
-from .queries import PUBLIC_STATUSES
+from .queries import PUBLIC_STATUSES, shown
 
 FEED_HISTORY = timedelta(days=365)
 FEED_REFRESH_MINUTES = 60
@@ -72,11 +72,14 @@ def _feed_name(topic: Topic | None) -> str:
 
 def feed_bytes(now: datetime, topic: Topic | None) -> bytes:
     cutoff = feed_cutoff(now)
-    webinars = db.session.scalars(
-        _feed_filter(select(Webinar), cutoff, topic).options(
-            selectinload(Webinar.sections).selectinload(AgendaSection.speakers)
-        )
-    ).all()
+    webinars = shown(
+        db.session.scalars(
+            _feed_filter(select(Webinar), cutoff, topic).options(
+                selectinload(Webinar.sections).selectinload(AgendaSection.speakers)
+            )
+        ),
+        "the calendar feed",
+    )
     return ical.feed_calendar(
         webinars,
         name=_feed_name(topic),

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..database import UTCDateTime, utcnow
 from ..extensions import db
+from ..timezones import is_known_zone
 
 WEBINAR_STATUSES = ("draft", "published", "cancelled")
 
@@ -19,6 +20,12 @@ MAX_CAPACITY = 1_000_000
 # The UTC instants those local dates can reach in any zone (UTC+14 to UTC-12), with a day-long webinar.
 EARLIEST_INSTANT = datetime(FIRST_YEAR - 1, 12, 30, tzinfo=pytz.utc)
 LATEST_INSTANT = datetime(LAST_YEAR + 1, 1, 3, tzinfo=pytz.utc)
+
+
+def within_bounds(instant: datetime | None) -> bool:
+    """Whether a stored instant is one the forms could have produced (None counts: no deadline)."""
+    return instant is None or EARLIEST_INSTANT <= instant <= LATEST_INSTANT
+
 
 webinar_topics = Table(
     "webinar_topics",
@@ -129,6 +136,15 @@ class Webinar(db.Model):
         if self.registration_deadline and self.registration_deadline < self.starts_at:
             return self.registration_deadline
         return self.starts_at
+
+    @property
+    def presentable(self) -> bool:
+        """Whether pages, feeds and calendar files can show it: a zone we know, and instants in the
+        range the forms allow. A row that is not (stored before the bounds existed, or by hand) must
+        never break a page: public lists leave it out, its own pages answer 404, and the admin shows
+        it flagged so that an organiser can fix or cancel it."""
+        instants = (self.starts_at, self.ends_at, self.registration_deadline)
+        return is_known_zone(self.timezone) and all(within_bounds(instant) for instant in instants)
 
     def is_past(self, now: datetime) -> bool:
         return self.ends_at <= now

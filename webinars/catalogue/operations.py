@@ -9,7 +9,7 @@ leaves an AuditEvent saying who changed what. Nothing here commits: the view doe
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from flask import current_app
@@ -18,8 +18,20 @@ from sqlalchemy import select
 
 from ..admin.models import AuditEvent, Organiser
 from ..extensions import db
-from ..timezones import to_zone
-from .models import AgendaSection, Partner, RelatedDocument, Speaker, Topic, Webinar, new_ical_uid
+from ..timezones import is_known_zone, to_zone, utc_text
+from .models import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    MAX_CAPACITY,
+    AgendaSection,
+    Partner,
+    RelatedDocument,
+    Speaker,
+    Topic,
+    Webinar,
+    new_ical_uid,
+    within_bounds,
+)
 
 # Changes that registrants' calendars must see: they raise SEQUENCE and send an updated invite.
 SIGNIFICANT_FIELDS = ("starts_at", "ends_at", "title", "join_url", "location")
@@ -60,6 +72,20 @@ LONG_FIELDS = ("summary", "description", "agenda", "partners", "documents")
 
 class WebinarStateError(ValueError):
     """The webinar's status does not allow this step (e.g. publishing a cancelled webinar)."""
+
+
+class OutOfRange(ValueError):
+    """A value outside what can be stored (forms say so beside the field; this guards every other caller)."""
+
+
+def check_range(fields: "WebinarFields") -> None:
+    """The bounds the forms enforce, checked again for whoever calls create/update (commands, scripts)."""
+    if not all(within_bounds(i) for i in (fields.starts_at, fields.ends_at, fields.registration_deadline)):
+        raise OutOfRange(f"dates must fall between {FIRST_YEAR} and {LAST_YEAR}")
+    if fields.capacity is not None and not 0 <= fields.capacity <= MAX_CAPACITY:
+        raise OutOfRange(f"capacity must be between 0 and {MAX_CAPACITY}")
+    if not fields.starts_at < fields.ends_at <= fields.starts_at + timedelta(days=1):
+        raise OutOfRange("a webinar lasts between a minute and a day")
 
 
 @dataclass
@@ -240,6 +266,7 @@ def _send_cancellation(webinar: Webinar, reason: str) -> None:
 
 
 def _apply(webinar: Webinar, fields: WebinarFields, *, set_slug: bool) -> None:
+    check_range(fields)
     if set_slug and fields.slug and fields.slug != webinar.slug:
         webinar.slug = unique_slug(fields.slug, exclude_id=webinar.id)
     webinar.title = fields.title
@@ -344,6 +371,8 @@ def _show(webinar: Webinar, value) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, datetime):
+        if not within_bounds(value) or not is_known_zone(webinar.timezone):
+            return utc_text(value)  # the old value of a row being fixed: no zone's clock may show it
         local = to_zone(value, webinar.timezone)
         return f"{local:%Y-%m-%d %H:%M} {webinar.timezone} ({local.tzname()})"
     if value in (None, "", ()):

@@ -1,5 +1,7 @@
 """Read-side functions for the catalogue: what is upcoming, what is archived, one webinar."""
 
+import logging
+from collections.abc import Iterable
 from datetime import datetime
 
 from flask import abort
@@ -7,9 +9,31 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
+from ..timezones import utc_text
 from .models import AgendaSection, Topic, Webinar, webinar_topics
 
 PUBLIC_STATUSES = ("published", "cancelled")
+
+log = logging.getLogger(__name__)
+
+
+def shown(webinars: Iterable[Webinar], where: str) -> list[Webinar]:
+    """The webinars that can be shown (Webinar.presentable); each one that cannot is logged, for an
+    organiser to fix, and left out, so that one bad row never takes a page or a feed down."""
+    kept = []
+    for webinar in webinars:
+        if webinar.presentable:
+            kept.append(webinar)
+        else:
+            log.error(
+                "webinar %s (%s) cannot be shown (starts %s, zone %r): left out of %s",
+                webinar.id,
+                webinar.slug,
+                utc_text(webinar.starts_at),
+                webinar.timezone,
+                where,
+            )
+    return kept
 
 
 def _public(query: Select, topic: Topic | None) -> Select:
@@ -25,7 +49,9 @@ def upcoming(now: datetime, topic: Topic | None = None) -> list[Webinar]:
     query = _public(select(Webinar), topic).where(Webinar.ends_at > now).options(selectinload(Webinar.topics))
     # Sorted here, not in SQL: with ORDER BY starts_at, SQLite walks the whole starts_at index to skip a
     # sort, reading every past webinar; without it, it reads only the few rows that end in the future.
-    return sorted(db.session.scalars(query), key=lambda webinar: (webinar.starts_at, webinar.id))
+    return sorted(
+        shown(db.session.scalars(query), "the catalogue"), key=lambda webinar: (webinar.starts_at, webinar.id)
+    )
 
 
 def archive(now: datetime, page: int, per_page: int, topic: Topic | None = None):
@@ -36,7 +62,9 @@ def archive(now: datetime, page: int, per_page: int, topic: Topic | None = None)
         .order_by(Webinar.starts_at.desc(), Webinar.id.desc())
         .options(selectinload(Webinar.topics))
     )
-    return db.paginate(query, page=page, per_page=per_page, error_out=False)
+    pagination = db.paginate(query, page=page, per_page=per_page, error_out=False)
+    pagination.items = shown(pagination.items, "the archive")
+    return pagination
 
 
 def topics_in_use() -> list[Topic]:
@@ -72,7 +100,7 @@ def public_webinar_or_404(slug: str) -> Webinar:
         )
     )
     webinar = db.session.scalar(query)
-    if webinar is None:
+    if webinar is None or not shown([webinar], "its page"):
         abort(404)
     return webinar
 

@@ -72,6 +72,8 @@ def announce(slug: str, topics: tuple[str, ...]):
     webinar = db.session.scalar(select(Webinar).where(Webinar.slug == slug))
     if webinar is None or webinar.status != "published":
         raise click.UsageError(f"No published webinar with the slug {slug!r}.")
+    if not webinar.presentable:
+        raise click.UsageError(f"The date or time zone of {slug!r} cannot be shown; fix it in the admin first.")
     subject, body = operations.announcement_markdown(webinar)
     _queue(subject, body, topics, webinar=webinar)
 

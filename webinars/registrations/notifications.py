@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from .. import timezones
 from ..addresses import recipient_header
+from ..catalogue.models import within_bounds
 from ..database import utcnow
 from ..extensions import db
 from ..ical import invite_calendar
@@ -82,10 +83,29 @@ def _organizer() -> tuple[str, str]:
 
 
 def _zone(registration: Registration) -> str:
-    return timezones.canonical_zone_or_none(registration.timezone) or registration.webinar.timezone
+    # The registrant's zone, else the webinar's, else UTC (a webinar row whose zone is no longer known).
+    return (
+        timezones.canonical_zone_or_none(registration.timezone)
+        or timezones.canonical_zone_or_none(registration.webinar.timezone)
+        or "UTC"
+    )
 
 
 def _times(webinar, zone: str) -> dict:
+    if not webinar.presentable:
+        # A stored time no zone's clock can show (an organiser is fixing or cancelling it): plain UTC.
+        day, clock = timezones.utc_text(webinar.starts_at).split(" ", 1)
+        when = f"{clock} - {timezones.utc_text(webinar.ends_at)}"
+        return {
+            "attendee_zone": "UTC",
+            "attendee_date": day,
+            "attendee_range": when,
+            "attendee_label": "UTC",
+            "event_date": day,
+            "event_range": when,
+            "event_zones_line": "",
+            "starts_at_utc": "",
+        }
     start = timezones.zone_time(webinar.starts_at, zone)
     return {
         "attendee_zone": zone,
@@ -99,10 +119,13 @@ def _times(webinar, zone: str) -> dict:
     }
 
 
-def _invite(registration: Registration, method: str, *, sequence: int | None = None) -> tuple[bytes, str]:
+def _invite(registration: Registration, method: str, *, sequence: int | None = None) -> tuple[bytes, str] | None:
     """The registration's own calendar entry (its UID; the webinar's for registrations made before
-    they had one) at the webinar's SEQUENCE, or at `sequence`."""
+    they had one) at the webinar's SEQUENCE, or at `sequence`; None for a webinar whose stored times
+    no calendar can hold (Webinar.presentable)."""
     webinar = registration.webinar
+    if not webinar.presentable:
+        return None
     organizer_email, organizer_name = _organizer()
     confirmed = registration.status == "confirmed" and method == "REQUEST"
     ics = invite_calendar(
@@ -251,6 +274,8 @@ def send_reminder(registration: Registration, which: str):
 
 def _format_change(field: str, value, zone: str) -> str:
     if isinstance(value, datetime):
+        if not within_bounds(value):
+            return timezones.utc_text(value)  # the old value of a row being fixed: no zone's clock may show it
         entry = timezones.zone_time(value, zone)
         return f"{entry.date}, {entry.time} {entry.label}"
     if value in (None, ""):

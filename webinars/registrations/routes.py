@@ -68,7 +68,7 @@ def _webinar_or_404(slug: str, *options) -> Webinar:
         abort(404)
     query = select(Webinar).where(Webinar.slug == slug, Webinar.status.in_(queries.PUBLIC_STATUSES))
     webinar = db.session.scalars(query.options(*options)).unique().one_or_none()
-    if webinar is None:
+    if webinar is None or not queries.shown([webinar], "its registration page"):
         abort(404)
     return webinar
 
