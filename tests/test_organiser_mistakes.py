@@ -9,19 +9,21 @@ be fixed or cancelled there; two organisers saving the same slug at once get a c
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 import icalendar
 import pytest
 import pytz
-from sqlalchemy import func, select
+from sqlalchemy import event, func, insert, select
+from sqlalchemy.orm import Session
 
 from tests._support.forms import csrf_token, post_form
 from tests.factories import make_topic, make_webinar
 from tests.test_admin import signed_in
 from tests.test_admin_webinars import webinar_form
 from webinars.admin.models import AuditEvent
-from webinars.catalogue.models import Webinar
+from webinars.catalogue.models import Topic, Webinar, new_ical_uid
 from webinars.database import utcnow
 from webinars.extensions import db
 from webinars.outbox.models import OutboxMessage
@@ -339,3 +341,70 @@ def test_the_operations_refuse_what_the_forms_refuse(app):
                 create_webinar(WebinarFields(**fields), by=None, now=utcnow())
             db.session.rollback()
         assert db.session.scalar(select(func.count()).select_from(Webinar)) == 0
+
+
+# -- two organisers save the same thing at the same moment -----------------------------------------
+
+
+@contextmanager
+def another_organiser_saves_first(app, table, **row):
+    """Right before this request writes, a second database session commits a row with the same unique
+    key (`row`): the race of two organisers pressing Save at the same moment, made certain."""
+    done = []
+
+    def rival(session, flush_context, instances):
+        if done or not any(getattr(obj, "__table__", None) is table for obj in session.new):
+            return
+        done.append(True)
+        with app.app_context(), db.engine.begin() as connection:
+            connection.execute(insert(table).values(**row))
+
+    event.listen(Session, "before_flush", rival)
+    try:
+        yield
+    finally:
+        event.remove(Session, "before_flush", rival)
+    assert done, "the rival never wrote"
+
+
+def _rival_webinar(slug: str) -> dict:
+    now = utcnow()
+    return {
+        "slug": slug,
+        "ical_uid": new_ical_uid("webinars.test"),
+        "title": "The other organiser's",
+        "starts_at": now,
+        "ends_at": now + timedelta(hours=1),
+        "timezone": "UTC",
+        "status": "draft",
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def test_two_organisers_saving_the_same_slug_at_once_get_a_calm_409(app, organiser_client):
+    form = webinar_form(slug="same-slug", new_topics="")
+    page = organiser_client.get("/admin/webinars/new")  # the form is open; then both press Save
+    assert page.status_code == 200
+    with another_organiser_saves_first(app, Webinar.__table__, **_rival_webinar("same-slug")):
+        response = post_form(organiser_client, "/admin/webinars/new", form)
+    assert response.status_code == 409
+    body = response.get_data(as_text=True)
+    assert 'id="slug-error"' in body and "Another webinar already uses this slug." in body
+    assert 'value="Worker co-operatives across continents"' in body  # nothing typed is lost
+    assert "Temporarily unavailable" not in body
+    with app.app_context():
+        assert db.session.scalars(select(Webinar.title)).all() == ["The other organiser's"]
+
+
+def test_two_organisers_creating_the_same_new_topic_at_once_get_a_calm_409(app, organiser_client):
+    form = webinar_form(new_topics="Care economy")
+    with another_organiser_saves_first(app, Topic.__table__, slug="care-economy", name="Care economy"):
+        response = post_form(organiser_client, "/admin/webinars/new", form)
+    assert response.status_code == 409
+    body = response.get_data(as_text=True)
+    assert "at the same moment" in body and 'value="Care economy"' in body
+    # Saving again works: the topic now exists and is reused.
+    assert post_form(organiser_client, "/admin/webinars/new", form).status_code == 302
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Topic)) == 1

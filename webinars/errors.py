@@ -7,7 +7,7 @@ from flask.globals import request_ctx
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from markupsafe import escape
-from sqlalchemy.exc import DataError, DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from .extensions import db
@@ -23,6 +23,13 @@ MESSAGES = {
         _l("We could not find that page. It may have moved, or the link may be wrong."),
     ),
     405: (_l("Not allowed"), _l("That page cannot be used this way.")),
+    409: (
+        _l("Saved by someone else at the same moment"),
+        _l(
+            "Someone else saved the same thing at the same moment, so what you sent was not saved. "
+            "Go back, check the page and send it again."
+        ),
+    ),
     410: (_l("Link expired"), _l("This link has expired or is no longer valid.")),
     413: (_l("Too large"), _l("What you sent is too large.")),
     429: (_l("Too many requests"), _l("You have tried this too often. Please wait a little and try again.")),
@@ -84,6 +91,17 @@ def register(app: Flask) -> None:
         except Exception:
             log.debug("rollback after refused data failed", exc_info=True)
         return render_error(400)
+
+    @app.errorhandler(IntegrityError)
+    def conflict(error):
+        # A unique key taken between our check and our write (two organisers saving the same slug or
+        # topic at once): the request lost a race, the database is fine, so a 409 rather than a 503.
+        log.info("conflicting write on %s %s: %s", request.method, redact(request.path), error.orig)
+        try:
+            db.session.rollback()
+        except Exception:
+            log.debug("rollback after a conflicting write failed", exc_info=True)
+        return render_error(409)
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(DBAPIError)

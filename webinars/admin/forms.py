@@ -138,6 +138,7 @@ class WebinarForm(BaseForm):
     def __init__(self, *args, topic_choices=(), webinar_id: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.webinar_id = webinar_id
+        self.conflict = False  # set when saving lost a race for a unique key (see admin.routes)
         self.topics.choices = list(topic_choices)
         self.starts_at: datetime | None = None
         self.registration_deadline: datetime | None = None

@@ -10,6 +10,7 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import TooManyRequests
 
@@ -206,6 +207,17 @@ def _wants_preview() -> bool:
     return request.form.get("action") == "preview"
 
 
+CONFLICT = 409  # a unique key taken by someone else between the form's checks and our write
+
+
+def _lost_race(form: WebinarForm) -> None:
+    """After a unique key was taken under us: start afresh and check the form again, so that a slug
+    now in use is explained beside its field; anything else is said above the form."""
+    db.session.rollback()
+    form.validate()
+    form.conflict = True
+
+
 @blueprint.route("/webinars/new", methods=["GET", "POST"])
 def webinar_new():
     form = WebinarForm(topic_choices=_topic_choices(), data={"timezone": "Europe/Paris", "location": "Online"})
@@ -214,8 +226,12 @@ def webinar_new():
         if _wants_preview():
             preview = _preview(form)
         else:
-            webinar = catalogue_ops.create_webinar(_fields(form), by=_organiser(), now=utcnow())
-            db.session.commit()
+            try:
+                webinar = catalogue_ops.create_webinar(_fields(form), by=_organiser(), now=utcnow())
+                db.session.commit()
+            except IntegrityError:
+                _lost_race(form)
+                return render_template("admin/webinar_form.html", form=form, webinar=None, preview=None), CONFLICT
             flash(_("Draft created. Check it, then publish it."), "success")
             return redirect(url_for("admin.webinar", webinar_id=webinar.id))
     elif request.method == "POST":
@@ -234,8 +250,13 @@ def webinar_edit(webinar_id: int):
         if _wants_preview():
             preview = _preview(form)
         else:
-            changes = catalogue_ops.update_webinar(webinar, _fields(form), by=_organiser(), now=utcnow())
-            db.session.commit()
+            try:
+                changes = catalogue_ops.update_webinar(webinar, _fields(form), by=_organiser(), now=utcnow())
+                db.session.commit()
+            except IntegrityError:
+                _lost_race(form)
+                webinar = _webinar_or_404(webinar_id)
+                return render_template("admin/webinar_form.html", form=form, webinar=webinar, preview=None), CONFLICT
             if not changes:
                 flash(_("Nothing changed."), "info")
             elif {"starts_at", "ends_at"} & changes.keys() and webinar.status == "published":
