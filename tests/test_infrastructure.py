@@ -328,3 +328,43 @@ def test_csrf_is_enforced_and_post_form_passes_it(sqlite_app):
 
     assert client.post("/_test/form", data={}).status_code == 400
     assert post_form(client, "/_test/form").status_code == 200
+
+
+def test_migration_0005_bounds_capacity_in_the_database_and_goes_down_and_up_again(app):
+    from flask_migrate import downgrade, upgrade
+
+    from tests.conftest import MIGRATIONS, _logging_kept
+    from webinars.extensions import db
+
+    def capacity_of(connection, slug):
+        return connection.execute(sa.text("SELECT capacity FROM webinars WHERE slug = :s"), {"s": slug}).scalar()
+
+    def add(connection, slug, capacity):
+        connection.execute(
+            sa.text(
+                "INSERT INTO webinars (slug, ical_uid, title, summary, description, starts_at, timezone, ends_at, "
+                "display_zones, location, capacity, status, join_url, recording_url, sequence, created_at, "
+                "updated_at) VALUES (:slug, :slug, 't', '', '', '2030-01-01 10:00:00', 'UTC', '2030-01-01 11:00:00', "
+                "'', 'Online', :capacity, 'draft', '', '', 0, '2030-01-01 00:00:00', '2030-01-01 00:00:00')"
+            ),
+            {"slug": slug, "capacity": capacity},
+        )
+
+    with app.app_context(), _logging_kept():
+        downgrade(directory=str(MIGRATIONS), revision="0004_real_people")
+        with db.engine.begin() as connection:
+            add(connection, "huge", 5_000_000)
+            add(connection, "fine", 1_000_000)
+        upgrade(directory=str(MIGRATIONS))
+        with db.engine.begin() as connection:
+            assert capacity_of(connection, "huge") is None  # "no real limit" kept its meaning
+            assert capacity_of(connection, "fine") == 1_000_000
+        for statement in (
+            lambda c: add(c, "refused", 1_000_001),
+            lambda c: c.execute(sa.text("UPDATE webinars SET capacity = 2000000 WHERE slug = 'fine'")),
+        ):
+            with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as connection:
+                statement(connection)
+        with db.engine.begin() as connection:
+            assert capacity_of(connection, "fine") == 1_000_000
+        db.session.remove()

@@ -44,7 +44,13 @@ class AuditEvent(db.Model):
     webinar_id: Mapped[int | None] = mapped_column(
         ForeignKey("webinars.id", ondelete="CASCADE"), nullable=True, index=True
     )
+    # The registration an organiser acted on (a seat given, a cancellation): shown by its current name,
+    # so that the audit text holds no personal data and erasing the person leaves none behind.
+    registration_id: Mapped[int | None] = mapped_column(
+        ForeignKey("registrations.id", ondelete="SET NULL"), nullable=True, index=True
+    )
     action: Mapped[str] = mapped_column(String(60))  # created, updated, published, rescheduled, ...
     details: Mapped[str] = mapped_column(Text, default="")
 
     organiser: Mapped[Organiser | None] = relationship()
+    registration: Mapped["Registration | None"] = relationship()  # noqa: F821 (registrations imports admin)

@@ -65,6 +65,11 @@ class Webinar(db.Model):
         CheckConstraint("status IN ('draft', 'published', 'cancelled')", name="status"),
         CheckConstraint("ends_at > starts_at", name="ends_after_start"),
         CheckConstraint("capacity IS NULL OR capacity >= 0", name="capacity_not_negative"),
+        # SQLite gets the same rule as two triggers (migration 0005): a CHECK could only be added there by
+        # rebuilding the table.
+        CheckConstraint(f"capacity IS NULL OR capacity <= {MAX_CAPACITY}", name="capacity_at_most_a_million").ddl_if(
+            dialect="postgresql"
+        ),
         CheckConstraint("sequence >= 0", name="sequence_not_negative"),
         # The archive: status=, ORDER BY starts_at, filtered on ends_at, all read from this one index, and its
         # page count without touching the table. A (status, ends_at) index instead made SQLite sort ~9,000 rows

@@ -66,5 +66,7 @@ class Registration(db.Model):
     # has its own: after cancelling, registering again is a new entry that no calendar confuses with the
     # cancelled one. NULL for registrations made before: they keep the webinar's UID.
     ical_uid: Mapped[str | None] = mapped_column(String(255), unique=True, nullable=True)
+    # Set when the person's data was erased: the row stays, anonymised, so that counts stay right.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     webinar: Mapped[Webinar] = relationship()
