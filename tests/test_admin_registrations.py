@@ -65,10 +65,10 @@ def test_cancelling_a_confirmed_registration_by_hand_moves_the_first_waiting_per
         deliver_due()
     smtp_server.clear()
     url = f"/admin/registrations/{ids['ann@example.org']}/cancel"
-    response = post_form(organiser_client, url, form_url=f"/admin/webinars/{webinar_id}/registrations")
+    response = post_form(organiser_client, url)  # from the confirmation page
     assert response.status_code == 302
     page = organiser_client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "Cat moved up from the waiting list." in page
+    assert "Cat moved up from the waiting list" in page
     with app.app_context():
         statuses = dict(db.session.execute(select(Registration.email, Registration.status)).all())
         assert statuses["ann@example.org"] == "cancelled"
@@ -85,24 +85,30 @@ def test_promoting_by_hand_gives_a_seat_beyond_capacity(app, organiser_client, s
         deliver_due()
     smtp_server.clear()
     url = f"/admin/registrations/{ids['dan@example.org']}/promote"
-    assert post_form(organiser_client, url, form_url=f"/admin/webinars/{webinar_id}/registrations").status_code == 302
+    # The webinar is full: the confirmation page asks, and only a ticked box goes beyond capacity.
+    assert post_form(organiser_client, url).status_code == 422
+    assert post_form(organiser_client, url, {"beyond_capacity": "y"}).status_code == 302
     with app.app_context():
         assert db.session.get(Registration, ids["dan@example.org"]).status == "confirmed"
         deliver_due()
     [message] = smtp_server.wait_for(1)
     assert message.rcpt_tos == ("dan@example.org",)
     # A confirmed registration cannot be "promoted" again.
-    post_form(organiser_client, url, form_url=f"/admin/webinars/{webinar_id}/registrations")
+    post_form(organiser_client, url, {"beyond_capacity": "y"}, form_url=f"/admin/webinars/{webinar_id}/registrations")
     with app.app_context():
         assert db.session.get(Registration, ids["dan@example.org"]).status == "confirmed"
 
 
 def test_cancel_and_promote_need_a_post_with_the_csrf_token(app, organiser_client):
     _webinar_id, ids = _webinar_with_registrations(app, PEOPLE)
-    assert organiser_client.get(f"/admin/registrations/{ids['ann@example.org']}/cancel").status_code == 405
+    # Opening them only shows the confirmation step.
+    assert organiser_client.get(f"/admin/registrations/{ids['ann@example.org']}/cancel").status_code == 200
+    assert organiser_client.get(f"/admin/registrations/{ids['dan@example.org']}/promote").status_code == 200
     assert organiser_client.post(f"/admin/registrations/{ids['ann@example.org']}/cancel").status_code == 400
+    assert organiser_client.post(f"/admin/registrations/{ids['dan@example.org']}/promote").status_code == 400
     with app.app_context():
         assert db.session.get(Registration, ids["ann@example.org"]).status == "confirmed"
+        assert db.session.get(Registration, ids["dan@example.org"]).status == "waitlisted"
 
 
 def test_csv_export_has_a_bom_and_neutralises_formulas(app, organiser_client):

@@ -4,6 +4,7 @@ import re
 from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from wtforms import (
     BooleanField,
     DateField,
@@ -51,6 +52,16 @@ def in_date_range(form, field):
     """Dates far outside the present would overflow every zone's wall clock and calendar files."""
     if field.data and not FIRST_YEAR <= field.data.year <= LAST_YEAR:
         raise ValidationError(DATE_RANGE_MESSAGE)
+
+
+def capacity_below_confirmed_message(confirmed: int) -> str:
+    return ngettext(
+        "%(num)s person already holds a seat, so the capacity cannot be lower than that. "
+        "Cancel registrations first, or leave the capacity empty for no limit.",
+        "%(num)s people already hold a seat, so the capacity cannot be lower than that. "
+        "Cancel registrations first, or leave the capacity empty for no limit.",
+        confirmed,
+    )
 
 
 def split_zones(text: str) -> list[str]:
@@ -123,6 +134,16 @@ class WebinarForm(BaseForm):
         description=_l("Sent to registrants only."),
     )
     recording_url = StringField(_l("Recording URL"), validators=[Optional(), Length(max=1000), _http_url])
+    # Shown for published webinars. Ticked by default, and acting only on what registrants need to hear
+    # of (a new time, place or join link): a corrected typo in the title is never emailed.
+    notify = BooleanField(
+        _l("Notify registrants"),
+        default=True,
+        description=_l(
+            "If the time, place or join link changes, each registrant is sent an updated calendar invitation. "
+            "Other changes (title, description, agenda…) are never emailed."
+        ),
+    )
     topics = CheckboxesField(_l("Topics"), coerce=int, validate_choice=True)
     new_topics = StringField(
         _l("New topics"),
@@ -135,9 +156,10 @@ class WebinarForm(BaseForm):
         _l("Related documents"), validators=[Optional(), Length(max=50000)], description=DOCUMENTS_HELP
     )
 
-    def __init__(self, *args, topic_choices=(), webinar_id: int | None = None, **kwargs):
+    def __init__(self, *args, topic_choices=(), webinar_id: int | None = None, confirmed: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
         self.webinar_id = webinar_id
+        self.confirmed = confirmed  # people holding a seat now: the capacity cannot go below
         self.conflict = False  # set when saving lost a race for a unique key (see admin.routes)
         self.topics.choices = list(topic_choices)
         self.starts_at: datetime | None = None
@@ -151,6 +173,10 @@ class WebinarForm(BaseForm):
             raise ValidationError(_l("Use lower-case letters, digits and single hyphens only."))
         if field.data and slug_taken(field.data, exclude_id=self.webinar_id):
             raise ValidationError(_l("Another webinar already uses this slug."))
+
+    def validate_capacity(self, field):
+        if field.data is not None and field.data < self.confirmed:
+            raise ValidationError(capacity_below_confirmed_message(self.confirmed))
 
     def validate_display_zones(self, field):
         names = split_zones(field.data)
@@ -247,6 +273,14 @@ class CampaignForm(BaseForm):
     def __init__(self, *args, topic_choices=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.topics.choices = list(topic_choices)
+
+
+class DiscardDraftForm(BaseForm):
+    confirm = BooleanField(_l("Yes, delete this draft for good"), validators=[DataRequired()])
+
+
+class GiveSeatForm(BaseForm):
+    beyond_capacity = BooleanField(_l("Yes, give a seat beyond the capacity"))
 
 
 class CancelWebinarForm(BaseForm):

@@ -53,4 +53,5 @@ class AuditEvent(db.Model):
     details: Mapped[str] = mapped_column(Text, default="")
 
     organiser: Mapped[Organiser | None] = relationship()
+    webinar: Mapped["Webinar | None"] = relationship()  # noqa: F821 (the catalogue imports this module)
     registration: Mapped["Registration | None"] = relationship()  # noqa: F821 (registrations imports admin)

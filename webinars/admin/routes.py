@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -18,6 +19,7 @@ from ..catalogue import operations as catalogue_ops
 from ..catalogue.models import FIRST_YEAR, LAST_YEAR, Topic, Webinar
 from ..database import parse_id, utcnow
 from ..extensions import db, login_manager
+from ..forms import ButtonForm
 from ..markup import markdown_to_html
 from ..newsletter.models import Campaign, Subscriber, subscriber_topics
 from ..newsletter.operations import (
@@ -30,11 +32,21 @@ from ..newsletter.operations import (
 from ..outbox import queries as outbox_queries
 from ..outbox.operations import requeue_failed
 from ..registrations.models import REGISTRATION_STATUSES, Registration
-from ..registrations.operations import cancel_registration, promote
+from ..registrations.operations import SeatsFull, cancel_registration, first_waitlisted, give_seat
 from ..timezones import UnknownZoneError, WallTimeError, canonical_zone_or_none, localize, to_zone, zone_times_line
 from . import exports
 from .auth import authenticate, begin_sign_in, end_session, session_used, signed_in, start_session
-from .forms import DATE_RANGE_MESSAGE, CampaignForm, CancelWebinarForm, LoginForm, WebinarForm, split_zones
+from .forms import (
+    DATE_RANGE_MESSAGE,
+    CampaignForm,
+    CancelWebinarForm,
+    DiscardDraftForm,
+    GiveSeatForm,
+    LoginForm,
+    WebinarForm,
+    capacity_below_confirmed_message,
+    split_zones,
+)
 from .lines import format_agenda, format_documents, format_partners
 from .models import AuditEvent
 
@@ -147,7 +159,7 @@ def _form_data(webinar: Webinar) -> dict:
         "description": webinar.description,
         "timezone": webinar.timezone,
         "duration_minutes": webinar.duration_minutes if 0 < webinar.duration_minutes <= 24 * 60 else 60,
-        "display_zones": webinar.display_zones_text,
+        "display_zones": " ".join(webinar.display_zones[1:]),  # the event's own zone is always shown first
         "location": webinar.location,
         "capacity": webinar.capacity,
         "confirm_registrations": webinar.confirm_registrations,
@@ -241,28 +253,58 @@ def webinar_new():
     return render_template("admin/webinar_form.html", form=form, webinar=None, preview=preview), status
 
 
+def _edit_saved_message(webinar: Webinar, changes: dict, notified: bool, moved_up: int) -> str:
+    if not changes:
+        return _("Nothing changed.")
+    published = webinar.status == "published"
+    message = _("Rescheduled.") if {"starts_at", "ends_at"} & changes.keys() else _("Saved.")
+    if published and any(name in changes for name in catalogue_ops.NOTIFY_FIELDS):
+        if notified:
+            message += " " + _("Registrants are sent an updated invitation.")
+        else:
+            message += " " + _("Registrants were not told: you unticked “notify registrants”.")
+    if moved_up:
+        message += " " + ngettext(
+            "%(num)s person moved up from the waiting list and is sent a confirmation.",
+            "%(num)s people moved up from the waiting list and are each sent a confirmation.",
+            moved_up,
+        )
+    return message
+
+
 @blueprint.route("/webinars/<int:webinar_id>/edit", methods=["GET", "POST"])
 def webinar_edit(webinar_id: int):
     webinar = _webinar_or_404(webinar_id)
-    form = WebinarForm(topic_choices=_topic_choices(), webinar_id=webinar.id, data=_form_data(webinar))
+    waiting_before = _counts(webinar)
+    form = WebinarForm(
+        topic_choices=_topic_choices(),
+        webinar_id=webinar.id,
+        confirmed=waiting_before["confirmed"] + waiting_before["pending"] if webinar.status == "published" else 0,
+        data=_form_data(webinar),
+    )
     preview, status = None, 200
     if form.validate_on_submit():
         if _wants_preview():
             preview = _preview(form)
         else:
+            notify = bool(form.notify.data)
             try:
-                changes = catalogue_ops.update_webinar(webinar, _fields(form), by=_organiser(), now=utcnow())
+                changes = catalogue_ops.update_webinar(
+                    webinar, _fields(form), by=_organiser(), now=utcnow(), notify=notify
+                )
                 db.session.commit()
             except IntegrityError:
                 _lost_race(form)
                 webinar = _webinar_or_404(webinar_id)
                 return render_template("admin/webinar_form.html", form=form, webinar=webinar, preview=None), CONFLICT
-            if not changes:
-                flash(_("Nothing changed."), "info")
-            elif {"starts_at", "ends_at"} & changes.keys() and webinar.status == "published":
-                flash(_("Rescheduled. Every registrant is sent an updated invitation."), "success")
-            else:
-                flash(_("Saved."), "success")
+            except catalogue_ops.CapacityBelowConfirmed as exc:
+                # Someone registered between the form's check and the save: the same sentence, beside the field.
+                db.session.rollback()
+                form.capacity.errors = [capacity_below_confirmed_message(exc.confirmed)]
+                webinar = _webinar_or_404(webinar_id)
+                return render_template("admin/webinar_form.html", form=form, webinar=webinar, preview=None), INVALID
+            moved_up = waiting_before["waitlisted"] - _counts(webinar)["waitlisted"] if "capacity" in changes else 0
+            flash(_edit_saved_message(webinar, changes, notify, max(0, moved_up)), "success" if changes else "info")
             return redirect(url_for("admin.webinar", webinar_id=webinar.id))
     elif request.method == "POST":
         status = INVALID
@@ -278,7 +320,7 @@ def webinar(webinar_id: int):
         select(AuditEvent)
         .where(AuditEvent.webinar_id == webinar.id)
         .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
-        .options(selectinload(AuditEvent.organiser))
+        .options(selectinload(AuditEvent.organiser), selectinload(AuditEvent.registration))
     ).all()
     return render_template("admin/webinar.html", webinar=webinar, events=events, counts=_counts(webinar))
 
@@ -302,6 +344,10 @@ def webinar_cancel(webinar_id: int):
     if webinar.status == "cancelled":
         flash(_("This webinar is already cancelled."), "info")
         return redirect(url_for("admin.webinar", webinar_id=webinar.id))
+    if webinar.status == "draft":
+        # Cancelled webinars are public; a draft never was: it is discarded instead.
+        flash(_("A draft has never been public, so it cannot be cancelled: discard it instead."), "info")
+        return redirect(url_for("admin.webinar_discard", webinar_id=webinar.id))
     form = CancelWebinarForm()
     status = 200
     if form.validate_on_submit():
@@ -312,6 +358,25 @@ def webinar_cancel(webinar_id: int):
     if request.method == "POST":
         status = INVALID
     return render_template("admin/webinar_cancel.html", webinar=webinar, form=form, counts=_counts(webinar)), status
+
+
+@blueprint.route("/webinars/<int:webinar_id>/discard", methods=["GET", "POST"])
+def webinar_discard(webinar_id: int):
+    webinar = _webinar_or_404(webinar_id)
+    if webinar.status != "draft":
+        flash(_("Only a draft can be discarded; a published webinar is cancelled instead."), "info")
+        return redirect(url_for("admin.webinar", webinar_id=webinar.id))
+    form = DiscardDraftForm()
+    status = 200
+    if form.validate_on_submit():
+        title = webinar.title
+        catalogue_ops.discard_draft(webinar, by=_organiser(), now=utcnow())
+        db.session.commit()
+        flash(_("The draft “%(title)s” is discarded.", title=title), "success")
+        return redirect(url_for("admin.index"))
+    if request.method == "POST":
+        status = INVALID
+    return render_template("admin/webinar_discard.html", webinar=webinar, form=form), status
 
 
 @blueprint.get("/preview/zones")
@@ -384,39 +449,129 @@ def registrations_csv(webinar_id: int):
     return exports.registrations_response(webinar, rows)
 
 
-@blueprint.post("/registrations/<int:registration_id>/cancel")
+def _registration_page(template: str, registration: Registration, form, status: int = 200):
+    """A confirmation step: what will happen and what will be sent, before the POST acts."""
+    webinar = registration.webinar
+    counts = _counts(webinar)
+    return (
+        render_template(
+            template,
+            registration=registration,
+            webinar=webinar,
+            form=form,
+            counts=counts,
+            next_waiting=first_waitlisted(webinar, utcnow()),
+            starts_in_future=webinar.starts_at > utcnow(),
+        ),
+        status,
+    )
+
+
+@blueprint.route("/registrations/<int:registration_id>/cancel", methods=["GET", "POST"])
 def registration_cancel(registration_id: int):
     registration = _registration_or_404(registration_id)
+    back = url_for("admin.registrations", webinar_id=registration.webinar_id)
     if registration.status == "cancelled":
         flash(_("That registration was already cancelled."), "info")
-    elif registration.status == "expired":
+        return redirect(back)
+    if registration.status == "expired":
         flash(_("That registration has already expired: it was not confirmed in time."), "info")
-    else:
-        promoted = cancel_registration(registration, now=utcnow(), by="organiser")
-        db.session.commit()
-        message = _("Cancelled the registration of %(name)s.", name=registration.name)
-        if promoted is not None:
-            message += " " + _("%(name)s moved up from the waiting list.", name=promoted.name)
-        flash(message, "success")
-    return redirect(url_for("admin.registrations", webinar_id=registration.webinar_id))
+        return redirect(back)
+    form = ButtonForm()
+    if not form.validate_on_submit():
+        return _registration_page("admin/registration_cancel.html", registration, form)
+    now, by = utcnow(), _organiser()
+    promoted = cancel_registration(registration, now=now, by="organiser")
+    if registration.cancelled_at == now:  # not cancelled by the person a moment earlier
+        catalogue_ops.audit(
+            registration.webinar,
+            "registration cancelled",
+            by,
+            now,
+            "Cancelled by hand",
+            registration_id=registration.id,
+        )
+    if promoted is not None:
+        catalogue_ops.audit(
+            registration.webinar,
+            "seat given",
+            by,
+            now,
+            "Moved up from the waiting list: a seat freed",
+            registration_id=promoted.id,
+        )
+    db.session.commit()
+    message = _("Cancelled the registration of %(name)s, who is sent an email saying so.", name=registration.name)
+    if promoted is not None:
+        message += " " + _("%(name)s moved up from the waiting list and is sent a confirmation.", name=promoted.name)
+    flash(message, "success")
+    return redirect(back)
 
 
-@blueprint.post("/registrations/<int:registration_id>/promote")
+@blueprint.route("/registrations/<int:registration_id>/promote", methods=["GET", "POST"])
 def registration_promote(registration_id: int):
     registration = _registration_or_404(registration_id)
+    back = url_for("admin.registrations", webinar_id=registration.webinar_id)
     if registration.status != "waitlisted":
-        flash(_("Only someone on the waiting list can be promoted."), "error")
+        flash(_("Only someone on the waiting list can be given a seat."), "error")
+        return redirect(back)
+    form = GiveSeatForm()
+    if not form.validate_on_submit():
+        return _registration_page("admin/registration_promote.html", registration, form)
+    now, by = utcnow(), _organiser()
+    try:
+        give_seat(registration, now=now, beyond_capacity=bool(form.beyond_capacity.data))
+    except SeatsFull:
+        db.session.rollback()
+        form.beyond_capacity.errors = [_("The webinar is full: tick this box to give a seat beyond its capacity.")]
+        return _registration_page("admin/registration_promote.html", registration, form, INVALID)
+    except ValueError:  # moved up or cancelled a moment ago
+        db.session.rollback()
+        flash(_("Only someone on the waiting list can be given a seat."), "error")
+        return redirect(back)
+    counts = _counts(registration.webinar)
+    capacity, taken = registration.webinar.capacity, counts["confirmed"] + counts["pending"]
+    details = "Given a seat by hand" if registration.status == "confirmed" else "Offered a seat by hand"
+    if capacity is not None and taken > capacity:
+        details += f", beyond capacity ({taken} seats taken of {capacity})"
+    catalogue_ops.audit(registration.webinar, "seat given", by, now, details, registration_id=registration.id)
+    db.session.commit()
+    if registration.status == "pending":
+        flash(
+            _("%(name)s is offered a seat, held until they confirm their address.", name=registration.name), "success"
+        )
     else:
-        promote(registration, now=utcnow())
-        db.session.commit()
-        if registration.status == "pending":
-            flash(
-                _("%(name)s is offered a seat, held until they confirm their address.", name=registration.name),
-                "success",
-            )
-        else:
-            flash(_("%(name)s now has a seat.", name=registration.name), "success")
-    return redirect(url_for("admin.registrations", webinar_id=registration.webinar_id))
+        flash(
+            _(
+                "%(name)s now has a seat and is sent a confirmation with the calendar invitation.",
+                name=registration.name,
+            ),
+            "success",
+        )
+    return redirect(back)
+
+
+# -- the audit trail -----------------------------------------------------------------------------------
+
+
+@blueprint.get("/history")
+def history():
+    """Every organiser's action, newest first, including those whose webinar is gone (discarded drafts)
+    and those about no webinar (data requests)."""
+    page = parse_id(request.args.get("page")) or 1
+    events = db.paginate(
+        select(AuditEvent)
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        .options(
+            selectinload(AuditEvent.organiser),
+            selectinload(AuditEvent.webinar),
+            selectinload(AuditEvent.registration),
+        ),
+        page=min(page, 100_000),
+        per_page=100,
+        error_out=False,
+    )
+    return render_template("admin/history.html", events=events)
 
 
 # -- newsletter --------------------------------------------------------------------------------------

@@ -134,7 +134,9 @@ class Webinar(db.Model):
 
     @display_zones.setter
     def display_zones(self, zones: list[str]) -> None:
-        self.display_zones_text = " ".join(z for z in zones if z)
+        # Stored without the event's own zone (always shown first anyway) and without repeats, so that
+        # the same choice is always stored the same way: the seed data listed Paris among Paris's zones.
+        self.display_zones_text = " ".join(dict.fromkeys(z for z in zones if z and z != self.timezone))
 
     @property
     def registration_closes_at(self) -> datetime:

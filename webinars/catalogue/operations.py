@@ -4,6 +4,11 @@ This is the only place that raises a webinar's iCalendar SEQUENCE. It only ever 
 when something a calendar entry shows changes: the time, the duration, the title, the join details
 (join URL, location) or the status. Every change sets `updated_at` (LAST-MODIFIED, feed ETags) and
 leaves an AuditEvent saying who changed what. Nothing here commits: the view does, once.
+
+Registrants are emailed only for what they need to act on: a new time, place or join link (and
+only if the organiser left "notify registrants" ticked), or a cancellation; a corrected typo in the
+title raises SEQUENCE for calendars but sends nobody anything. A draft is never public: it is
+published or discarded, never cancelled.
 """
 
 import re
@@ -14,9 +19,10 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ..admin.models import AuditEvent, Organiser
+from ..database import lock_for_update
 from ..extensions import db
 from ..timezones import is_known_zone, to_zone, utc_text
 from .models import (
@@ -33,8 +39,11 @@ from .models import (
     within_bounds,
 )
 
-# Changes that registrants' calendars must see: they raise SEQUENCE and send an updated invite.
+# Changes that registrants' calendars must see: they raise SEQUENCE.
 SIGNIFICANT_FIELDS = ("starts_at", "ends_at", "title", "join_url", "location")
+# Of those, the ones a registrant must hear about (when to be there, where, how to join): an email
+# with the updated invite, unless the organiser unticks "notify registrants".
+NOTIFY_FIELDS = ("starts_at", "ends_at", "join_url", "location")
 OTHER_FIELDS = (
     "slug",
     "summary",
@@ -72,6 +81,14 @@ LONG_FIELDS = ("summary", "description", "agenda", "partners", "documents")
 
 class WebinarStateError(ValueError):
     """The webinar's status does not allow this step (e.g. publishing a cancelled webinar)."""
+
+
+class CapacityBelowConfirmed(ValueError):
+    """The new capacity is lower than the number of people who already hold a seat."""
+
+    def __init__(self, confirmed: int):
+        super().__init__(confirmed)
+        self.confirmed = confirmed
 
 
 class OutOfRange(ValueError):
@@ -173,10 +190,21 @@ def topic_named(name: str) -> Topic:
     return topic
 
 
-def audit(webinar: Webinar | None, action: str, by: Organiser | None, now: datetime, details: str = "") -> AuditEvent:
+def audit(
+    webinar: Webinar | None,
+    action: str,
+    by: Organiser | None,
+    now: datetime,
+    details: str = "",
+    *,
+    registration_id: int | None = None,
+) -> AuditEvent:
+    """Record who did what. `registration_id` names the registration acted on; its person's name is
+    shown from that row, never copied into `details`, so that erasing the person erases it here too."""
     event = AuditEvent(
         webinar_id=webinar.id if webinar is not None else None,
         organiser_id=by.id if by is not None else None,
+        registration_id=registration_id,
         action=action,
         details=details,
         at=now,
@@ -203,12 +231,20 @@ def create_webinar(fields: WebinarFields, *, by: Organiser | None, now: datetime
     return webinar
 
 
-def update_webinar(webinar: Webinar, fields: WebinarFields, *, by: Organiser | None, now: datetime) -> dict:
+def update_webinar(
+    webinar: Webinar, fields: WebinarFields, *, by: Organiser | None, now: datetime, notify: bool = True
+) -> dict:
     """Apply an edit; returns {field: (old, new)} for what changed ({} when nothing did).
 
-    A change of time or duration is a reschedule. Significant changes of a published webinar send
-    every registrant an updated invite (same UID, higher SEQUENCE) saying what changed.
+    A change of time or duration is a reschedule. A new time, place or join link of a published
+    webinar sends every registrant an updated invite (same UID, higher SEQUENCE) saying what changed,
+    unless `notify` is False. A new capacity gives freed seats to the waiting list, in order; one
+    below the number of confirmed registrants raises CapacityBelowConfirmed.
     """
+    published = webinar.status == "published"
+    if published and fields.capacity != webinar.capacity:
+        # Seats are counted under the same row lock as registrations take, so none slips in between.
+        lock_for_update("webinars", webinar.id)
     before = _snapshot(webinar)
     # The slug is part of public links and calendar URLs: it is fixed once the webinar is published.
     _apply(webinar, fields, set_slug=webinar.status == "draft")
@@ -216,14 +252,31 @@ def update_webinar(webinar: Webinar, fields: WebinarFields, *, by: Organiser | N
     changes = {name: (before[name], after[name]) for name in before if before[name] != after[name]}
     if not changes:
         return {}
+    if published and "capacity" in changes:
+        _check_capacity(webinar)
     significant = {name: changes[name] for name in SIGNIFICANT_FIELDS if name in changes}
     if significant:
         webinar.sequence += 1
     webinar.updated_at = now
     action = "rescheduled" if {"starts_at", "ends_at"} & changes.keys() else "updated"
-    audit(webinar, action, by, now, describe_changes(webinar, changes))
-    if significant and webinar.status == "published":
-        _send_update(webinar, significant)
+    details = describe_changes(webinar, changes)
+    needs_notice = published and any(name in changes for name in NOTIFY_FIELDS)
+    if needs_notice and notify:
+        sent = _send_update(webinar, significant)
+        details += f"\nRegistrants notified: {sent}"
+    elif needs_notice:
+        details += "\nRegistrants not notified (the organiser unticked “notify registrants”)"
+    audit(webinar, action, by, now, details)
+    if published and "capacity" in changes:
+        for registration in _fill_free_seats(webinar, now):
+            audit(
+                webinar,
+                "seat given",
+                by,
+                now,
+                "Moved up from the waiting list: more seats",
+                registration_id=registration.id,
+            )
     return changes
 
 
@@ -240,6 +293,9 @@ def cancel_webinar(webinar: Webinar, *, by: Organiser | None, now: datetime, rea
     """Cancel for good: calendars drop the entry (METHOD:CANCEL) and the pages say so."""
     if webinar.status == "cancelled":
         raise WebinarStateError(_("This webinar is already cancelled."))
+    if webinar.status == "draft":
+        # A cancelled webinar is public (listed, with a page and a feed entry); a draft never was.
+        raise WebinarStateError(_("A draft has never been public, so it cannot be cancelled: discard it instead."))
     was = webinar.status
     webinar.status = "cancelled"
     webinar.sequence += 1
@@ -252,11 +308,45 @@ def cancel_webinar(webinar: Webinar, *, by: Organiser | None, now: datetime, rea
         _send_cancellation(webinar, reason)
 
 
-def _send_update(webinar: Webinar, changes: dict) -> None:
+def discard_draft(webinar: Webinar, *, by: Organiser | None, now: datetime) -> None:
+    """Delete a draft for good. Its history stays in the audit trail, detached from the row."""
+    if webinar.status != "draft":
+        raise WebinarStateError(
+            _("Only a draft can be discarded; this webinar is %(status)s: cancel it instead.", status=webinar.status)
+        )
+    db.session.execute(
+        update(AuditEvent)
+        .where(AuditEvent.webinar_id == webinar.id)
+        .values(webinar_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    audit(
+        None, "discarded", by, now, f"Discarded the draft “{webinar.title}” (/webinars/{webinar.slug}, id {webinar.id})"
+    )
+    db.session.delete(webinar)
+
+
+def _send_update(webinar: Webinar, changes: dict) -> int:
     # Imported here: the registrations package imports the catalogue's models, not the reverse.
     from ..registrations.notifications import send_webinar_update
 
-    send_webinar_update(webinar, changes)
+    return send_webinar_update(webinar, changes)
+
+
+def _check_capacity(webinar: Webinar) -> None:
+    from ..registrations.operations import counts
+
+    if webinar.capacity is not None:
+        seats = counts(webinar)
+        taken = seats["confirmed"] + seats["pending"]  # a seat held until an address is confirmed counts
+        if webinar.capacity < taken:
+            raise CapacityBelowConfirmed(taken)
+
+
+def _fill_free_seats(webinar: Webinar, now: datetime) -> list:
+    from ..registrations.operations import PROMOTED_FOR_MORE_SEATS, fill_freed_seats
+
+    return fill_freed_seats(webinar, now, reason=PROMOTED_FOR_MORE_SEATS)
 
 
 def _send_cancellation(webinar: Webinar, reason: str) -> None:
@@ -360,6 +450,9 @@ def items_of(webinar: Webinar) -> dict:
 
 def _snapshot(webinar: Webinar) -> dict:
     values = {name: getattr(webinar, name, None) for name in (*SIGNIFICANT_FIELDS, *OTHER_FIELDS)}
+    # What the zones mean, not how they were stored: "Europe/Paris Asia/Tokyo" for a Paris webinar
+    # is the same choice as "Asia/Tokyo" (rows stored before the setter normalised them).
+    values["display_zones_text"] = " ".join(webinar.display_zones[1:])
     values["topics"] = tuple(sorted(topic.slug for topic in webinar.topics))
     values["agenda"] = repr(_sections_of(webinar))
     values["partners"] = repr(_partners_of(webinar))

@@ -188,12 +188,15 @@ def send_registration_email(
     *,
     resent: bool = False,
     promoted: bool = False,
+    reason: str = "freed",
     invite: tuple[bytes, str] | None = None,
     unsolicited: bool = False,
 ):
     """The confirmation (with the invite, or `invite` from confirmation_invite() when it was built
-    for this registration as it is now) or, for the waiting list, the waitlist email.
-    `unsolicited`: caused by the public form, so capped per address (None when dropped)."""
+    for this registration as it is now) or, for the waiting list, the waitlist email. A promotion
+    says why the seat came: `reason` 'freed' (someone left), 'capacity' (the organisers added seats)
+    or 'organiser' (the organisers gave this person a seat). `unsolicited`: caused by the public form,
+    so capped per address (None when dropped)."""
     from .operations import waitlist_position
 
     title = registration.webinar.title
@@ -230,7 +233,9 @@ def send_registration_email(
             unsolicited=unsolicited,
             **deadline,
         )
-    if promoted:
+    if promoted and reason == "organiser":
+        subject = _("The organisers have given you a seat: %(title)s", title=title)
+    elif promoted:
         subject = _("A seat is yours: %(title)s", title=title)
     else:
         subject = _("Registration confirmed: %(title)s", title=title)
@@ -243,6 +248,7 @@ def send_registration_email(
         resent=resent,
         promoted=promoted,
         unsolicited=unsolicited,
+        reason=reason,
     )
 
 

@@ -239,9 +239,14 @@ def register(
     return registration, True
 
 
-def promote(registration: Registration, *, now: datetime) -> Registration:
+# Why someone on the waiting list gets a seat; the email says which.
+PROMOTED_AS_SEAT_FREED, PROMOTED_FOR_MORE_SEATS, PROMOTED_BY_ORGANISER = "freed", "capacity", "organiser"
+
+
+def promote(registration: Registration, *, now: datetime, reason: str = PROMOTED_AS_SEAT_FREED) -> Registration:
     """Give a waitlisted registration a seat: confirmed with the full confirmation and invite or,
-    while its address is still to be confirmed, a 'pending' hold until its deadline with the link."""
+    while its address is still to be confirmed, a 'pending' hold until its deadline with the link.
+    `reason` says in the email why the seat came (PROMOTED_*)."""
     if registration.confirm_by is not None and registration.confirm_by > now:
         registration.status = "pending"
     else:
@@ -249,8 +254,27 @@ def promote(registration: Registration, *, now: datetime) -> Registration:
         registration.confirmed_at = now
         registration.confirm_by = None
     db.session.flush()
-    notifications.send_registration_email(registration, promoted=True)
+    notifications.send_registration_email(registration, promoted=True, reason=reason)
     return registration
+
+
+class SeatsFull(Exception):
+    """Giving this seat would take the webinar over its capacity, and the organiser did not say yes to that."""
+
+
+def give_seat(registration: Registration, *, now: datetime, beyond_capacity: bool = False) -> Registration:
+    """An organiser moves someone from the waiting list to a seat, even ahead of others; beyond the
+    capacity only when they said so (`beyond_capacity`). Raises SeatsFull otherwise."""
+    webinar = registration.webinar
+    lock_for_update("webinars", webinar.id)
+    db.session.refresh(registration)
+    db.session.refresh(webinar)
+    if registration.status != "waitlisted" or lapsed(registration, now):
+        raise ValueError("only someone on the waiting list can be given a seat")
+    available = counts(webinar, now)["available"]
+    if available is not None and available <= 0 and not beyond_capacity:
+        raise SeatsFull()
+    return promote(registration, now=now, reason=PROMOTED_BY_ORGANISER)
 
 
 def first_waitlisted(webinar, now: datetime | None = None) -> Registration | None:
@@ -262,21 +286,24 @@ def first_waitlisted(webinar, now: datetime | None = None) -> Registration | Non
     )
 
 
-def fill_freed_seats(webinar, now: datetime) -> int:
+def fill_freed_seats(webinar, now: datetime, *, reason: str = PROMOTED_AS_SEAT_FREED) -> list[Registration]:
     """Give free seats to the waiting list, in order (caller holds the webinar's lock). Nobody moves
-    up once the webinar has started or is not published; returns how many moved up."""
+    up once the webinar has started or is not published; returns who moved up."""
+    moved: list[Registration] = []
     if webinar.status != "published" or webinar.starts_at <= now:
-        return 0
-    moved = 0
+        return moved
     while True:
         seats = counts(webinar, now)
         if seats["available"] is not None and seats["available"] <= 0:
-            return moved  # full (or capacity lowered below the seats taken): nobody moves up
+            return moved  # full (or a seat given beyond capacity was freed): nobody moves up
         waiting = first_waitlisted(webinar, now)
         if waiting is None:
             return moved
-        promote(waiting, now=now)
-        moved += 1
+        moved.append(promote(waiting, now=now, reason=reason))
+
+
+def first_moved(moved: list[Registration]) -> Registration | None:
+    return moved[0] if moved else None
 
 
 def _expire_overdue(webinar, now: datetime) -> int:
@@ -298,7 +325,7 @@ def _expire_overdue(webinar, now: datetime) -> int:
 def settle_holds(webinar, now: datetime) -> int:
     """Mark this webinar's lapsed holds and waiting-list places expired, and give the seats they
     freed to the waiting list (caller holds the webinar's lock). Returns how many moved up."""
-    return fill_freed_seats(webinar, now) if _expire_overdue(webinar, now) else 0
+    return len(fill_freed_seats(webinar, now)) if _expire_overdue(webinar, now) else 0
 
 
 def expire_lapsed_holds(now: datetime | None = None) -> int:
@@ -382,8 +409,7 @@ def cancel_registration(registration: Registration, *, now: datetime, by: str = 
 
     if not held_seat:
         return None
-    waiting = first_waitlisted(webinar, now)
-    return waiting if fill_freed_seats(webinar, now) and waiting is not None else None
+    return first_moved(fill_freed_seats(webinar, now))
 
 
 def request_newsletter(email: str, name: str, *, now: datetime) -> None:
