@@ -220,6 +220,15 @@ def test_a_row_that_cannot_be_shown_is_left_out_of_public_pages_and_logged(app, 
     assert any(
         "mistaken" in record.getMessage() and "cannot be shown" in record.getMessage() for record in caplog.records
     )
+    # Its registrants' own pages still open (without times no clock can show), and cancelling works.
+    with app.app_context():
+        from webinars.registrations.notifications import manage_token
+
+        token = manage_token(db.session.scalar(select(Registration).where(Registration.email == "ana@example.org")))
+    manage = client.get(f"/registrations/{token}")
+    assert manage.status_code == 200 and "Mistaken" in manage.get_data(as_text=True)
+    # Cancelling is answered calmly (a 409 when a past or cancelled webinar leaves nothing to cancel).
+    assert post_form(client, f"/registrations/{token}", form_url="/webinars/good").status_code in (303, 409)
     # Registering for it is refused like for any webinar that is not public, without a 500.
     response = post_form(
         client, "/webinars/mistaken/register", {"name": "Cy", "email": "cy@example.org"}, form_url="/webinars/good"

@@ -159,7 +159,10 @@ def _manage_page(registration: Registration, token: str, notice: str | None = No
         "registrations/manage.html",
         registration=registration,
         webinar=webinar,
-        zone=timezones.canonical_zone_or_none(registration.timezone) or webinar.timezone,
+        # The registrant's zone, else the webinar's, else UTC (a webinar row whose zone is no longer known).
+        zone=timezones.canonical_zone_or_none(registration.timezone)
+        or timezones.canonical_zone_or_none(webinar.timezone)
+        or "UTC",
         position=operations.waitlist_position(registration, now),
         lapsed=registration.status == "expired" or operations.lapsed(registration, now),
         # The same question the cancel POST asks again (operations.cancel_registration).
