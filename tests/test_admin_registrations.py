@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 from datetime import datetime
 
 import pytest
@@ -147,7 +148,9 @@ def test_csv_export_has_a_bom_and_neutralises_formulas(app, organiser_client):
     ("value", "expected"),
     [
         ("=1+1", "'=1+1"),
-        ("\r=1", "'\r=1"),
+        ("\r=1", "'\r'=1"),  # a line break is a separator too
+        ("a;=b", "a;'=b"),
+        ("a, @b", "a, '@b"),
         ("plain", "plain"),
         ("a=b", "a=b"),
         (None, ""),
@@ -157,3 +160,32 @@ def test_csv_export_has_a_bom_and_neutralises_formulas(app, organiser_client):
 )
 def test_safe_cell(value, expected):
     assert safe_cell(value) == expected
+
+
+def test_csv_quotes_every_field_neutralises_formulas_after_any_separator_and_writes_readable_dates(
+    app, organiser_client
+):
+    """European spreadsheets split on ";": a formula hidden after a separator inside a cell must be
+    neutralised too, and dates come out as "2030-06-04 08:00:00", which spreadsheets read as dates."""
+    people = [
+        ('Ann;=HYPERLINK("http://evil.example","x")', "semi@example.org"),
+        ("Bob,+SUM(1;2)", "comma@example.org"),
+        ("Cat; -2+3", "space@example.org"),
+        ('Dan;"@cmd', "quote@example.org"),
+        ("Eve|=1", "pipe@example.org"),
+    ]
+    webinar_id, _ids = _webinar_with_registrations(app, people, capacity=None)
+    text = organiser_client.get(f"/admin/webinars/{webinar_id}/registrations.csv").data.decode("utf-8-sig")
+    lines = text.split("\r\n")[:-1]
+    assert len(lines) == 1 + len(people)
+    field = r'"(?:[^"]|"")*"'
+    for line in lines:
+        assert re.fullmatch(rf"{field}(,{field})*", line), line  # every field quoted
+        for separator in ",;\t|":
+            for piece in line.split(separator):
+                assert piece.strip(' "')[:1] not in ("=", "+", "-", "@"), (separator, piece, line)
+    rows = list(csv.reader(io.StringIO(text)))
+    header = rows[0]
+    for row in rows[1:]:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", row[header.index("registered at (UTC)")])
+    assert rows[1][1] == 'Ann;\'=HYPERLINK("http://evil.example","x")'  # readable, and inert

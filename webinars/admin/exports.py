@@ -1,20 +1,25 @@
 """CSV exports that spreadsheets open cleanly and cannot be turned against the person opening them.
 
-UTF-8 with a byte-order mark, so Excel reads accents and Japanese correctly; any cell that a
-spreadsheet would read as a formula (starting with = + - @, or a tab or carriage return) gets a
-leading apostrophe (OWASP "CSV injection").
+UTF-8 with a byte-order mark, so Excel reads accents and Japanese correctly; every field quoted;
+dates written "2030-06-04 08:00:00" (UTC, as the headers say), which spreadsheets read as dates.
+Any text a spreadsheet could read as a formula gets an apostrophe in front (OWASP "CSV injection"):
+at the start of a cell (= + - @, a tab or a carriage return), and also after any separator inside
+it, because a spreadsheet that splits on ";" (the European default) or on tabs ignores our quotes
+and starts a new cell there.
 """
 
 import csv
 import io
+import re
 from collections.abc import Iterable
 from datetime import datetime
 
+import pytz
 from flask import Response
 
-from ..timezones import utc_iso
-
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# A separator some spreadsheet may split on, then optional blanks or quotes, then a formula character.
+_FORMULA_AFTER_SEPARATOR = re.compile(r"""([,;\t\r\n|][\s"']*)(?=[=+\-@])""")
 
 
 def safe_cell(value) -> str:
@@ -23,16 +28,16 @@ def safe_cell(value) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, datetime):
-        return utc_iso(value)
+        return value.astimezone(pytz.utc).strftime("%Y-%m-%d %H:%M:%S")
     text = str(value)
     if text.startswith(FORMULA_STARTS):
-        return "'" + text
-    return text
+        text = "'" + text
+    return _FORMULA_AFTER_SEPARATOR.sub(r"\1'", text)
 
 
 def csv_bytes(header: list[str], rows: Iterable[Iterable]) -> bytes:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
     writer.writerow([safe_cell(cell) for cell in header])
     for row in rows:
         writer.writerow([safe_cell(cell) for cell in row])
@@ -60,6 +65,7 @@ REGISTRATION_HEADER = [
     "newsletter",
     "confirm address by (UTC)",
     "address confirmed at (UTC)",
+    "erased at (UTC)",
 ]
 
 
@@ -79,6 +85,7 @@ def registrations_response(webinar, registrations) -> Response:
             r.wants_newsletter,
             r.confirm_by,
             r.address_confirmed_at,
+            r.erased_at,
         ]
         for r in registrations
     )
