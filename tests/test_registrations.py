@@ -92,7 +92,7 @@ def test_page_shows_the_form_with_the_viewers_zone_prefilled_and_newsletter_unch
     assert re.search(r'<input[^>]*name="newsletter"[^>]*>', page) and "checked" not in re.search(
         r'<input[^>]*name="newsletter"[^>]*>', page
     ).group(0)
-    assert "50 seats left" in page
+    assert "Seats are available." in page  # never an exact count (tests/test_privacy.py)
 
 
 def selected_zones(page: str) -> list[str]:

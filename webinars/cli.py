@@ -8,6 +8,7 @@ from .admin.commands import admin_group
 from .catalogue.demo import load_demo_data
 from .newsletter.commands import newsletter_group
 from .outbox.commands import mail_group
+from .privacy.commands import privacy_group
 from .registrations.commands import reminders_group
 
 
@@ -29,5 +30,5 @@ def demo_load(if_empty: bool):
 
 
 def register(app: Flask) -> None:
-    for group in (demo_group, mail_group, reminders_group, newsletter_group, admin_group):
+    for group in (demo_group, mail_group, reminders_group, newsletter_group, privacy_group, admin_group):
         app.cli.add_command(group)

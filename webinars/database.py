@@ -3,8 +3,9 @@
 from datetime import datetime
 
 import pytz
-from sqlalchemy import DateTime, TypeDecorator, select, text
+from sqlalchemy import DateTime, TypeDecorator, func, select, text
 
+from .addresses import delivery_address
 from .extensions import db
 
 # Ids are PostgreSQL integers: a larger number in a URL, a token or a command names no row (and would
@@ -18,6 +19,32 @@ def parse_id(text: str | None) -> int | None:
         return None
     number = int(text)
     return number if 0 < number <= MAX_ID else None
+
+
+def _mailbox(address: str) -> str:
+    # The address rule (webinars/addresses.py): the domain in its ASCII form, so that
+    # marie@bücher.example and marie@xn--bcher-kva.example are one address.
+    return delivery_address((address or "").strip()).casefold()
+
+
+def same_address(a: str | None, b: str | None) -> bool:
+    """Whether two spellings name the same mailbox for a person asking about their data: Ana.Lima@ and
+    ana.lima@ are one person (mailboxes are case-insensitive in practice), Élise@ and élise@ too, and
+    so are a domain in Unicode and in ASCII form."""
+    return bool(a) and bool(b) and _mailbox(a) == _mailbox(b)
+
+
+def address_condition(column, email: str):
+    """An SQL condition true for every stored spelling of `email`, to narrow with same_address().
+
+    ASCII addresses compare with lower() on both databases. SQLite's lower() leaves other letters as
+    they are, so for an address with any, the condition is every address at the same domain."""
+    email = delivery_address((email or "").strip())
+    if email.isascii():
+        return func.lower(column) == email.lower()
+    domain = email.rsplit("@", 1)[-1].lower()
+    pattern = "%@" + domain.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return func.lower(column).like(pattern, escape="\\") | (column == email)
 
 
 def utcnow() -> datetime:

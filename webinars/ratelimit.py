@@ -29,6 +29,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, mapped_column
 
+from .addresses import lookup_key
 from .database import UTCDateTime, utcnow
 from .extensions import db
 
@@ -195,3 +196,29 @@ def prune(older_than: timedelta, now: datetime | None = None) -> int:
     removed = db.session.execute(delete(RateLimitCounter).where(RateLimitCounter.window_start < cutoff)).rowcount
     removed += db.session.execute(delete(RateLimitBackoff).where(RateLimitBackoff.last_at < cutoff)).rowcount
     return removed or 0
+
+
+def _address_keys(model, address: str):
+    # An address is stored as its normalised self, alone or first in a composite key ("address client").
+    key = _key(lookup_key(address))
+    prefix = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + " %"
+    return or_(model.key == key, model.key.like(prefix, escape="\\"))
+
+
+def records_for_address(address: str) -> list[dict]:
+    """Every counter and attempt kept under an address, in any bucket (a person's data, for export)."""
+    records = []
+    for row in db.session.scalars(select(RateLimitCounter).where(_address_keys(RateLimitCounter, address))):
+        records.append({"bucket": row.bucket, "window_start": row.window_start.isoformat(), "hits": row.hits})
+    for row in db.session.scalars(select(RateLimitBackoff).where(_address_keys(RateLimitBackoff, address))):
+        records.append({"bucket": row.bucket, "last_at": row.last_at.isoformat(), "attempts": row.attempts})
+    return records
+
+
+def forget_address(address: str) -> int:
+    """Forget every counter and attempt kept under an address, alone or with a client (erasure)."""
+    removed = 0
+    for model in (RateLimitCounter, RateLimitBackoff):
+        statement = delete(model).where(_address_keys(model, address)).execution_options(synchronize_session=False)
+        removed += db.session.execute(statement).rowcount or 0
+    return removed

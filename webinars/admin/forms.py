@@ -275,6 +275,20 @@ class CampaignForm(BaseForm):
         self.topics.choices = list(topic_choices)
 
 
+class PersonalDataForm(BaseForm):
+    email = StringField(
+        _l("Email address"),
+        validators=[DataRequired(), Length(max=254), single_line],
+        description=_l("As the person gives it; upper and lower case do not matter."),
+    )
+    confirm = BooleanField(_l("Yes, erase all of it"))
+
+    def validate_email(self, field):
+        # Not email-validator: an address stored years ago in a form it now refuses must still be erasable.
+        if "@" not in field.data or any(ch.isspace() for ch in field.data):
+            raise ValidationError(_l("Enter an email address, such as ana@example.org."))
+
+
 class DiscardDraftForm(BaseForm):
     confirm = BooleanField(_l("Yes, delete this draft for good"), validators=[DataRequired()])
 

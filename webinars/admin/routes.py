@@ -3,10 +3,11 @@
 Views are thin: parse the form, call one operation, commit once, redirect (or render with errors).
 """
 
+import json
 from datetime import date, datetime, time
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
@@ -31,6 +32,7 @@ from ..newsletter.operations import (
 )
 from ..outbox import queries as outbox_queries
 from ..outbox.operations import requeue_failed
+from ..privacy import operations as privacy_ops
 from ..registrations.models import REGISTRATION_STATUSES, Registration
 from ..registrations.operations import SeatsFull, cancel_registration, first_waitlisted, give_seat
 from ..timezones import UnknownZoneError, WallTimeError, canonical_zone_or_none, localize, to_zone, zone_times_line
@@ -43,6 +45,7 @@ from .forms import (
     DiscardDraftForm,
     GiveSeatForm,
     LoginForm,
+    PersonalDataForm,
     WebinarForm,
     capacity_below_confirmed_message,
     split_zones,
@@ -549,6 +552,40 @@ def registration_promote(registration_id: int):
             "success",
         )
     return redirect(back)
+
+
+# -- personal data -------------------------------------------------------------------------------------
+
+
+@blueprint.route("/privacy", methods=["GET", "POST"])
+def privacy():
+    """Look up what is held about an address, then export it (JSON) or erase it after ticking a box.
+    Every export and erasure is recorded in the audit trail, without the address."""
+    form = PersonalDataForm()
+    if not form.validate_on_submit():
+        status = INVALID if request.method == "POST" else 200
+        return render_template("admin/privacy.html", form=form, held=None), status
+    email, action = form.email.data, request.form.get("action", "find")
+    now, by = utcnow(), _organiser()
+    if action == "export":
+        data = privacy_ops.export(email, now=now)
+        privacy_ops.record("data exported", email, privacy_ops.find(email), by=by, now=now)
+        db.session.commit()
+        response = Response(json.dumps(data, indent=2, ensure_ascii=False), mimetype="application/json")
+        filename = f"personal-data-{privacy_ops.fingerprint(email)}.json"
+        response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+    held = privacy_ops.find(email)
+    if action == "erase" and not held.empty:
+        if not form.confirm.data:
+            form.confirm.errors = [_("Tick this box to erase the data.")]
+            return render_template("admin/privacy.html", form=form, held=held), INVALID
+        erased = privacy_ops.erase(email, now=now)
+        privacy_ops.record("data erased", email, erased, by=by, now=now)
+        db.session.commit()
+        flash(_("Erased: %(what)s.", what="; ".join(erased.describe())), "success")
+        return redirect(url_for("admin.privacy"))
+    return render_template("admin/privacy.html", form=form, held=held)
 
 
 # -- the audit trail -----------------------------------------------------------------------------------

@@ -18,14 +18,14 @@ from sqlalchemy.exc import IntegrityError
 
 from ..addresses import lookup_key
 from ..catalogue.models import Topic, Webinar
-from ..database import MAX_ID, UTCDateTime, utcnow
+from ..database import MAX_ID, UTCDateTime, address_condition, same_address, utcnow
 from ..extensions import db
 from ..forms import is_one_line
 from ..markup import markdown_to_html, markdown_to_text
 from ..outbox.messages import build_email
 from ..outbox.models import OutboxMessage
 from ..outbox.operations import enqueue_unsolicited
-from ..ratelimit import check, forget
+from ..ratelimit import check
 from ..timezones import long_date, to_zone, zone_times_line
 from ..tokens import BadToken, make_token, read_token
 from ..urls import external_url
@@ -278,16 +278,32 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def _for_address(model, email: str):
+    candidates = db.session.scalars(select(model).where(address_condition(model.email, email)))
+    return [row for row in candidates if same_address(row.email, email)]
+
+
+def subscriber_of(email: str) -> Subscriber | None:
+    """The subscriber with this address, however it is spelt (for requests about personal data)."""
+    found = _for_address(Subscriber, email)
+    return found[0] if found else None
+
+
+def suppression_of(email: str) -> Suppression | None:
+    found = _for_address(Suppression, email)
+    return found[0] if found else None
+
+
 def export_subscriber(email: str) -> dict:
-    """Everything the newsletter holds about one address, as plain JSON-ready data."""
-    email = normalise_email(email)
-    subscriber = _find(email)
-    suppression = db.session.scalar(select(Suppression).where(Suppression.email == email))
-    data: dict = {"email": email, "subscriber": None, "suppression": None, "messages": []}
+    """What the newsletter holds about one address: the subscription with its consent history, and a
+    suppression after a hard bounce (the messages are the outbox's, see webinars/privacy)."""
+    subscriber, suppression = subscriber_of(email), suppression_of(email)
+    data: dict = {"subscriber": None, "suppression": None}
     if suppression is not None:
         data["suppression"] = {"reason": suppression.reason, "created_at": _iso(suppression.created_at)}
     if subscriber is not None:
         data["subscriber"] = {
+            "email": subscriber.email,
             "name": subscriber.name,
             "status": subscriber.status,
             "created_at": _iso(subscriber.created_at),
@@ -305,42 +321,30 @@ def export_subscriber(email: str) -> dict:
                 for e in subscriber.consent_events
             ],
         }
-    rows = db.session.execute(
-        select(
-            OutboxMessage.kind, OutboxMessage.status, OutboxMessage.created_at, OutboxMessage.sent_at, Campaign.subject
-        )
-        .outerjoin(Campaign, Campaign.id == OutboxMessage.campaign_id)
-        .where(OutboxMessage.to_address == email)
-        .order_by(OutboxMessage.id)
-    )
-    data["messages"] = [
-        {"kind": kind, "status": status, "created_at": _iso(created), "sent_at": _iso(sent), "campaign": subject}
-        for kind, status, created, sent, subject in rows
-    ]
     return data
 
 
-def erase_subscriber(email: str) -> bool:
-    """Remove everything the newsletter holds about an address; True if there was anything.
-
-    The exception to "states replace deletes": erasure on request. Messages being handed to the
-    SMTP server right now are left to finish; their rows keep only the bare address.
-    """
-    email = normalise_email(email)
-    found = False
-    subscriber = _find(email)
+def erase_subscriber(email: str) -> dict:
+    """Remove the subscription (its consent history and topic choices go with it) and the suppression of
+    an address, however it is spelt; returns what was removed. The exception to "states replace
+    deletes": erasure on request. Links already mailed stop working with the row."""
+    removed = {"subscriber": 0, "consent_events": 0, "suppression": 0}
+    subscriber = subscriber_of(email)
     if subscriber is not None:
+        removed["subscriber"], removed["consent_events"] = 1, len(subscriber.consent_events)
         db.session.delete(subscriber)  # consent events and topic choices go with it (cascade)
-        found = True
-    for statement in (
-        delete(Suppression).where(Suppression.email == email),
-        delete(OutboxMessage).where(OutboxMessage.to_address == email, OutboxMessage.status != "sending"),
-    ):
-        result = db.session.execute(statement.execution_options(synchronize_session=False))
-        found = found or bool(result.rowcount)
-    found = bool(forget(email)) or found  # the rate-limit counters keyed by the address
+    for suppression in _for_address(Suppression, email):
+        db.session.delete(suppression)
+        removed["suppression"] += 1
     db.session.flush()
-    return found
+    return removed
+
+
+def campaign_subjects(ids) -> dict[int, str]:
+    ids = {campaign_id for campaign_id in ids if campaign_id is not None}
+    if not ids:
+        return {}
+    return dict(db.session.execute(select(Campaign.id, Campaign.subject).where(Campaign.id.in_(ids))).all())
 
 
 def suppressions() -> list[Suppression]:

@@ -2,14 +2,19 @@
 together with the change that caused it, so either both happen or neither does."""
 
 from datetime import datetime, timedelta
+from email import policy
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 from email.policy import EmailPolicy
 from email.utils import getaddresses
+from pathlib import Path
 
 from flask import current_app
+from sqlalchemy import delete, select
 
 from .. import ratelimit
 from ..addresses import needs_smtputf8
+from ..database import address_condition, same_address
 from ..extensions import db
 from .models import OutboxMessage
 
@@ -99,3 +104,59 @@ def requeue_failed(message_id: int, *, now) -> bool:
         return False
     row.status, row.attempts, row.next_attempt_at, row.claimed_by, row.lease_until = "queued", 0, now, None, None
     return True
+
+
+# -- personal data -----------------------------------------------------------------------------------
+
+
+def messages_to(email: str) -> list[OutboxMessage]:
+    """Every queued or sent message to this address, however it was spelt, oldest first."""
+    candidates = db.session.scalars(
+        select(OutboxMessage).where(address_condition(OutboxMessage.to_address, email)).order_by(OutboxMessage.id)
+    )
+    return [message for message in candidates if same_address(message.to_address, email)]
+
+
+def subject_of(message: OutboxMessage) -> str | None:
+    """The Subject of a stored message (campaign rows store none: their campaign has it)."""
+    if message.raw is None:
+        return None
+    headers = BytesHeaderParser(policy=policy.default).parsebytes(bytes(message.raw))
+    return str(headers["Subject"] or "")
+
+
+def erase_messages_to(email: str) -> int:
+    """Delete every message to this address, whatever its state: the bytes carry the person's name and
+    the links to their registration and subscription. One being handed to the SMTP server at this
+    moment may still arrive; its worker then finds no row to mark."""
+    ids = [message.id for message in messages_to(email)]
+    if ids:
+        db.session.execute(
+            delete(OutboxMessage).where(OutboxMessage.id.in_(ids)).execution_options(synchronize_session=False)
+        )
+    return len(ids)
+
+
+def mail_files_to(email: str, directory: str | Path) -> list[Path]:
+    """The .eml files that development mode (no MAIL_SERVER) wrote for this address."""
+    folder = Path(directory)
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in sorted(folder.glob("*.eml")):
+        try:
+            with path.open("rb") as file:
+                headers = BytesHeaderParser(policy=policy.default).parse(file)
+        except OSError:
+            continue
+        recipients = [address for _name, address in getaddresses([str(headers["To"] or "")])]
+        if any(same_address(address, email) for address in recipients):
+            found.append(path)
+    return found
+
+
+def erase_mail_files_to(email: str, directory: str | Path) -> int:
+    files = mail_files_to(email, directory)
+    for path in files:
+        path.unlink(missing_ok=True)
+    return len(files)

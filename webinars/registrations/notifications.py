@@ -154,6 +154,8 @@ def _send(
     unsolicited: bool = False,
     **context,
 ):
+    if registration.erased_at is not None:
+        return None  # the person's address was erased at their request: nothing can reach them
     webinar = registration.webinar
     context = {
         "registration": registration,
@@ -293,7 +295,11 @@ def _live_registrations(webinar, statuses: tuple[str, ...]) -> list[Registration
     return list(
         db.session.scalars(
             select(Registration)
-            .where(Registration.webinar_id == webinar.id, Registration.status.in_(statuses))
+            .where(
+                Registration.webinar_id == webinar.id,
+                Registration.status.in_(statuses),
+                Registration.erased_at.is_(None),  # their address is gone at their request
+            )
             .order_by(Registration.id)
         )
     )

@@ -12,7 +12,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import ratelimit
 from ..catalogue.models import Webinar, new_ical_uid
-from ..database import UTCDateTime, lock_and_load, lock_for_update, utcnow
+from ..database import UTCDateTime, address_condition, lock_and_load, lock_for_update, same_address, utcnow
 from ..extensions import db
 from ..timezones import canonical_zone_or_none
 from ..urls import service_domain
@@ -110,6 +110,23 @@ def counts(webinar, now: datetime | None = None) -> dict:
         "capacity": webinar.capacity,
         "available": available,
     }
+
+
+# The public page says "few seats" at or under this many, never a number: with an exact count, anyone
+# could learn whether an address is registered (re-registering a known address takes no seat). What is
+# left: a visitor who registers and cancels made-up addresses to stand exactly at a threshold can still
+# tell, there, whether one more address takes a seat; each such probe is a registration organisers see.
+FEW_SEATS = 10
+
+
+def seats_left(webinar) -> str | None:
+    """'many', 'few' or 'none' seats left; None when the webinar has no limit."""
+    available = counts(webinar)["available"]
+    if available is None:
+        return None
+    if available <= 0:
+        return "none"
+    return "few" if available <= FEW_SEATS else "many"
 
 
 def waitlist_position(registration: Registration, now: datetime | None = None) -> int | None:
@@ -419,3 +436,62 @@ def request_newsletter(email: str, name: str, *, now: datetime) -> None:
     request_subscription(
         email, name, [], source="registration_form", consent_text=str(NEWSLETTER_CONSENT_TEXT), now=now
     )
+
+
+# -- personal data -----------------------------------------------------------------------------------
+
+ERASED_DOMAIN = "erased.invalid"  # RFC 2606: can never be anyone's address
+
+
+def registrations_of(email: str) -> list[Registration]:
+    """Every registration made with this address, however it was spelt, oldest first."""
+    candidates = db.session.scalars(
+        select(Registration).where(address_condition(Registration.email, email)).order_by(Registration.id)
+    )
+    return [registration for registration in candidates if same_address(registration.email, email)]
+
+
+def export_registrations(email: str) -> list[dict]:
+    def iso(value):
+        return value.isoformat() if value else None
+
+    return [
+        {
+            "webinar": r.webinar.title,
+            "webinar_slug": r.webinar.slug,
+            "webinar_starts_at": iso(r.webinar.starts_at),
+            "name": r.name,
+            "email": r.email,
+            "organisation": r.organisation,
+            "country": r.country,
+            "timezone": r.timezone,
+            "status": r.status,
+            "wants_newsletter": r.wants_newsletter,
+            "registered_at": iso(r.created_at),
+            "confirmed_at": iso(r.confirmed_at),
+            "cancelled_at": iso(r.cancelled_at),
+            "reminder_24h_at": iso(r.reminder_24h_at),
+            "reminder_1h_at": iso(r.reminder_1h_at),
+        }
+        for r in registrations_of(email)
+    ]
+
+
+def erase_registrations(email: str, *, now: datetime) -> int:
+    """Anonymise every registration of an address, so that seat counts and attendance figures stay right:
+    name, address, organisation, country and zone go; the status and its dates stay. A place on a
+    waiting list is given up (nobody could be told of a seat), without an email. Returns how many."""
+    erased = 0
+    for registration in registrations_of(email):
+        if registration.status == "waitlisted":
+            registration.status, registration.cancelled_at = "cancelled", now
+        registration.name = ""
+        registration.email = f"erased-{registration.id}@{ERASED_DOMAIN}"
+        registration.organisation = ""
+        registration.country = ""
+        registration.timezone = "UTC"
+        registration.wants_newsletter = False
+        registration.erased_at = now
+        erased += 1
+    db.session.flush()
+    return erased

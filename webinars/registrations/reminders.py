@@ -46,6 +46,7 @@ def send_due_reminders(now: datetime) -> dict[str, int]:
                 .join(Webinar, Webinar.id == Registration.webinar_id)
                 .where(
                     Registration.status == "confirmed",
+                    Registration.erased_at.is_(None),  # no address left to remind
                     column.is_(None),
                     Webinar.status == "published",
                     Webinar.starts_at > now,

@@ -44,7 +44,7 @@ def registration_context(webinar, viewer_zone: str | None, now, form: Registrati
         "registration_form": form,
         "registration_zone_fallback": fallback,
         "registration_open": webinar.registration_open(now),
-        "registration_counts": operations.counts(webinar),
+        "seats_left": operations.seats_left(webinar),
         "registration_closes": timezones.zone_time(webinar.registration_closes_at, webinar.timezone),
     }
 
@@ -143,6 +143,8 @@ def _registration_or_error(token: str, purpose: str = TOKEN_PURPOSE):
     registration = db.session.get(Registration, registration_id)
     if registration is None:
         abort(404)
+    if registration.erased_at is not None:
+        return None, render_error(410, _("The details of this registration were erased at the registrant’s request."))
     return registration, None
 
 

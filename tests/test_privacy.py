@@ -1,0 +1,266 @@
+"""Data rights: one export and one erasure that cover all of a person's data, from the command line
+and from the admin, whatever case the address was typed in; and nothing public that tells whether an
+address is registered."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from tests._support.forms import post_form
+from tests.factories import make_topic, make_webinar
+from tests.test_admin import EMAIL, make_organiser, signed_in
+from webinars.admin.models import AuditEvent
+from webinars.database import utcnow
+from webinars.extensions import db
+from webinars.newsletter import operations as newsletter
+from webinars.newsletter.models import ConsentEvent, Subscriber, Suppression
+from webinars.outbox.sender import deliver_due
+from webinars.registrations.models import Registration
+from webinars.registrations.operations import counts, register
+
+ANA = "Ana.Lima@Example.org"  # as she typed it when registering; the newsletter stores it lower-cased
+BOB = "bob@example.org"
+MANAGE_LINK = re.compile(r"http://webinars\.test(/registrations/[A-Za-z0-9_.\-]+)")
+
+
+def _person_everywhere(app, mail_dir: Path | None = None) -> dict:
+    """Ana and Bob each registered for two webinars (Ana once on a waiting list) and asked for the
+    newsletter; Ana also confirmed it, bounced once, and tried to sign in to the admin. Their mail
+    has gone out (to `mail_dir` as .eml files when given)."""
+    with app.app_context():
+        topic = make_topic()
+        full = make_webinar(title="Full house", capacity=1, local_start=datetime(2030, 6, 4, 10, 0), topics=[topic])
+        roomy = make_webinar(title="Plenty of room", capacity=50, local_start=datetime(2030, 7, 4, 10, 0))
+        for person, name in ((BOB, "Bob Brown"), (ANA, "Ana Lima")):
+            for webinar in (full, roomy):
+                register(
+                    webinar,
+                    name=name,
+                    email=person,
+                    organisation="Cooperativa Sul",
+                    country="Brazil",
+                    timezone="America/Sao_Paulo",
+                    wants_newsletter=True,
+                    now=utcnow(),
+                )
+        db.session.commit()
+        ana = db.session.scalar(select(Subscriber).where(Subscriber.email == ANA.lower()))
+        newsletter.confirm(ana)
+        newsletter.update_preferences(ana, [topic])
+        db.session.add(Suppression(email=ANA.lower(), reason="RCPT 550 mailbox full"))
+        from webinars.admin.auth import begin_sign_in
+
+        begin_sign_in(ANA, "203.0.113.7")  # a sign-in attempt under her address
+        db.session.commit()
+        if mail_dir is not None:
+            app.config.update(MAIL_SERVER=None, MAIL_OUTBOX_DIR=str(mail_dir))
+        deliver_due()
+        return {
+            "full": full.id,
+            "roomy": roomy.id,
+            "confirmed_before": (counts(full)["confirmed"], counts(roomy)["confirmed"]),
+        }
+
+
+def _everything_mentioning(app, needle: str, mail_dir: Path | None = None) -> list[str]:
+    """Every stored trace of `needle` (case-insensitive): rows of every table, outbox bytes, mail files."""
+    found = []
+    needle_bytes = needle.lower().encode()
+    with app.app_context():
+        for table in db.metadata.sorted_tables:
+            for row in db.session.execute(select(table)).mappings():
+                for column, value in row.items():
+                    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+                    if needle.lower() in text.lower():
+                        found.append(f"{table.name}.{column} (row {row.get('id')})")
+    if mail_dir is not None and mail_dir.exists():
+        found += [path.name for path in mail_dir.glob("*.eml") if needle_bytes in path.read_bytes().lower()]
+    return found
+
+
+# Room for every message of the setup (registrations and newsletter confirmations to one address).
+ROOMY = pytest.mark.app_config(MAIL_UNCONFIRMED_PER_ADDRESS=10)
+
+
+@ROOMY
+@pytest.mark.app_config(MAIL_SERVER=None)
+def test_privacy_export_holds_all_of_a_persons_data(app, runner, tmp_path):
+    _person_everywhere(app, tmp_path / "mail")
+    result = runner.invoke(args=["privacy", "export", "ana.lima@EXAMPLE.org"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["email"] == "ana.lima@example.org"
+    assert data["subscriber"]["status"] == "subscribed"
+    assert [e["action"] for e in data["subscriber"]["consent_events"]] == [
+        "requested",
+        "requested",
+        "confirmed",
+        "preferences",
+    ]
+    assert data["suppression"]["reason"] == "RCPT 550 mailbox full"
+    assert sorted((r["webinar"], r["status"]) for r in data["registrations"]) == [
+        ("Full house", "waitlisted"),
+        ("Plenty of room", "confirmed"),
+    ]
+    assert {r["name"] for r in data["registrations"]} == {"Ana Lima"}
+    assert {r["organisation"] for r in data["registrations"]} == {"Cooperativa Sul"}
+    # Registration mail went to "Ana.Lima@Example.org", newsletter mail to "ana.lima@example.org": both found.
+    kinds = sorted(m["kind"] for m in data["messages"])
+    assert kinds == ["newsletter_confirm", "newsletter_confirm", "registration_confirmed", "registration_waitlisted"]
+    assert all(m["subject"] for m in data["messages"])
+    assert sorted(h["bucket"] for h in data["rate_limit_hits"]) == ["login-email", "login-pair", "unconfirmed-mail"]
+    assert len(data["mail_files"]) == 4 and all(name.endswith(".eml") for name in data["mail_files"])
+    assert "bob" not in result.output.lower()
+    with app.app_context():  # exported from the command line: recorded, without the address
+        [(action, details)] = db.session.execute(select(AuditEvent.action, AuditEvent.details)).all()
+        assert action == "data exported" and "ana" not in details.lower()
+
+
+@ROOMY
+@pytest.mark.app_config(MAIL_SERVER=None)
+def test_privacy_erase_leaves_nothing_of_the_person_and_keeps_the_counts(app, runner, tmp_path):
+    mail_dir = tmp_path / "mail"
+    before = _person_everywhere(app, mail_dir)
+    manage_paths = [
+        MANAGE_LINK.search(path.read_text()).group(1)
+        for path in sorted(mail_dir.glob("*registration*.eml"))
+        if "Ana.Lima@Example.org" in path.read_text()
+    ]
+    assert manage_paths and _everything_mentioning(app, "ana.lima", mail_dir)
+    bob_before = _everything_mentioning(app, BOB, mail_dir)
+
+    summary = runner.invoke(args=["privacy", "erase", ANA.upper()], input="n\n")
+    assert summary.exit_code != 0 and "2 registrations" in summary.output  # says what, asks, and stops
+    assert _everything_mentioning(app, "ana.lima", mail_dir)
+
+    result = runner.invoke(args=["privacy", "erase", ANA.upper(), "--yes"])
+    assert result.exit_code == 0, result.output
+    assert _everything_mentioning(app, "ana.lima", mail_dir) == []
+    assert _everything_mentioning(app, "Ana Lima", mail_dir) == []
+    assert _everything_mentioning(app, BOB, mail_dir) == bob_before  # nobody else's data is touched
+    with app.app_context():
+        from webinars.catalogue.models import Webinar
+
+        full, roomy = db.session.get(Webinar, before["full"]), db.session.get(Webinar, before["roomy"])
+        assert (counts(full)["confirmed"], counts(roomy)["confirmed"]) == before["confirmed_before"]
+        erased = db.session.scalars(select(Registration).where(Registration.erased_at.is_not(None))).all()
+        assert sorted(r.status for r in erased) == ["cancelled", "confirmed"]  # a waiting place cannot be offered
+        assert db.session.scalar(select(func.count()).select_from(ConsentEvent)) == 2  # Bob's
+        [(action, details)] = db.session.execute(
+            select(AuditEvent.action, AuditEvent.details).where(AuditEvent.action == "data erased")
+        ).all()
+        assert "2 registrations" in details and "ana" not in details.lower()
+    client = app.test_client()
+    for path in manage_paths:  # the links in mail already delivered no longer open anything
+        response = client.get(path)
+        assert response.status_code == 410 and "erased" in response.get_data(as_text=True)
+    # Nothing more is sent to the erased registrations (reminders, updates, promotions).
+    with app.app_context():
+        from webinars.registrations.notifications import send_webinar_update
+
+        assert send_webinar_update(db.session.get(Webinar, before["roomy"]), {"location": ("Online", "Paris")}) == 1
+        db.session.rollback()
+    empty = json.loads(runner.invoke(args=["privacy", "export", ANA]).output)
+    assert empty["subscriber"] is None and empty["registrations"] == [] and empty["messages"] == []
+    assert empty["rate_limit_hits"] == [] and empty["mail_files"] == [] and empty["suppression"] is None
+    again = runner.invoke(args=["privacy", "erase", ANA, "--yes"])
+    assert again.exit_code == 0 and "Nothing is stored" in again.output
+
+
+@ROOMY
+def test_newsletter_export_and_erase_cover_registrations_too(app, runner):
+    _person_everywhere(app)
+    data = json.loads(runner.invoke(args=["newsletter", "export", ANA]).output)
+    assert len(data["registrations"]) == 2
+    assert runner.invoke(args=["newsletter", "erase", ANA, "--yes"]).exit_code == 0
+    assert _everything_mentioning(app, "ana.lima") == []
+
+
+@ROOMY
+def test_the_admin_exports_and_erases_after_a_confirmation_and_records_it(app, client):
+    _person_everywhere(app)
+    organiser = signed_in(app, client)
+    page = organiser.get("/admin/privacy")
+    assert page.status_code == 200
+    found = post_form(organiser, "/admin/privacy", {"email": "ANA.LIMA@example.org", "action": "find"})
+    assert found.status_code == 200
+    text = found.get_data(as_text=True)
+    assert "2 registrations" in text and "newsletter subscription" in text
+
+    export = post_form(
+        organiser, "/admin/privacy", {"email": "ANA.LIMA@example.org", "action": "export"}, form_url="/admin/privacy"
+    )
+    assert export.status_code == 200
+    assert export.headers["Content-Type"].startswith("application/json")
+    assert "attachment" in export.headers["Content-Disposition"] and "no-store" in export.headers["Cache-Control"]
+    assert len(json.loads(export.data)["registrations"]) == 2
+
+    refused = post_form(organiser, "/admin/privacy", {"email": "ANA.LIMA@example.org", "action": "erase"})
+    assert refused.status_code == 422 and _everything_mentioning(app, "ana.lima")
+    erased = post_form(
+        organiser, "/admin/privacy", {"email": "ANA.LIMA@example.org", "action": "erase", "confirm": "y"}
+    )
+    assert erased.status_code == 302
+    assert _everything_mentioning(app, "ana.lima") == []
+    history = organiser.get("/admin/history").get_data(as_text=True)
+    assert "data exported" in history and "data erased" in history and EMAIL in history
+    assert "ana" not in history.lower()
+
+
+def test_an_erasure_request_for_an_unknown_address_says_so(app, client):
+    organiser = signed_in(app, client)
+    found = post_form(organiser, "/admin/privacy", {"email": "nobody@example.org", "action": "find"})
+    assert found.status_code == 200 and "Nothing is stored" in found.get_data(as_text=True)
+    assert post_form(organiser, "/admin/privacy", {"email": "not an address", "action": "find"}).status_code == 422
+
+
+def test_the_privacy_pages_need_an_organiser(app, client):
+    make_organiser(app)
+    assert client.get("/admin/privacy").status_code == 302
+
+
+# -- the public seats figure does not tell whether an address is registered ---------------------------
+
+
+def _seats(client, slug: str) -> str:
+    page = client.get(f"/webinars/{slug}").get_data(as_text=True)
+    return re.search(r'<p class="seats[^"]*">(.*?)</p>', page, re.S).group(1)
+
+
+def _register(client, slug: str, email: str):
+    return post_form(
+        client,
+        f"/webinars/{slug}/register",
+        {"name": "Someone", "email": email, "timezone": "Europe/Paris"},
+        form_url=f"/webinars/{slug}",
+    )
+
+
+def test_the_seats_figure_does_not_tell_whether_an_address_is_registered(app, client):
+    with app.app_context():
+        slug = make_webinar(capacity=100, slug="hundred").slug
+        db.session.commit()
+    assert _register(client, slug, "known@example.org").status_code == 303
+    shown = _seats(client, slug)
+    assert not re.search(r"\d", shown), shown  # no exact number to compare
+    assert _register(client, slug, "Known@example.org").status_code == 303  # the same person again
+    after_known = _seats(client, slug)
+    assert _register(client, slug, "new@example.org").status_code == 303  # a new person takes a seat
+    after_new = _seats(client, slug)
+    assert shown == after_known == after_new
+
+
+def test_few_seats_and_a_full_webinar_are_still_told(app, client):
+    with app.app_context():
+        slug = make_webinar(capacity=3, slug="small").slug
+        db.session.commit()
+    assert "few seats" in _seats(client, slug)
+    for n in range(3):
+        _register(client, slug, f"p{n}@example.org")
+    assert "full" in _seats(client, slug)
