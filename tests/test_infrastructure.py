@@ -355,10 +355,23 @@ def test_migration_0005_bounds_capacity_in_the_database_and_goes_down_and_up_aga
         with db.engine.begin() as connection:
             add(connection, "huge", 5_000_000)
             add(connection, "fine", 1_000_000)
+            # A draft cancelled by the old code (which made it public), and a published one cancelled.
+            for slug, was in (("cancelled-draft", "draft"), ("cancelled-webinar", "published")):
+                add(connection, slug, None)
+                connection.execute(sa.text("UPDATE webinars SET status = 'cancelled' WHERE slug = :s"), {"s": slug})
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO audit_events (at, webinar_id, action, details) SELECT '2030-01-01 00:00:00', id, "
+                        "'cancelled', :details FROM webinars WHERE slug = :s"
+                    ),
+                    {"s": slug, "details": f"Status: {was} → cancelled\nReason: test"},
+                )
         upgrade(directory=str(MIGRATIONS))
         with db.engine.begin() as connection:
             assert capacity_of(connection, "huge") is None  # "no real limit" kept its meaning
             assert capacity_of(connection, "fine") == 1_000_000
+            status = dict(connection.execute(sa.text("SELECT slug, status FROM webinars")).all())
+            assert (status["cancelled-draft"], status["cancelled-webinar"]) == ("draft", "cancelled")
         for statement in (
             lambda c: add(c, "refused", 1_000_001),
             lambda c: c.execute(sa.text("UPDATE webinars SET capacity = 2000000 WHERE slug = 'fine'")),

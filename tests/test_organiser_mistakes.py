@@ -296,6 +296,7 @@ def test_cancelling_a_row_that_cannot_be_shown_works_and_tells_the_registrants(
         assert db.session.get(Webinar, webinar_id).status == "cancelled"
         deliver_due()
     assert smtp_server.messages_to("ana@example.org") and smtp_server.messages_to("bo@example.org")
+    assert "the organisers have cancelled this webinar" in smtp_server.messages_to("ana@example.org")[0].body()
     assert organiser_client.get("/").status_code == 200
     assert organiser_client.get(f"/admin/webinars/{webinar_id}").status_code == 200
 

@@ -7,6 +7,8 @@
   audit text itself holds no name or address and erasure leaves nothing personal behind.
 - registrations.erased_at: when the person's data was erased (the row stays, anonymised, so that
   seat counts stay right).
+- Drafts that were "cancelled" (which made them public) become drafts again: the audit trail tells
+  them apart ("Status: draft → cancelled"). The downgrade leaves them drafts.
 
 Revision ID: 0005_organiser_mistakes
 Revises: 0004_real_people
@@ -33,6 +35,13 @@ SQLITE_TRIGGERS = {
 
 def upgrade():
     op.execute(sa.text(f"UPDATE webinars SET capacity = NULL WHERE capacity > {MAX_CAPACITY}"))
+    op.get_bind().execute(
+        sa.text(
+            "UPDATE webinars SET status = 'draft' WHERE status = 'cancelled' AND id IN "
+            "(SELECT webinar_id FROM audit_events WHERE action = 'cancelled' AND details LIKE :was_draft)"
+        ),
+        {"was_draft": "Status: draft → cancelled%"},
+    )
     if op.get_bind().dialect.name == "sqlite":
         for name, when in SQLITE_TRIGGERS.items():
             op.execute(
