@@ -101,6 +101,7 @@ def test_without_a_proxy_the_request_id_is_always_ours(sqlite_app):
     assert "mine" not in ids and len(ids) == 2
 
 
+@pytest.mark.app_config(LOG_LEVEL="INFO")  # werkzeug logs each request at INFO
 def test_werkzeugs_access_log_never_shows_a_token(sqlite_app, capsys):
     tokens = _tokens(sqlite_app)
     server = LiveServer(sqlite_app).start()

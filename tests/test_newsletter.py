@@ -321,7 +321,7 @@ def test_export_and_erase_from_the_command_line(app, runner, smtp_server):
     deliver(app)
     result = runner.invoke(args=["newsletter", "export", "ANA@example.com"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)  # stderr carries log lines
     assert data["subscriber"]["status"] == "subscribed"
     assert [e["action"] for e in data["subscriber"]["consent_events"]] == ["requested", "confirmed"]
     assert data["messages"][0]["status"] == "sent"
@@ -329,7 +329,7 @@ def test_export_and_erase_from_the_command_line(app, runner, smtp_server):
     result = runner.invoke(args=["newsletter", "erase", "ana@example.com", "--yes"])
     assert result.exit_code == 0 and "Erased" in result.output
     assert subscriber(app, "ana@example.com") is None
-    data = json.loads(runner.invoke(args=["newsletter", "export", "ana@example.com"]).output)
+    data = json.loads(runner.invoke(args=["newsletter", "export", "ana@example.com"]).stdout)
     assert data["email"] == "ana@example.com" and (data["subscriber"], data["suppression"]) == (None, None)
     assert data["messages"] == data["registrations"] == data["rate_limit_hits"] == []
     assert "Nothing is stored" in runner.invoke(args=["newsletter", "erase", "ana@example.com", "--yes"]).output

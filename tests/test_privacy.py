@@ -94,7 +94,7 @@ def test_privacy_export_holds_all_of_a_persons_data(app, runner, tmp_path):
     _person_everywhere(app, tmp_path / "mail")
     result = runner.invoke(args=["privacy", "export", "ana.lima@EXAMPLE.org"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)  # stderr carries log lines
     assert data["email"] == "ana.lima@example.org"
     assert data["subscriber"]["status"] == "subscribed"
     assert [e["action"] for e in data["subscriber"]["consent_events"]] == [
@@ -116,7 +116,7 @@ def test_privacy_export_holds_all_of_a_persons_data(app, runner, tmp_path):
     assert all(m["subject"] for m in data["messages"])
     assert sorted(h["bucket"] for h in data["rate_limit_hits"]) == ["login-email", "login-pair", "unconfirmed-mail"]
     assert len(data["mail_files"]) == 4 and all(name.endswith(".eml") for name in data["mail_files"])
-    assert "bob" not in result.output.lower()
+    assert "bob" not in result.stdout.lower()
     with app.app_context():  # exported from the command line: recorded, without the address
         [(action, details)] = db.session.execute(select(AuditEvent.action, AuditEvent.details)).all()
         assert action == "data exported" and "ana" not in details.lower()
@@ -166,7 +166,7 @@ def test_privacy_erase_leaves_nothing_of_the_person_and_keeps_the_counts(app, ru
 
         assert send_webinar_update(db.session.get(Webinar, before["roomy"]), {"location": ("Online", "Paris")}) == 1
         db.session.rollback()
-    empty = json.loads(runner.invoke(args=["privacy", "export", ANA]).output)
+    empty = json.loads(runner.invoke(args=["privacy", "export", ANA]).stdout)
     assert empty["subscriber"] is None and empty["registrations"] == [] and empty["messages"] == []
     assert empty["rate_limit_hits"] == [] and empty["mail_files"] == [] and empty["suppression"] is None
     again = runner.invoke(args=["privacy", "erase", ANA, "--yes"])
@@ -176,7 +176,7 @@ def test_privacy_erase_leaves_nothing_of_the_person_and_keeps_the_counts(app, ru
 @ROOMY
 def test_newsletter_export_and_erase_cover_registrations_too(app, runner):
     _person_everywhere(app)
-    data = json.loads(runner.invoke(args=["newsletter", "export", ANA]).output)
+    data = json.loads(runner.invoke(args=["newsletter", "export", ANA]).stdout)
     assert len(data["registrations"]) == 2
     assert runner.invoke(args=["newsletter", "erase", ANA, "--yes"]).exit_code == 0
     assert _everything_mentioning(app, "ana.lima") == []

@@ -54,6 +54,8 @@ def base_test_config(database_url: str, smtp_port: int, base_url: str = "http://
         "MAIL_PASSWORD": None,
         "MAIL_DEFAULT_SENDER": "Webinars <webinars@webinars.test>",
         "MAIL_RATE_LIMIT": 0,
+        # Warnings and errors only: background threads (the SMTP server's, workers') log between tests.
+        "LOG_LEVEL": "WARNING",
     }
 
 
