@@ -20,6 +20,7 @@ def busy_site(live_site):
     from webinars.extensions import db
     from webinars.newsletter.models import Subscriber
     from webinars.newsletter.operations import create_campaign, expand_campaign
+    from webinars.outbox.models import OutboxMessage
     from webinars.registrations.operations import register
 
     app = live_site.app
@@ -50,6 +51,18 @@ def busy_site(live_site):
                     confirmed_at=utcnow(),
                 )
             )
+        # A message that could not be delivered, with the kind of reason an SMTP server gives.
+        db.session.add(
+            OutboxMessage(
+                kind="registration_confirmed",
+                to_address="maria.fernanda.de.los.santos.rodriguez.9@universidad-autonoma-de-ejemplo.example.org",
+                raw=b"x",
+                status="failed",
+                attempts=15,
+                last_error="RCPT 550 5.1.1 <maria.fernanda...@universidad-autonoma-de-ejemplo.example.org>: "
+                "Recipient address rejected: User unknown in virtual mailbox table",
+            )
+        )
         db.session.commit()
         campaign = create_campaign("Our next webinars on the social economy", "Hello", [], created_by=EMAIL)
         db.session.commit()
@@ -81,6 +94,7 @@ def test_every_admin_table_fits_a_390_px_phone(live_site, busy_site, chromium, s
             "/admin/newsletter/campaigns",
             f"/admin/newsletter/campaigns/{campaign_id}",
             "/admin/history",
+            "/admin/mail",
         ):
             page.goto(live_site.link(path))
             assert page.locator("table").count() > 0, path
