@@ -53,7 +53,7 @@ def webinar_form(**overrides) -> dict:
         "new_topics": "Co-operatives, Future of work",
         "agenda": AGENDA,
         "partners": "OECD LEED Programme | https://www.oecd.org/cfe/leed/ | Local development since 1982.",
-        "documents": "Worker co-operatives in Japan | https://example.org/report.pdf | report",
+        "related_items": "",
         "action": "save",
     }
     data.update(overrides)
@@ -83,7 +83,6 @@ def test_organiser_creates_a_draft_with_everything_the_model_holds(app, organise
         assert webinar.sections[0].description == "Welcome and introduction."
         assert [s.credentials for s in webinar.sections[1].speakers] == ["Policy Analyst, OECD, France", ""]
         assert webinar.partners[0].url == "https://www.oecd.org/cfe/leed/"
-        assert (webinar.documents[0].title, webinar.documents[0].kind) == ("Worker co-operatives in Japan", "report")
         assert webinar.ical_uid.endswith("@webinars.test")
         events = db.session.scalars(select(AuditEvent).where(AuditEvent.webinar_id == webinar_id)).all()
         assert [e.action for e in events] == ["created"] and events[0].organiser.email == EMAIL
@@ -135,7 +134,7 @@ def test_a_local_time_that_a_dst_change_skips_or_repeats_is_refused_beside_the_f
         ("join_url", "javascript:alert(1)", "is not a web address starting with http"),
         ("recording_url", "ftp://example.org/x", "is not a web address starting with http"),
         ("partners", "Name | javascript:alert(1)", "Line 1:"),
-        ("documents", "Report | data:text/html,x", "Line 1:"),
+        ("related_items", "no-such-item | Whatever", "Line 1: no content item has the slug or title"),
         ("agenda", "- A speaker without a section", "Line 1: a speaker needs a section title"),
         ("duration_minutes", "0", "Number must be between"),
         ("deadline_time", "", "Give both a date and a time, or neither."),
@@ -267,7 +266,7 @@ def _edit_form(app, webinar_id, **overrides):
             new_topics="",
             agenda="Panel discussion",
             partners="",
-            documents="",
+            related_items="",
             notify="y",  # ticked by default on a published webinar's form
         )
         data["topics"] = [str(t.id) for t in webinar.topics]
@@ -438,24 +437,15 @@ def test_the_whole_story_from_the_browser(app, organiser_client, smtp_server):
         assert re.search(rf"<td[^>]*>{action}</td>", history)
 
 
-def test_agenda_partners_and_documents_survive_a_round_trip_through_their_text_format():
-    from webinars.admin.lines import (
-        format_agenda,
-        format_documents,
-        format_partners,
-        parse_agenda,
-        parse_documents,
-        parse_partners,
-    )
+def test_agenda_and_partners_survive_a_round_trip_through_their_text_format():
+    from webinars.admin.lines import format_agenda, format_partners, parse_agenda, parse_partners, parse_references
 
     agenda = parse_agenda(AGENDA)
     assert parse_agenda(format_agenda(agenda)) == agenda
     partners = parse_partners("A | https://a.example | Text with | a pipe\nB\nC |  | Only a description")
     assert partners[0].description == "Text with | a pipe" and partners[1].url == ""
     assert parse_partners(format_partners(partners)) == partners
-    documents = parse_documents("Report | https://r.example/x.pdf\nSlides |  | slides")
-    assert documents[0].kind == "publication"
-    assert parse_documents(format_documents(documents)) == documents
+    assert parse_references("a-slug | Its title\n\n  An exact title  \n") == [(1, "a-slug"), (3, "An exact title")]
 
 
 def test_a_webinar_in_a_zone_alias_stays_editable_and_is_saved_under_the_current_name(app, organiser_client):

@@ -129,6 +129,7 @@ def app_default_locale() -> str:
 def register_blueprints(app: Flask) -> None:
     from .admin.routes import blueprint as admin
     from .catalogue.routes import blueprint as catalogue
+    from .content.routes import register as register_content
     from .newsletter.routes import blueprint as newsletter
     from .registrations.routes import blueprint as registrations
     from .urls import DatabaseIdConverter
@@ -138,6 +139,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(catalogue)
     app.register_blueprint(registrations)
     app.register_blueprint(newsletter)
+    register_content(app)
     app.register_blueprint(admin)
 
 

@@ -6,6 +6,7 @@ from flask.cli import with_appcontext
 
 from .admin.commands import admin_group
 from .catalogue.demo import load_demo_data
+from .content.demo import load_demo_content
 from .newsletter.commands import newsletter_group
 from .outbox.commands import mail_group
 from .privacy.commands import privacy_group
@@ -21,12 +22,15 @@ def demo_group():
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database already holds webinars.")
 @with_appcontext
 def demo_load(if_empty: bool):
-    """Load the seed webinars and several upcoming ones dated from today."""
+    """Load the seed webinars, several upcoming ones dated from today, and the seed pages' content items."""
     loaded = load_demo_data(only_if_empty=if_empty)
     if loaded:
         click.echo(f"Loaded {loaded} demo webinars.")
     else:
         click.echo("The database already holds webinars; nothing loaded.")
+    items = load_demo_content()
+    if items:
+        click.echo(f"Loaded {items} demo content items.")
 
 
 def register(app: Flask) -> None:

@@ -1,8 +1,9 @@
 """Imports every model so that the metadata (and Alembic) sees the whole schema."""
 
 from .admin.models import AuditEvent, Organiser
-from .catalogue.models import AgendaSection, Partner, RelatedDocument, Speaker, Topic, Webinar
-from .newsletter.models import Campaign, ConsentEvent, Subscriber, Suppression
+from .catalogue.models import AgendaSection, Partner, Speaker, Topic, Webinar
+from .content.models import ContentItem
+from .newsletter.models import Campaign, ConsentEvent, Digest, Subscriber, Suppression
 from .outbox.models import OutboxMessage
 from .ratelimit import RateLimitBackoff, RateLimitCounter
 from .registrations.models import Registration
@@ -12,13 +13,14 @@ __all__ = [
     "AuditEvent",
     "Campaign",
     "ConsentEvent",
+    "ContentItem",
+    "Digest",
     "Organiser",
     "OutboxMessage",
     "Partner",
     "RateLimitBackoff",
     "RateLimitCounter",
     "Registration",
-    "RelatedDocument",
     "Speaker",
     "Subscriber",
     "Suppression",

@@ -77,6 +77,7 @@ def register(app: Flask) -> None:
         zone_times_line=lambda instant, zones: timezones.zone_times_line(instant, zones, page_locale()),
         time_range=lambda start, end, zone: timezones.time_range(start, end, zone, page_locale()),
         zone_label=lambda zone: timezones.zone_label(zone, page_locale()),
+        day_date=lambda day: timezones.day_date(day, page_locale()),
     )
     env.filters["utc_iso"] = timezones.utc_iso
     env.filters["utc_text"] = timezones.utc_text

@@ -17,6 +17,8 @@ from flask_babel import gettext as _
 DEFAULT_LOCALE = "en_GB"
 # Dates written out for people: "Tuesday 12 March 2024" (Babel's 'full' adds a comma in en_GB).
 LONG_DATE_PATTERNS = {"en": "EEEE d MMMM y", "fr": "EEEE d MMMM y"}
+# A date that stands alone, as the seed listings write it: "27 September 2017".
+DAY_DATE_PATTERNS = {"en": "d MMMM y", "fr": "d MMMM y"}
 TIME_PATTERN = "HH:mm"
 
 
@@ -255,6 +257,16 @@ def long_date(local: datetime | date, locale: str = DEFAULT_LOCALE) -> str:
 def _long_date(day: date, locale: str) -> str:
     pattern = LONG_DATE_PATTERNS.get(_language(locale), "full")
     return format_date(day, pattern, locale=locale)
+
+
+def day_date(day: date, locale: str = DEFAULT_LOCALE) -> str:
+    """'27 September 2017': a calendar date with no time and no zone (a news item's date)."""
+    return _day_date(day, str(locale))
+
+
+@lru_cache(maxsize=4096)
+def _day_date(day: date, locale: str) -> str:
+    return format_date(day, DAY_DATE_PATTERNS.get(_language(locale), "long"), locale=locale)
 
 
 def clock(local: datetime, locale: str = DEFAULT_LOCALE) -> str:

@@ -19,17 +19,18 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 
 from ..catalogue.models import FIRST_YEAR, LAST_YEAR, MAX_CAPACITY
 from ..catalogue.operations import slug_taken
+from ..content import queries as content_queries
 from ..forms import BaseForm, CheckboxesField, ZoneField, single_line
 from ..timezones import UnknownZoneError, WallTimeError, canonical_zone_or_none, localize
 from .lines import (
     AGENDA_HELP,
-    DOCUMENTS_HELP,
     PARTNERS_HELP,
+    RELATED_HELP,
     LineFormatError,
     check_url,
     parse_agenda,
-    parse_documents,
     parse_partners,
+    parse_references,
 )
 
 
@@ -152,8 +153,8 @@ class WebinarForm(BaseForm):
     )
     agenda = TextAreaField(_l("Agenda"), validators=[Optional(), Length(max=50000)], description=AGENDA_HELP)
     partners = TextAreaField(_l("Partners"), validators=[Optional(), Length(max=50000)], description=PARTNERS_HELP)
-    documents = TextAreaField(
-        _l("Related documents"), validators=[Optional(), Length(max=50000)], description=DOCUMENTS_HELP
+    related_items = TextAreaField(
+        _l("Related content"), validators=[Optional(), Length(max=50000)], description=RELATED_HELP
     )
 
     def __init__(self, *args, topic_choices=(), webinar_id: int | None = None, confirmed: int = 0, **kwargs):
@@ -166,7 +167,7 @@ class WebinarForm(BaseForm):
         self.registration_deadline: datetime | None = None
         self.sections_items: list = []
         self.partner_items: list = []
-        self.document_items: list = []
+        self.related: list = []  # ContentItem objects, in the order typed
 
     def validate_slug(self, field):
         if field.data and not re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)*", field.data):
@@ -203,11 +204,17 @@ class WebinarForm(BaseForm):
         except LineFormatError as exc:
             raise ValidationError(str(exc)) from exc
 
-    def validate_documents(self, field):
-        try:
-            self.document_items = parse_documents(field.data)
-        except LineFormatError as exc:
-            raise ValidationError(str(exc)) from exc
+    def validate_related_items(self, field):
+        references = parse_references(field.data)
+        by_slug = content_queries.items_by_slugs([ref[:160] for _, ref in references])
+        by_title = content_queries.items_by_titles([ref[:500] for _, ref in references if ref not in by_slug])
+        unknown = [(number, ref) for number, ref in references if ref not in by_slug and ref not in by_title]
+        if unknown:
+            number, ref = unknown[0]
+            raise ValidationError(
+                _l("Line %(number)s: no content item has the slug or title “%(ref)s”.", number=number, ref=ref[:120])
+            )
+        self.related = [by_slug.get(ref) or by_title[ref] for _, ref in references]
 
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)

@@ -1,4 +1,4 @@
-"""The plain-text formats organisers type agendas, partners and documents in.
+"""The plain-text formats organisers type agendas, partners and related content in.
 
 One item per line, fields separated by "|", so the forms work without JavaScript and a whole
 agenda can be pasted from a seed page. Parsing errors name the line, for display beside the field.
@@ -9,16 +9,17 @@ from urllib.parse import urlsplit
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from ..catalogue.operations import DocumentItem, PartnerItem, SectionItem, SpeakerItem
+from ..catalogue.operations import PartnerItem, SectionItem, SpeakerItem
 
 AGENDA_HELP = _l(
     "One section title per line. Under it, lines starting with “>” add a description and lines starting "
     "with “-” add a speaker: “- Name | Role | Organisation | Country” (role, organisation and country optional)."
 )
 PARTNERS_HELP = _l("One partner per line: “Name | https://address | Description” (address and description optional).")
-DOCUMENTS_HELP = _l(
-    "One document per line: “Title | https://address | kind” (kind: publication, slides, report…; "
-    "address optional, kind defaults to publication)."
+RELATED_HELP = _l(
+    "Items from Content, one per line, in the order the page shows them: the item’s slug (what follows "
+    "/content/ in its address) or its exact title; anything after “|” is ignored. Create new items under "
+    "Content first. The page then adds the newest items that share a topic with the webinar."
 )
 
 
@@ -107,21 +108,16 @@ def format_partners(partners: list[PartnerItem]) -> str:
     return "\n".join(" | ".join(p for p in (x.name, x.url, x.description)).rstrip(" |") for x in partners)
 
 
-def parse_documents(text: str) -> list[DocumentItem]:
-    documents = []
+def parse_references(text: str) -> list[tuple[int, str]]:
+    """(line number, slug or title) for each line of the related-content field."""
+    references = []
     for number, line in _lines(text):
-        title, url, kind = _fields(line, 3)
-        if not title:
-            raise LineFormatError(_("Line %(number)s: the document’s title is missing.", number=number))
-        try:
-            url = check_url(url)
-        except ValueError as exc:
-            raise LineFormatError(_("Line %(number)s: %(error)s.", number=number, error=exc)) from exc
-        if len(kind) > 60:
-            raise LineFormatError(_("Line %(number)s: the kind is longer than 60 characters.", number=number))
-        documents.append(DocumentItem(title, url, kind or "publication"))
-    return documents
+        reference = line.split("|", 1)[0].strip()
+        if reference:
+            references.append((number, reference))
+    return references
 
 
-def format_documents(documents: list[DocumentItem]) -> str:
-    return "\n".join(f"{d.title} | {d.url} | {d.kind}" for d in documents)
+def format_references(items) -> str:
+    """The related-content field for items already attached: “slug | title” per line."""
+    return "\n".join(f"{item.slug} | {item.title}" for item in items)

@@ -49,6 +49,10 @@ class AuditEvent(db.Model):
     registration_id: Mapped[int | None] = mapped_column(
         ForeignKey("registrations.id", ondelete="SET NULL"), nullable=True, index=True
     )
+    # A content item's history, kept the same way as a webinar's.
+    item_id: Mapped[int | None] = mapped_column(
+        ForeignKey("content_items.id", ondelete="CASCADE"), nullable=True, index=True
+    )
     action: Mapped[str] = mapped_column(String(60))  # created, updated, published, rescheduled, ...
     details: Mapped[str] = mapped_column(Text, default="")
 

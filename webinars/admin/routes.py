@@ -18,6 +18,8 @@ from werkzeug.exceptions import TooManyRequests
 
 from ..catalogue import operations as catalogue_ops
 from ..catalogue.models import FIRST_YEAR, LAST_YEAR, Topic, Webinar
+from ..content import operations as content_ops
+from ..content import queries as content_queries
 from ..database import parse_id, utcnow
 from ..extensions import db, login_manager
 from ..forms import ButtonForm
@@ -50,7 +52,7 @@ from .forms import (
     capacity_below_confirmed_message,
     split_zones,
 )
-from .lines import format_agenda, format_documents, format_partners
+from .lines import format_agenda, format_partners, format_references
 from .models import AuditEvent
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
@@ -171,7 +173,7 @@ def _form_data(webinar: Webinar) -> dict:
         "topics": [topic.id for topic in webinar.topics],
         "agenda": format_agenda(items["sections"]),
         "partners": format_partners(items["partners"]),
-        "documents": format_documents(items["documents"]),
+        "related_items": format_references(content_queries.attached_items(webinar)),
     }
     if not webinar.presentable:
         return data  # the stored times cannot be shown: the organiser enters them again (the page says why)
@@ -205,7 +207,6 @@ def _fields(form: WebinarForm) -> catalogue_ops.WebinarFields:
         topics=[topic for topic in topics if topic is not None],
         sections=form.sections_items,
         partners=form.partner_items,
-        documents=form.document_items,
     )
 
 
@@ -242,7 +243,9 @@ def webinar_new():
             preview = _preview(form)
         else:
             try:
-                webinar = catalogue_ops.create_webinar(_fields(form), by=_organiser(), now=utcnow())
+                now = utcnow()
+                webinar = catalogue_ops.create_webinar(_fields(form), by=_organiser(), now=now)
+                content_ops.attach_to_webinar(webinar, form.related, by=_organiser(), now=now)
                 db.session.commit()
             except IntegrityError:
                 _lost_race(form)
@@ -292,9 +295,9 @@ def webinar_edit(webinar_id: int):
         else:
             notify = bool(form.notify.data)
             try:
-                changes = catalogue_ops.update_webinar(
-                    webinar, _fields(form), by=_organiser(), now=utcnow(), notify=notify
-                )
+                now = utcnow()
+                changes = catalogue_ops.update_webinar(webinar, _fields(form), by=_organiser(), now=now, notify=notify)
+                related = content_ops.attach_to_webinar(webinar, form.related, by=_organiser(), now=now)
                 db.session.commit()
             except IntegrityError:
                 _lost_race(form)
@@ -307,7 +310,10 @@ def webinar_edit(webinar_id: int):
                 webinar = _webinar_or_404(webinar_id)
                 return render_template("admin/webinar_form.html", form=form, webinar=webinar, preview=None), INVALID
             moved_up = waiting_before["waitlisted"] - _counts(webinar)["waitlisted"] if "capacity" in changes else 0
-            flash(_edit_saved_message(webinar, changes, notify, max(0, moved_up)), "success" if changes else "info")
+            if related and not changes:
+                flash(_("Saved."), "success")  # only the related content changed
+            else:
+                flash(_edit_saved_message(webinar, changes, notify, max(0, moved_up)), "success" if changes else "info")
             return redirect(url_for("admin.webinar", webinar_id=webinar.id))
     elif request.method == "POST":
         status = INVALID

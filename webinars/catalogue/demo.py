@@ -1,4 +1,5 @@
-"""Demo data: the two seed webinars exactly as the seed pages state them, plus upcoming ones.
+"""Demo data: the two seed webinars exactly as the seed pages state them, plus upcoming ones, and the
+seed thematic page's topic ("Worker cooperatives", with its description and date).
 
 Upcoming webinars are dated relative to today, in several zones, so that a newcomer sees a
 living site with open registration.
@@ -13,7 +14,7 @@ from sqlalchemy import func, select
 from ..database import utcnow
 from ..extensions import db
 from ..timezones import localize, to_zone
-from .models import AgendaSection, Partner, RelatedDocument, Speaker, Topic, Webinar, new_ical_uid
+from .models import AgendaSection, Partner, Speaker, Topic, Webinar, new_ical_uid
 
 TOPICS = {
     "social-economy": "Social economy",
@@ -21,6 +22,22 @@ TOPICS = {
     "local-development": "Local development",
     "future-of-work": "Future of work",
     "digital-economy": "Digital economy",
+    "worker-cooperatives": "Worker cooperatives",
+}
+
+# Seed 002, the ILO's thematic page "SSE: Worker cooperatives": its description and date, verbatim.
+TOPIC_PAGES = {
+    "worker-cooperatives": (
+        "Worker cooperatives are emerging as an organizational model responding to the changes within the world "
+        "of work. They have a specific democratic governance structure of member-worker-owners, where decisions are "
+        "made by those directly involved in the enterprise. Any type of business can be worker-owned and controlled "
+        "as a cooperative, and worker cooperatives can provide ways for organizing new forms of work with less "
+        "dependence on the employer and increased flexibility and collaboration among workers. The ILO’s work on "
+        "worker cooperatives looks into how they are being used as a response strategy to the changes in the world "
+        "of work, including through union engagement, worker buyouts, cooperatives of freelancers, as well as "
+        "cooperatives using online platforms.",
+        date(2021, 7, 2),
+    ),
 }
 
 LEED = Partner(
@@ -62,7 +79,7 @@ SEED_WEBINARS = [
         "timezone": "Europe/Paris",
         "display_zones": ["Europe/Paris", "Asia/Tokyo"],
         "duration_minutes": 120,
-        "topics": ["cooperatives", "social-economy", "future-of-work"],
+        "topics": ["cooperatives", "social-economy", "future-of-work", "worker-cooperatives"],
         "sections": [
             ("Opening remarks", []),
             ("Setting the scene", []),
@@ -87,10 +104,6 @@ SEED_WEBINARS = [
             ),
             (LEED.name, LEED.description),
             ("Japan Institute for Labour Policy and Training (JILPT)", ""),
-        ],
-        "documents": [
-            ("Thematic page on the cooperative, social and solidarity economy", "thematic page"),
-            ("SSE: Worker cooperatives", "publication"),
         ],
     },
     {
@@ -155,13 +168,6 @@ SEED_WEBINARS = [
                 "These webinars are organised by the OECD Local Development Forum. The Local Development Forum is "
                 "part of the OECD Local Employment and Economic Development (LEED) Programme.",
             ),
-        ],
-        "documents": [
-            (
-                "OECD Global Action “Promoting Social and Solidarity Economy Ecosystems”",
-                "publication",
-            ),
-            ("Thematic page on the cooperative, social and solidarity economy", "thematic page"),
         ],
         "recording_url": "",
     },
@@ -250,7 +256,8 @@ def _upcoming_webinars(today: date) -> list[dict]:
 def _get_topic(slug: str) -> Topic:
     topic = db.session.scalar(select(Topic).where(Topic.slug == slug))
     if topic is None:
-        topic = Topic(slug=slug, name=TOPICS[slug])
+        description, page_date = TOPIC_PAGES.get(slug, ("", None))
+        topic = Topic(slug=slug, name=TOPICS[slug], description=description, page_date=page_date)
         db.session.add(topic)
     return topic
 
@@ -280,6 +287,7 @@ def build_webinar(data: dict, domain: str, status: str = "published") -> Webinar
         location="Online",
         capacity=data.get("capacity"),
         status=status,
+        published_at=utcnow() if status == "published" else None,
         join_url=data.get("join_url", f"https://meet.example.org/{data['slug']}"),
         recording_url=data.get("recording_url", ""),
         sequence=0,
@@ -292,8 +300,6 @@ def build_webinar(data: dict, domain: str, status: str = "published") -> Webinar
         webinar.sections.append(section)
     for position, (name, description) in enumerate(data.get("partners", [])):
         webinar.partners.append(Partner(position=position, name=name, description=description))
-    for position, (title, kind) in enumerate(data.get("documents", [])):
-        webinar.documents.append(RelatedDocument(position=position, title=title, kind=kind))
     return webinar
 
 

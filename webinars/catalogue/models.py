@@ -1,10 +1,13 @@
-"""Webinars and what a webinar page shows: topics, agenda, speakers, partners, documents."""
+"""Webinars and what a webinar page shows: topics, agenda, speakers, partners.
+
+Related content (news, publications...) lives in the content part, which points at webinars.
+"""
 
 import secrets
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytz
-from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy import Boolean, CheckConstraint, Column, Date, ForeignKey, Index, Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..database import UTCDateTime, utcnow
@@ -49,6 +52,9 @@ class Topic(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(80), unique=True)
     name: Mapped[str] = mapped_column(String(120))
+    # What the topic's page says about it, and the date that page carries (the seeds' thematic pages).
+    description: Mapped[str] = mapped_column(Text, default="")
+    page_date: Mapped[date | None] = mapped_column(Date, nullable=True)
 
     def __repr__(self) -> str:
         return f"<Topic {self.slug}>"
@@ -103,6 +109,8 @@ class Webinar(db.Model):
     sequence: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When it first went public: the newsletter digest calls a webinar new from this moment.
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     topics: Mapped[list[Topic]] = relationship(secondary=webinar_topics, order_by="Topic.name")
     sections: Mapped[list["AgendaSection"]] = relationship(
@@ -110,9 +118,6 @@ class Webinar(db.Model):
     )
     partners: Mapped[list["Partner"]] = relationship(
         back_populates="webinar", order_by="Partner.position", cascade="all, delete-orphan"
-    )
-    documents: Mapped[list["RelatedDocument"]] = relationship(
-        back_populates="webinar", order_by="RelatedDocument.position", cascade="all, delete-orphan"
     )
 
     @property
@@ -205,16 +210,3 @@ class Partner(db.Model):
     url: Mapped[str] = mapped_column(String(1000), default="")
 
     webinar: Mapped[Webinar] = relationship(back_populates="partners")
-
-
-class RelatedDocument(db.Model):
-    __tablename__ = "related_documents"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    webinar_id: Mapped[int] = mapped_column(ForeignKey("webinars.id", ondelete="CASCADE"), index=True)
-    position: Mapped[int] = mapped_column(Integer, default=0)
-    title: Mapped[str] = mapped_column(String(300))
-    url: Mapped[str] = mapped_column(String(1000), default="")
-    kind: Mapped[str] = mapped_column(String(60), default="publication")  # publication, slides, ...
-
-    webinar: Mapped[Webinar] = relationship(back_populates="documents")

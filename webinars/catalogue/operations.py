@@ -31,7 +31,6 @@ from .models import (
     MAX_CAPACITY,
     AgendaSection,
     Partner,
-    RelatedDocument,
     Speaker,
     Topic,
     Webinar,
@@ -73,10 +72,9 @@ FIELD_LABELS = {
     "topics": "Topics",
     "agenda": "Agenda",
     "partners": "Partners",
-    "documents": "Related documents",
 }
 # Long texts are summarised in the audit trail rather than copied into it.
-LONG_FIELDS = ("summary", "description", "agenda", "partners", "documents")
+LONG_FIELDS = ("summary", "description", "agenda", "partners")
 
 
 class WebinarStateError(ValueError):
@@ -128,13 +126,6 @@ class PartnerItem:
 
 
 @dataclass
-class DocumentItem:
-    title: str
-    url: str = ""
-    kind: str = "publication"
-
-
-@dataclass
 class WebinarFields:
     """Everything an organiser edits, already validated (instants aware UTC, zones known, URLs http(s))."""
 
@@ -155,7 +146,6 @@ class WebinarFields:
     topics: list[Topic] = field(default_factory=list)
     sections: list[SectionItem] = field(default_factory=list)
     partners: list[PartnerItem] = field(default_factory=list)
-    documents: list[DocumentItem] = field(default_factory=list)
 
 
 def slugify(text: str, max_length: int = 80) -> str:
@@ -286,6 +276,7 @@ def publish_webinar(webinar: Webinar, *, by: Organiser | None, now: datetime) ->
     webinar.status = "published"
     webinar.sequence += 1
     webinar.updated_at = now
+    webinar.published_at = webinar.published_at or now
     audit(webinar, "published", by, now, "Status: draft → published")
 
 
@@ -390,11 +381,6 @@ def _apply(webinar: Webinar, fields: WebinarFields, *, set_slug: bool) -> None:
                 Partner(position=position, name=item.name, url=item.url, description=item.description)
                 for position, item in enumerate(fields.partners)
             ]
-        if _documents_of(webinar) != fields.documents:
-            webinar.documents = [
-                RelatedDocument(position=position, title=item.title, url=item.url, kind=item.kind)
-                for position, item in enumerate(fields.documents)
-            ]
 
 
 def _speaker(item: SpeakerItem) -> Speaker:
@@ -435,17 +421,9 @@ def _partners_of(webinar: Webinar) -> list[PartnerItem]:
     return [PartnerItem(p.name, p.url or "", p.description or "") for p in webinar.partners]
 
 
-def _documents_of(webinar: Webinar) -> list[DocumentItem]:
-    return [DocumentItem(d.title, d.url or "", d.kind or "publication") for d in webinar.documents]
-
-
 def items_of(webinar: Webinar) -> dict:
-    """The webinar's agenda, partners and documents as plain items (for forms)."""
-    return {
-        "sections": _sections_of(webinar),
-        "partners": _partners_of(webinar),
-        "documents": _documents_of(webinar),
-    }
+    """The webinar's agenda and partners as plain items (for forms)."""
+    return {"sections": _sections_of(webinar), "partners": _partners_of(webinar)}
 
 
 def _snapshot(webinar: Webinar) -> dict:
@@ -456,7 +434,6 @@ def _snapshot(webinar: Webinar) -> dict:
     values["topics"] = tuple(sorted(topic.slug for topic in webinar.topics))
     values["agenda"] = repr(_sections_of(webinar))
     values["partners"] = repr(_partners_of(webinar))
-    values["documents"] = repr(_documents_of(webinar))
     return values
 
 

@@ -96,7 +96,6 @@ def public_webinar_or_404(slug: str) -> Webinar:
             selectinload(Webinar.topics),
             selectinload(Webinar.sections).selectinload(AgendaSection.speakers),
             selectinload(Webinar.partners),
-            selectinload(Webinar.documents),
         )
     )
     webinar = db.session.scalar(query)
@@ -116,3 +115,31 @@ def catalogue_version() -> tuple:
         )
     ).one()
     return tuple(row)
+
+
+def recorded(now: datetime, topic: Topic | None = None, limit: int = 10) -> list[Webinar]:
+    """Past published webinars whose recording can be watched, most recent first."""
+    query = (
+        _public(select(Webinar), topic)
+        .where(Webinar.status == "published", Webinar.ends_at <= now, Webinar.recording_url != "")
+        .order_by(Webinar.starts_at.desc(), Webinar.id.desc())
+        .limit(limit)
+        .options(selectinload(Webinar.topics))
+    )
+    return list(db.session.scalars(query))
+
+
+def upcoming_between(start: datetime, end: datetime) -> list[Webinar]:
+    """Published webinars starting in (start, end], soonest first, with their topics (the digest's)."""
+    query = (
+        select(Webinar)
+        .where(Webinar.status == "published", Webinar.starts_at > start, Webinar.starts_at <= end)
+        .order_by(Webinar.starts_at, Webinar.id)
+        .options(selectinload(Webinar.topics))
+    )
+    return list(db.session.scalars(query))
+
+
+def all_topics() -> list[Topic]:
+    """Every topic, by name (topics are few)."""
+    return list(db.session.scalars(select(Topic).order_by(Topic.name)))

@@ -40,6 +40,9 @@ class Subscriber(db.Model):
     # Carried in every mailed link; a link with a higher version than this was never issued. Links of
     # earlier memberships stay valid (an old newsletter's unsubscribe link must keep working).
     token_version: Mapped[int] = mapped_column(Integer, default=0)
+    # The zone the digest shows times in: the visitor's zone when they signed up, or that of their
+    # latest registration. None: each webinar's own zones only.
+    timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     topics: Mapped[list[Topic]] = relationship(secondary=subscriber_topics, order_by="Topic.name")
     consent_events: Mapped[list["ConsentEvent"]] = relationship(
@@ -88,6 +91,35 @@ class Campaign(db.Model):
 
     topics: Mapped[list[Topic]] = relationship(secondary=campaign_topics, order_by="Topic.name")
     webinar: Mapped[Webinar | None] = relationship()
+
+
+class Digest(db.Model):
+    """One period of the newsletter digest: what was new between `period_start` and `period_end`.
+
+    The unique start is what makes the command safe from cron: two runs that want the same period
+    (concurrently, or one after the other with the same --since) cannot both record it.
+    """
+
+    __tablename__ = "digests"
+    __table_args__ = (
+        CheckConstraint("status IN ('expanding', 'sending', 'done')", name="status"),
+        CheckConstraint("period_end > period_start", name="period_not_empty"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    period_start: Mapped[datetime] = mapped_column(UTCDateTime, unique=True)
+    period_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(20), default="expanding")
+    # The same checkpointed expansion as campaigns: subscribers are added in id order.
+    expanded_through_id: Mapped[int] = mapped_column(Integer, default=0)
+    recipients_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Confirmed subscribers looked at; those minus the recipients had nothing new (or are suppressed).
+    considered_count: Mapped[int] = mapped_column(Integer, default=0)
+    items_count: Mapped[int] = mapped_column(Integer, default=0)
+    webinars_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_by: Mapped[str] = mapped_column(String(254), default="cli")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Suppression(db.Model):

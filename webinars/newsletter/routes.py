@@ -55,6 +55,9 @@ def _link_error(error: operations.LinkInvalid):
 def signup():
     form = SignupForm()
     form.topics.choices = _topic_choices()
+    if request.method == "GET" and request.args.get("topic") in {slug for slug, _name in form.topics.choices}:
+        # "Get news on this topic by email" on a topic page: that topic comes ticked.
+        form.topics.data = [request.args["topic"]]
     consent_text = str(operations.CONSENT_TEXT)  # in the reader's language; stored exactly as shown
     if form.validate_on_submit():
         try:

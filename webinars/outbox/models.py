@@ -24,10 +24,11 @@ class OutboxMessage(db.Model):
     __tablename__ = "outbox_messages"
     __table_args__ = (
         CheckConstraint("status IN ('queued', 'sending', 'sent', 'failed', 'suppressed')", name="status"),
-        # Either a fully built message, or a campaign recipient whose message is built at send time.
-        CheckConstraint("raw IS NOT NULL OR campaign_id IS NOT NULL", name="has_content"),
-        # A campaign mails each subscriber at most once, however often its expansion is resumed.
+        # Either a fully built message, or a campaign or digest recipient whose message is built at send time.
+        CheckConstraint("raw IS NOT NULL OR campaign_id IS NOT NULL OR digest_id IS NOT NULL", name="has_content"),
+        # A campaign or a digest mails each subscriber at most once, however often its expansion is resumed.
         UniqueConstraint("campaign_id", "subscriber_id", name="uq_outbox_campaign_recipient"),
+        UniqueConstraint("digest_id", "subscriber_id", name="uq_outbox_digest_recipient"),
         Index("ix_outbox_due", "status", "next_attempt_at", "id"),
     )
 
@@ -38,6 +39,7 @@ class OutboxMessage(db.Model):
     campaign_id: Mapped[int | None] = mapped_column(
         ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=True, index=True
     )
+    digest_id: Mapped[int | None] = mapped_column(ForeignKey("digests.id", ondelete="CASCADE"), nullable=True)
     subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id", ondelete="SET NULL"), nullable=True)
     status: Mapped[str] = mapped_column(String(20), default="queued")
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,149 @@
+"""Public pages of the content part: topic pages, the listing of items, item pages, Atom feeds.
+
+Query values come from anyone: a page number that is not one, an unknown type or topic get a
+sentence on the page (or a 404 for a topic or page that does not exist), never a 5xx.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from flask import Blueprint, Flask, abort, current_app, make_response, render_template, request
+from flask_babel import gettext as _
+
+from ..catalogue import queries as catalogue_queries
+from ..catalogue.viewer import remember, viewer_zone
+from ..database import utcnow
+from ..templating import page_locale
+from ..timezones import selectable_zones
+from . import feeds, queries
+from .models import ITEM_TYPES, TYPE_LABELS
+
+blueprint = Blueprint("content", __name__)
+
+
+def _page_number() -> tuple[int, str | None]:
+    """(page, what to tell the visitor about a value that is not a page number)."""
+    raw = request.args.get("page")
+    if raw is None or raw == "":
+        return 1, None
+    if raw.isascii() and raw.isdigit() and 0 < int(raw) <= queries.MAX_PAGE:
+        return int(raw), None
+    shown = raw if len(raw) <= 20 else raw[:20] + "…"
+    return 1, _("“%(page)s” is not a page number; here is the first page.", page=shown)
+
+
+def _item_type() -> tuple[str | None, str | None]:
+    raw = request.args.get("type")
+    if not raw:
+        return None, None
+    if raw in ITEM_TYPES:
+        return raw, None
+    shown = raw if len(raw) <= 40 else raw[:40] + "…"
+    return None, _("We have no type “%(type)s”; showing every type.", type=shown)
+
+
+def _type_choices() -> list[tuple[str, str]]:
+    return [(name, str(TYPE_LABELS[name])) for name in ITEM_TYPES]
+
+
+def _listing_status(page) -> int:
+    # A page past the end is not found (crawlers stop there); the page still says where to go.
+    return 404 if page.page > 1 and not page.items else 200
+
+
+@blueprint.get("/topics/<slug>")
+def topic(slug: str):
+    topic = catalogue_queries.topic_by_slug(slug)
+    if topic is None:
+        abort(404)
+    now = utcnow()
+    choice = viewer_zone(request)
+    page_number, page_notice = _page_number()
+    item_type, type_notice = _item_type()
+    page = queries.listing(page_number, item_type=item_type, topic=topic)
+    body = render_template(
+        "content/topic.html",
+        topic=topic,
+        upcoming=catalogue_queries.upcoming(now, topic),
+        recorded=catalogue_queries.recorded(now, topic),
+        page=page,
+        item_type=item_type,
+        types=_type_choices(),
+        notices=[n for n in (page_notice, type_notice) if n],
+        viewer=choice,
+        zones=selectable_zones(),
+        now=now,
+    )
+    response = make_response(body, _listing_status(page))
+    return remember(response, choice, current_app.config.get("SESSION_COOKIE_SECURE", False))
+
+
+@blueprint.get("/topics/")
+def topics():
+    return render_template("content/topics.html", topics=catalogue_queries.all_topics())
+
+
+@blueprint.get("/content/")
+def listing():
+    page_number, page_notice = _page_number()
+    item_type, type_notice = _item_type()
+    raw_topic = request.args.get("topic")
+    topic = catalogue_queries.topic_by_slug(raw_topic)
+    topic_notice = None
+    if raw_topic and topic is None:
+        shown = raw_topic if len(raw_topic) <= 40 else raw_topic[:40] + "…"
+        topic_notice = _("We have no topic “%(topic)s”; showing every topic.", topic=shown)
+    page = queries.listing(page_number, item_type=item_type, topic=topic)
+    body = render_template(
+        "content/listing.html",
+        page=page,
+        item_type=item_type,
+        topic=topic,
+        types=_type_choices(),
+        topics=catalogue_queries.all_topics(),
+        notices=[n for n in (page_notice, type_notice, topic_notice) if n],
+    )
+    return make_response(body, _listing_status(page))
+
+
+@blueprint.get("/content/<slug>")
+def item(slug: str):
+    item = queries.public_item_or_404(slug)
+    return render_template("content/item.html", item=item)
+
+
+def _feed_response(topic=None):
+    version = queries.feed_version(topic)
+    key = repr((version, topic.slug if topic else None, topic.name if topic else None, page_locale()))
+    key += current_app.config["BASE_URL"] + current_app.config["SITE_NAME"]
+    etag = hashlib.sha256(key.encode()).hexdigest()[:32]
+    if etag in request.if_none_match:
+        response = make_response(b"", 304)
+        response.set_etag(etag)
+        return response
+    response = make_response(feeds.atom_bytes(topic))
+    response.headers["Content-Type"] = "application/atom+xml; charset=utf-8"
+    response.headers["Cache-Control"] = "public, max-age=300"
+    response.set_etag(etag)
+    return response
+
+
+@blueprint.get("/content/feed.atom")
+def feed():
+    return _feed_response()
+
+
+@blueprint.get("/topics/<slug>/feed.atom")
+def topic_feed(slug: str):
+    topic = catalogue_queries.topic_by_slug(slug)
+    if topic is None:
+        abort(404)
+    return _feed_response(topic)
+
+
+def register(app: Flask) -> None:
+    """The content part's blueprint, and what other parts' templates may ask of it: a webinar page
+    shows related content through `related_items(webinar)` without the catalogue importing this part."""
+    app.register_blueprint(blueprint)
+    app.jinja_env.globals["related_items"] = queries.related_to_webinar
