@@ -3,14 +3,15 @@
 import re
 from datetime import datetime, timedelta
 
+from flask_babel import LazyString, gettext, ngettext
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
 from wtforms import (
     BooleanField,
     DateField,
     EmailField,
     IntegerField,
     PasswordField,
+    SelectField,
     StringField,
     TextAreaField,
     TimeField,
@@ -20,6 +21,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from ..catalogue.models import FIRST_YEAR, LAST_YEAR, MAX_CAPACITY
 from ..catalogue.operations import slug_taken
 from ..content import queries as content_queries
+from ..content.models import ITEM_TYPES, TYPE_LABELS
 from ..forms import BaseForm, CheckboxesField, ZoneField, single_line
 from ..timezones import UnknownZoneError, WallTimeError, canonical_zone_or_none, localize
 from .lines import (
@@ -311,3 +313,101 @@ class CancelWebinarForm(BaseForm):
         description=_l("Sent to every registrant with the cancellation, and kept in the audit trail."),
     )
     confirm = BooleanField(_l("Yes, cancel this webinar and notify every registrant"), validators=[DataRequired()])
+
+
+def _type_description() -> str:
+    return gettext(
+        "The closed list of types: %(types)s. A source’s own series or label goes in the next field.",
+        types=", ".join(str(TYPE_LABELS[name]) for name in ITEM_TYPES),
+    )
+
+
+class ItemForm(BaseForm):
+    """A content item. The image's description comes before its address: no image without alt text."""
+
+    type = SelectField(
+        _l("Type"),
+        validators=[InputRequired()],
+        description=LazyString(_type_description),
+    )
+    label = StringField(
+        _l("Series or label"),
+        validators=[Optional(), Length(max=200), single_line],
+        description=_l("As the source writes it, e.g. “Spotlight Interviews with Co-operators”. Optional."),
+    )
+    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=500), single_line])
+    slug = StringField(
+        _l("Slug"),
+        validators=[Optional(), Length(max=160)],
+        description=_l("Part of the page address: /content/<slug>. Leave empty to build it from the title."),
+    )
+    published_on = DateField(
+        _l("Date"),
+        validators=[Optional()],
+        description=_l("The date the item carries. Leave empty when the source gives none."),
+    )
+    summary = TextAreaField(_l("Summary"), validators=[Optional(), Length(max=5000)])
+    body = TextAreaField(
+        _l("Body"),
+        validators=[Optional(), Length(max=100000)],
+        description=_l(
+            "Markdown, sanitised like campaigns. An item with a body gets a page of its own; without one, "
+            "its title links to the external link below, if any."
+        ),
+    )
+    external_url = StringField(
+        _l("External link"), validators=[Optional(), Length(max=1000), _http_url], description=_l("Optional.")
+    )
+    image_alt = StringField(
+        _l("Image description (alt text)"),
+        validators=[Optional(), Length(max=500), single_line],
+        description=_l("What the image shows, for people who cannot see it. Required before an image address."),
+    )
+    image_url = StringField(_l("Image address"), validators=[Optional(), Length(max=1000), _http_url])
+    language = StringField(
+        _l("Language"),
+        validators=[InputRequired(), Length(max=10)],
+        default="en",
+        description=_l("Language code of the item’s text, e.g. en, fr, es."),
+    )
+    topics = CheckboxesField(_l("Topics"), coerce=int, validate_choice=True)
+    new_topics = StringField(
+        _l("New topics"),
+        validators=[Optional(), Length(max=500)],
+        description=_l("Names of topics to create and add, separated by commas."),
+    )
+
+    def __init__(self, *args, topic_choices=(), item_id: int | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.item_id = item_id
+        self.type.choices = [(name, TYPE_LABELS[name]) for name in ITEM_TYPES]
+        self.topics.choices = list(topic_choices)
+
+    def validate_slug(self, field):
+        if field.data and not re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)*", field.data):
+            raise ValidationError(_l("Use lower-case letters, digits and single hyphens only."))
+        if field.data and content_queries.slug_taken(field.data, exclude_id=self.item_id):
+            raise ValidationError(_l("Another item already uses this slug."))
+
+    def validate_language(self, field):
+        if not re.fullmatch(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})?", field.data or ""):
+            raise ValidationError(_l("Use a language code such as en, fr or pt-BR."))
+
+    def validate_image_url(self, field):
+        if field.data and not self.image_alt.data:
+            raise ValidationError(_l("Describe the image first (alt text), then give its address."))
+
+    def new_topic_names(self) -> list[str]:
+        return [name.strip() for name in (self.new_topics.data or "").split(",") if name.strip()]
+
+
+class TopicForm(BaseForm):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120), single_line])
+    description = TextAreaField(
+        _l("Description"),
+        validators=[Optional(), Length(max=5000)],
+        description=_l("Shown at the top of the topic’s page."),
+    )
+    page_date = DateField(
+        _l("Date"), validators=[Optional()], description=_l("The date the topic page carries, if any.")
+    )

@@ -20,11 +20,13 @@ from ..catalogue import operations as catalogue_ops
 from ..catalogue.models import FIRST_YEAR, LAST_YEAR, Topic, Webinar
 from ..content import operations as content_ops
 from ..content import queries as content_queries
+from ..content.models import ContentItem
 from ..database import parse_id, utcnow
 from ..extensions import db, login_manager
 from ..forms import ButtonForm
 from ..markup import markdown_to_html
-from ..newsletter.models import Campaign, Subscriber, subscriber_topics
+from ..newsletter import digest as digests
+from ..newsletter.models import Campaign, Digest, Subscriber, subscriber_topics
 from ..newsletter.operations import (
     announcement_markdown,
     campaign_progress,
@@ -46,8 +48,10 @@ from .forms import (
     CancelWebinarForm,
     DiscardDraftForm,
     GiveSeatForm,
+    ItemForm,
     LoginForm,
     PersonalDataForm,
+    TopicForm,
     WebinarForm,
     capacity_below_confirmed_message,
     split_zones,
@@ -768,3 +772,152 @@ def campaign(campaign_id: int):
     if campaign is None:
         abort(404)
     return render_template("admin/campaign.html", campaign=campaign, progress=campaign_progress(campaign))
+
+
+# -- the digest ----------------------------------------------------------------------------------------
+
+
+@blueprint.get("/newsletter/digests")
+def digests_page():
+    """The next digest as it would go out now (what is new, to how many, and the everything variant),
+    and the history of digests with their counts."""
+    start, end = digests.next_period(utcnow())
+    plan = digests.make_plan(start, end)
+    history = db.session.scalars(select(Digest).order_by(Digest.period_end.desc(), Digest.id.desc()).limit(50)).all()
+    return render_template(
+        "admin/digests.html",
+        plan=plan,
+        first=start == digests.FIRST_PERIOD_START,
+        recipients=digests.estimate_recipients(plan),
+        preview=digests.preview(plan),
+        history=[(digest, digests.digest_progress(digest)) for digest in history],
+    )
+
+
+# -- content items -------------------------------------------------------------------------------
+
+
+def _item_or_404(item_id: int) -> ContentItem:
+    item = db.session.get(ContentItem, item_id)
+    if item is None:
+        abort(404)
+    return item
+
+
+def _page_arg() -> int:
+    page = request.args.get("page", "1")
+    return int(page) if page.isdigit() and len(page) < 7 and int(page) > 0 else 1
+
+
+@blueprint.get("/content")
+def items():
+    return render_template("admin/items.html", results=content_queries.admin_listing(_page_arg()))
+
+
+def _item_form_data(item: ContentItem) -> dict:
+    data = {name: getattr(item, name) for name in content_ops.EDITABLE_FIELDS}
+    data["topics"] = [topic.id for topic in item.topics]
+    return data
+
+
+def _item_fields(form: ItemForm) -> content_ops.ItemFields:
+    topics = [db.session.get(Topic, topic_id) for topic_id in form.topics.data or []]
+    topics += [catalogue_ops.topic_named(name) for name in form.new_topic_names()]
+    return content_ops.ItemFields(
+        type=form.type.data,
+        title=form.title.data,
+        slug=form.slug.data or "",
+        label=form.label.data or "",
+        published_on=form.published_on.data,
+        summary=form.summary.data or "",
+        body=form.body.data or "",
+        external_url=form.external_url.data or "",
+        image_url=form.image_url.data or "",
+        image_alt=form.image_alt.data or "",
+        language=form.language.data or "en",
+        topics=[topic for topic in topics if topic is not None],
+    )
+
+
+@blueprint.route("/content/new", methods=["GET", "POST"])
+def item_new():
+    form = ItemForm(topic_choices=_topic_choices(), data={"type": "news", "language": "en"})
+    if form.validate_on_submit():
+        item = content_ops.create_item(_item_fields(form), by=_organiser(), now=utcnow())
+        db.session.commit()
+        flash(_("Draft saved. Check it, then publish it."), "success")
+        return redirect(url_for("admin.item", item_id=item.id))
+    status = INVALID if request.method == "POST" else 200
+    return render_template("admin/item_form.html", form=form, item=None), status
+
+
+@blueprint.route("/content/<int:item_id>/edit", methods=["GET", "POST"])
+def item_edit(item_id: int):
+    item = _item_or_404(item_id)
+    form = ItemForm(topic_choices=_topic_choices(), item_id=item.id, data=_item_form_data(item))
+    if form.validate_on_submit():
+        changes = content_ops.update_item(item, _item_fields(form), by=_organiser(), now=utcnow())
+        db.session.commit()
+        flash(_("Saved.") if changes else _("Nothing changed."), "success" if changes else "info")
+        return redirect(url_for("admin.item", item_id=item.id))
+    status = INVALID if request.method == "POST" else 200
+    return render_template("admin/item_form.html", form=form, item=item), status
+
+
+@blueprint.get("/content/<int:item_id>")
+def item(item_id: int):
+    item = _item_or_404(item_id)
+    events = db.session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.item_id == item.id)
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        .options(selectinload(AuditEvent.organiser))
+    ).all()
+    return render_template("admin/item.html", item=item, events=events)
+
+
+def _item_step(item_id: int, step, done: str):
+    item = _item_or_404(item_id)
+    try:
+        step(item, by=_organiser(), now=utcnow())
+    except content_ops.ItemStateError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("admin.item", item_id=item.id))
+    db.session.commit()
+    flash(done, "success")
+    return redirect(url_for("admin.item", item_id=item.id))
+
+
+@blueprint.post("/content/<int:item_id>/publish")
+def item_publish(item_id: int):
+    return _item_step(item_id, content_ops.publish_item, _("Published: the item is on the public pages and feeds."))
+
+
+@blueprint.post("/content/<int:item_id>/unpublish")
+def item_unpublish(item_id: int):
+    return _item_step(item_id, content_ops.unpublish_item, _("Unpublished: the item is a draft again."))
+
+
+# -- topics ----------------------------------------------------------------------------------------
+
+
+@blueprint.get("/topics")
+def topics():
+    return render_template("admin/topics.html", topics=db.session.scalars(select(Topic).order_by(Topic.name)).all())
+
+
+@blueprint.route("/topics/<int:topic_id>/edit", methods=["GET", "POST"])
+def topic_edit(topic_id: int):
+    topic = db.session.get(Topic, topic_id)
+    if topic is None:
+        abort(404)
+    form = TopicForm(data={"name": topic.name, "description": topic.description, "page_date": topic.page_date})
+    if form.validate_on_submit():
+        changed = catalogue_ops.update_topic(
+            topic, name=form.name.data, description=form.description.data or "", page_date=form.page_date.data
+        )
+        db.session.commit()
+        flash(_("Saved.") if changed else _("Nothing changed."), "success" if changed else "info")
+        return redirect(url_for("admin.topics"))
+    status = INVALID if request.method == "POST" else 200
+    return render_template("admin/topic_form.html", form=form, topic=topic), status

@@ -462,3 +462,11 @@ def describe_changes(webinar: Webinar, changes: dict) -> str:
         else:
             lines.append(f"{label}: {_show(webinar, old)} → {_show(webinar, new)}")
     return "\n".join(lines)
+
+
+def update_topic(topic: Topic, *, name: str, description: str, page_date) -> bool:
+    """Rename a topic or change what its page says; True when something changed. Its slug (part of
+    topic page, calendar and feed addresses) never changes."""
+    changed = (topic.name, topic.description, topic.page_date) != (name, description, page_date)
+    topic.name, topic.description, topic.page_date = name, description, page_date
+    return changed

@@ -77,6 +77,67 @@ def announce(slug: str, topics: tuple[str, ...]):
     _queue(subject, body, topics, webinar=webinar)
 
 
+@newsletter_group.command("digest")
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M"]),
+    default=None,
+    help="Start of the period, in UTC (default: where the last digest ended; the first one covers everything).",
+)
+@click.option("--dry-run", is_flag=True, help="Say what would be sent, send nothing, record nothing.")
+@with_appcontext
+def digest(since, dry_run: bool):
+    """Queue the digest: to each confirmed subscriber, the new items and upcoming webinars of their
+    topics since the last digest. Safe to run from cron: a period is sent once."""
+    import pytz
+
+    from ..database import utcnow
+    from . import digest as digests
+
+    now = utcnow()
+    start = pytz.utc.localize(since) if since is not None else None
+    if start is not None and start >= now:
+        raise click.UsageError("--since must be in the past.")
+    if not dry_run:
+        for unfinished in digests.resume_unfinished():
+            click.echo(
+                f"Digest {unfinished.id}: finished an interrupted expansion ({unfinished.recipients_count} queued)."
+            )
+    start, end = digests.next_period(now, start)
+    plan = digests.make_plan(start, end)
+    period = f"{_when(start)} to {_when(end)}"
+    new_webinars = sum(1 for webinar in plan.webinars if webinar.new)
+    summary = (
+        f"{len(plan.items)} new items, {len(plan.webinars)} webinars in the next {plan.upcoming_days} days "
+        f"({new_webinars} new)"
+    )
+    if dry_run:
+        click.echo(
+            f"Dry run, period {period}: {summary}; {digests.estimate_recipients(plan)} subscribers would get it."
+        )
+        return
+    try:
+        digest_row = digests.create_digest(plan, created_by="cli")
+    except digests.DigestExists as exists:
+        db.session.rollback()
+        number = f" (digest {exists.digest.id})" if exists.digest is not None else ""
+        click.echo(f"A digest for the period from {_when(start)} is already recorded{number}; nothing sent.")
+        return
+    db.session.commit()  # recorded before expansion: an interruption leaves a digest that can be resumed
+    digests.expand_digest(digest_row)
+    skipped = digest_row.considered_count - digest_row.recipients_count
+    click.echo(
+        f"Digest {digest_row.id}, period {period}: {summary}; {digest_row.recipients_count} recipients queued, "
+        f"{skipped} with nothing new (or suppressed) skipped. The mail worker delivers them."
+    )
+
+
+def _when(instant) -> str:
+    from .digest import FIRST_PERIOD_START
+
+    return "the beginning" if instant == FIRST_PERIOD_START else f"{instant:%Y-%m-%d %H:%M} UTC"
+
+
 @newsletter_group.command("resume")
 @click.argument("campaign_id", type=click.IntRange(1, MAX_ID))
 @with_appcontext

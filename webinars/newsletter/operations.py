@@ -26,7 +26,7 @@ from ..outbox.messages import build_email
 from ..outbox.models import OutboxMessage
 from ..outbox.operations import enqueue_unsolicited
 from ..ratelimit import check
-from ..timezones import long_date, to_zone, zone_times_line
+from ..timezones import is_known_zone, long_date, to_zone, zone_times_line
 from ..tokens import BadToken, make_token, read_token
 from ..urls import external_url
 from .models import Campaign, ConsentEvent, Subscriber, Suppression, campaign_topics, subscriber_topics
@@ -171,9 +171,12 @@ def request_subscription(
     source: str,
     consent_text: str,
     client_key: str | None = None,
+    timezone: str | None = None,
     now: datetime | None = None,
 ) -> None:
     """Start (or restart) double opt-in for an address; the caller's answer must not depend on its state.
+
+    `timezone` (the visitor's or registrant's zone, when known) is what the digest shows times in.
 
     New, pending and unsubscribed addresses get a confirmation email (someone who left comes back
     only by confirming again); an already subscribed address is never downgraded and gets a note
@@ -210,6 +213,8 @@ def request_subscription(
             subscriber.status = "pending"
         if name and name.strip():
             subscriber.name = name.strip()
+        if timezone and is_known_zone(timezone):
+            subscriber.timezone = timezone
         subscriber.topics = chosen
         _record(subscriber, "requested", source, now, consent_text)
         template, subject, kind = "confirm", _("Please confirm your newsletter subscription"), "newsletter_confirm"

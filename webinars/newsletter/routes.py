@@ -13,13 +13,17 @@ from werkzeug.exceptions import TooManyRequests
 from wtforms import ValidationError
 
 from ..catalogue.models import Topic
+from ..catalogue.viewer import viewer_zone
 from ..errors import render_error
 from ..extensions import csrf, db
+from ..outbox.idle import on_idle
 from ..security import keep_private
-from . import operations
+from . import digest, operations
 from .forms import ButtonForm, PreferencesForm, SignupForm
 
 blueprint = Blueprint("newsletter", __name__, url_prefix="/newsletter")
+# The mail worker finishes interrupted digest expansions and marks sent digests done while it is idle.
+blueprint.record_once(lambda state: on_idle(state.app, digest.tend_digests))
 
 INVALID_LINK = _l(
     "This link is not valid. It may have been copied incompletely, or it belongs to an earlier "
@@ -68,6 +72,8 @@ def signup():
                 source="newsletter_form",
                 consent_text=consent_text,
                 client_key=request.remote_addr or "unknown",
+                # The zone the visitor chose on the site (remembered in a cookie): the digest's times.
+                timezone=viewer_zone(request).zone,
             )
         except operations.TooManyRequests as error:
             db.session.rollback()

@@ -44,6 +44,7 @@ from ..addresses import delivery_address, needs_smtputf8
 from ..database import utcnow
 from ..extensions import db
 from ..newsletter.campaigns import campaign_message_bytes
+from ..newsletter.digest import digest_message_bytes
 from ..newsletter.operations import stop_campaign, tend_campaigns
 from ..ratelimit import prune
 from .idle import idle_hooks
@@ -58,6 +59,7 @@ _COLUMNS = (
     _table.c.to_address,
     _table.c.raw,
     _table.c.campaign_id,
+    _table.c.digest_id,
     _table.c.subscriber_id,
     _table.c.attempts,
 )
@@ -354,7 +356,9 @@ class Sender:
         """The bytes to send; None: skip (the subscriber left or is suppressed)."""
         if row.raw is not None:
             return bytes(row.raw)
-        # Campaign rows carry no message: it is built now, from the campaign rendered once per process.
+        # Campaign and digest rows carry no message: it is built now, from what each renders once per process.
+        if row.digest_id is not None:
+            return digest_message_bytes(row)
         return campaign_message_bytes(row)
 
     def deliver(self, now: datetime | None = None) -> DeliveryReport:

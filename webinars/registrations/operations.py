@@ -225,7 +225,7 @@ def register(
         set_committed_value(webinar, "sections", agenda)
 
     if wants_newsletter:
-        request_newsletter(email, name, now=now)
+        request_newsletter(email, name, timezone=registration.timezone, now=now)
 
     existing = db.session.get(Registration, existing_id) if existing_id is not None else None
     if webinar.confirm_registrations or (existing is not None and lapsed(existing, now)):
@@ -429,12 +429,18 @@ def cancel_registration(registration: Registration, *, now: datetime, by: str = 
     return first_moved(fill_freed_seats(webinar, now))
 
 
-def request_newsletter(email: str, name: str, *, now: datetime) -> None:
+def request_newsletter(email: str, name: str, *, timezone: str | None = None, now: datetime) -> None:
     """Start the newsletter's double opt-in. The one place registrations call the newsletter."""
     from ..newsletter.operations import request_subscription
 
     request_subscription(
-        email, name, [], source="registration_form", consent_text=str(NEWSLETTER_CONSENT_TEXT), now=now
+        email,
+        name,
+        [],
+        source="registration_form",
+        consent_text=str(NEWSLETTER_CONSENT_TEXT),
+        timezone=timezone,
+        now=now,
     )
 
 
