@@ -4,8 +4,8 @@ chromium (session)   headless Chromium launched from /usr/bin/chromium (never do
                      skips when it is missing, fails instead when CI=true
 context              a fresh browser context per test (cookies, storage, time zone)
 page                 a page in that context
-live_site            the app on a migrated SQLite file with the demo data, served by werkzeug
-                     in a thread on a free port, BASE_URL pointing at it, and a mail worker
+live_site            the app on a migrated SQLite file with the demo data (webinars and content
+                     items), served by werkzeug in a thread on a free port, BASE_URL pointing at it, and a mail worker
                      thread delivering the outbox to the `smtp_server` fixture
 shot(page, name)     saves a screenshot in tests/artifacts/screenshots/ (git-ignored), and also
                      in $WEBINARS_SCREENSHOTS_DIR when set (e.g. docs/screenshots)
@@ -99,11 +99,13 @@ class LiveSite:
 @pytest.fixture
 def live_site(sqlite_app, smtp_server: SMTPTestServer) -> Iterator[LiveSite]:
     from webinars.catalogue.demo import load_demo_data
+    from webinars.content.demo import load_demo_content
 
     server = LiveServer(sqlite_app)
     sqlite_app.config.update(TESTING=False, BASE_URL=server.url)
     with sqlite_app.app_context():
         load_demo_data()
+        load_demo_content()
     server.start()
     worker = MailWorkerThread(sqlite_app).start()
     try:

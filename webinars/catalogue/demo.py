@@ -229,7 +229,7 @@ def _upcoming_webinars(today: date) -> list[dict]:
             "display_zones": ["Australia/Sydney", "Europe/Paris", "America/New_York"],
             "duration_minutes": 60,
             "capacity": 50,
-            "topics": ["cooperatives", "future-of-work"],
+            "topics": ["cooperatives", "future-of-work", "worker-cooperatives"],
             "sections": [("Panel discussion", [("Ruby Nguyen", "Director", "Co-operatives Australia", "Australia")])],
         },
         {
