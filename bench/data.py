@@ -1,8 +1,10 @@
 """The benchmark database: schema from the migrations, then realistic rows inserted in bulk with Core.
 
 Shape (at scale 1): 10,000 webinars (60 upcoming, 940 in the last year, the rest older), each with
-1-3 topics, 4 agenda sections with 0-3 speakers each, 2 partners and 2 documents; 200,000
-registrations; 100,000 confirmed newsletter subscribers with 1-3 topics each. Exactly 1,000 public
+1-3 topics, 4 agenda sections with 0-3 speakers each, 2 partners and 2 related content items;
+100,000 content items (all six types, 1-3 topics each, dated over ten years, 5% undated and 3%
+drafts; 700 of them published in the last week, for the digest); 200,000 registrations; 100,000
+confirmed newsletter subscribers with 1-3 topics each, a third of them with a time zone. Exactly 1,000 public
 webinars start within the feed window (FEED_HISTORY before today), so `/calendar.ics` has 1,000 events.
 """
 
@@ -92,6 +94,8 @@ class Scale:
     registrations: int = 200_000
     subscribers: int = 100_000
     speakers: int = 3_000
+    items: int = 100_000
+    items_last_week: int = 700
 
     @classmethod
     def scaled(cls, factor: float) -> Scale:
@@ -105,6 +109,8 @@ class Scale:
             registrations=max(1000, int(base.registrations * factor)),
             subscribers=max(1000, int(base.subscribers * factor)),
             speakers=max(100, int(base.speakers * factor)),
+            items=max(1000, int(base.items * factor)),
+            items_last_week=max(50, int(base.items_last_week * factor)),
         )
 
 
@@ -154,6 +160,7 @@ def load(url: str, scale: Scale, *, seed: int = 7) -> Prepared:
     import webinars.models as models
     from webinars.catalogue.calendars import FEED_HISTORY
     from webinars.catalogue.models import section_speakers, webinar_topics
+    from webinars.content.models import content_item_topics, webinar_items
     from webinars.newsletter.models import subscriber_topics
 
     started = time.perf_counter()
@@ -175,8 +182,8 @@ def load(url: str, scale: Scale, *, seed: int = 7) -> Prepared:
         for i in range(scale.speakers)
     ]
 
-    webinars, w_topics, sections, s_speakers, partners, documents = [], [], [], [], [], []
-    section_id = partner_id = document_id = 0
+    webinars, w_topics, sections, s_speakers, partners, w_items = [], [], [], [], [], []
+    section_id = partner_id = 0
     past_in_feed = scale.in_feed - scale.upcoming
     window_days = FEED_HISTORY.days - 5  # a margin so that none ages out during the run
     for i in range(scale.webinars):
@@ -216,6 +223,7 @@ def load(url: str, scale: Scale, *, seed: int = 7) -> Prepared:
                 "sequence": i % 3,
                 "created_at": start - timedelta(days=40),
                 "updated_at": start - timedelta(days=10) if start - timedelta(days=10) < now else now,
+                "published_at": None if status == "draft" else min(start - timedelta(days=30), now - timedelta(days=8)),
             }
         )
         for topic in rng.sample(topics, rng.randint(1, 3)):
@@ -245,17 +253,8 @@ def load(url: str, scale: Scale, *, seed: int = 7) -> Prepared:
                     "url": "https://example.org/partner",
                 }
             )
-            document_id += 1
-            documents.append(
-                {
-                    "id": document_id,
-                    "webinar_id": wid,
-                    "position": position,
-                    "title": f"Report on {a} and {b}" if position == 0 else f"Slides: {b}",
-                    "url": f"https://example.org/doc/{document_id}",
-                    "kind": "publication" if position == 0 else "slides",
-                }
-            )
+            # Two items each, as the old "related documents": items 1-20,000 at scale 1.
+            w_items.append({"webinar_id": wid, "item_id": 2 * i + position + 1, "position": position})
 
     registrations = []
     for n in range(scale.registrations):
@@ -283,6 +282,38 @@ def load(url: str, scale: Scale, *, seed: int = 7) -> Prepared:
             }
         )
 
+    item_types = ("news", "article", "interview", "publication", "presentation", "video")
+    labels = ("", "", "", "Spotlight Interviews with Co-operators", "Decent work", "Our impact, Their voices")
+    items, i_topics = [], []
+    for n in range(scale.items):
+        iid = n + 1
+        recent = n >= scale.items - scale.items_last_week
+        published_at = now - timedelta(days=rng.uniform(0.1, 6.9)) if recent else now - timedelta(days=8 + n % 3000)
+        undated, draft = n % 20 == 7, n % 33 == 5 and not recent
+        a, b = rng.sample(WORDS, 2)
+        items.append(
+            {
+                "id": iid,
+                "slug": f"i{iid:06d}-{a}-{b}",
+                "type": item_types[n % len(item_types)],
+                "label": labels[n % len(labels)],
+                "title": f"{' '.join(rng.sample(WORDS, 7)).capitalize()}: notes from {rng.choice(COUNTRIES)}",
+                "published_on": None if undated else (published_at - timedelta(days=n % 3)).date(),
+                "summary": SUMMARY.format(a=a, b=b) if n % 3 else "",
+                "body": DESCRIPTION.format(a=a, b=b) if n % 10 == 0 else "",
+                "external_url": f"https://example.org/items/{iid}" if n % 10 else "",
+                "image_url": "",
+                "image_alt": "",
+                "language": "en",
+                "status": "draft" if draft else "published",
+                "published_at": None if draft else published_at,
+                "created_at": published_at,
+                "updated_at": published_at,
+            }
+        )
+        for topic in rng.sample(topics, rng.randint(1, 3)):
+            i_topics.append({"item_id": iid, "topic_id": topic["id"]})
+
     subscribers, s_topics, consents = [], [], []
     for n in range(scale.subscribers):
         joined = now - timedelta(days=1 + n % 1500, minutes=n % 1440)
@@ -296,6 +327,7 @@ def load(url: str, scale: Scale, *, seed: int = 7) -> Prepared:
                 "confirmed_at": joined + timedelta(minutes=5),
                 "unsubscribed_at": None,
                 "token_version": 0,
+                "timezone": ZONES[n % len(ZONES)] if n % 3 == 0 else None,
             }
         )
         for topic in rng.sample(topics, rng.randint(1, 3)):
@@ -320,7 +352,9 @@ def load(url: str, scale: Scale, *, seed: int = 7) -> Prepared:
         (models.AgendaSection.__table__, sections),
         (section_speakers, s_speakers),
         (models.Partner.__table__, partners),
-        (models.RelatedDocument.__table__, documents),
+        (models.ContentItem.__table__, items),
+        (content_item_topics, i_topics),
+        (webinar_items, w_items),
         (models.Registration.__table__, registrations),
         (models.Subscriber.__table__, subscribers),
         (subscriber_topics, s_topics),

@@ -455,3 +455,18 @@ def test_the_migration_turns_related_documents_into_attached_items_and_back(empt
             assert conn.execute(sa.text("SELECT count(*) FROM webinar_topics")).scalar_one() == 1
     finally:
         engine.dispose()
+
+
+@pytest.mark.app_config(CATALOGUE_VERSION_SECONDS=0)
+def test_a_topic_pages_cached_webinars_follow_changes_to_the_catalogue(topic_site, client):
+    assert "Brand new webinar" not in text_of(client.get("/topics/worker-cooperatives"))
+    assert "Brand new webinar" not in text_of(client.get("/topics/worker-cooperatives?page=2"))
+    with topic_site.app_context():
+        make_webinar(
+            starts_at=utcnow() + timedelta(days=2),
+            title="Brand new webinar",
+            topics=[make_topic("worker-cooperatives")],
+        )
+        db.session.commit()
+    assert "Brand new webinar" in text_of(client.get("/topics/worker-cooperatives"))
+    assert "Brand new webinar" in text_of(client.get("/topics/worker-cooperatives?type=news"))

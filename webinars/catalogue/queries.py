@@ -4,10 +4,11 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 
-from flask import abort
+from flask import abort, current_app
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import selectinload
 
+from ..cache import app_cache
 from ..extensions import db
 from ..timezones import utc_text
 from .models import AgendaSection, Topic, Webinar, webinar_topics
@@ -143,3 +144,14 @@ def upcoming_between(start: datetime, end: datetime) -> list[Webinar]:
 def all_topics() -> list[Topic]:
     """Every topic, by name (topics are few)."""
     return list(db.session.scalars(select(Topic).order_by(Topic.name)))
+
+
+def recent_catalogue_version(now: datetime) -> tuple:
+    """catalogue_version(), re-read at most every CATALOGUE_VERSION_SECONDS per process: the aggregate
+    reads every public webinar, and a page a second or two old is fine for visitors. For pages that
+    cache what they show of the catalogue (the catalogue itself, topic pages)."""
+    ttl = current_app.config.get("CATALOGUE_VERSION_SECONDS", 0)
+    if not ttl:
+        return catalogue_version()
+    slot = int(now.timestamp() // ttl)
+    return app_cache("catalogue-version", 2).get_or_build(slot, catalogue_version)

@@ -22,13 +22,7 @@ CATALOGUE_CACHE_SIZE = 256
 
 
 def _catalogue_version(now) -> tuple:
-    """queries.catalogue_version(), re-read at most every CATALOGUE_VERSION_SECONDS per process:
-    the aggregate reads every public webinar, and a page a second or two old is fine for visitors."""
-    ttl = current_app.config.get("CATALOGUE_VERSION_SECONDS", 0)
-    if not ttl:
-        return queries.catalogue_version()
-    slot = int(now.timestamp() // ttl)
-    return app_cache("catalogue-version", 2).get_or_build(slot, queries.catalogue_version)
+    return queries.recent_catalogue_version(now)
 
 
 @blueprint.get("/")

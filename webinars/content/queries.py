@@ -60,10 +60,7 @@ def listing(page: int, *, item_type: str | None = None, topic: Topic | None = No
     if item_type is not None and item_type not in ITEM_TYPES:
         raise ValueError(item_type)
     query = (
-        newest_first(_public(select(ContentItem), item_type, topic))
-        .offset((page - 1) * per_page)
-        .limit(per_page + 1)
-        .options(selectinload(ContentItem.topics))
+        newest_first(_public(select(ContentItem), item_type, topic)).offset((page - 1) * per_page).limit(per_page + 1)
     )
     rows = list(db.session.scalars(query))
     return Page(items=rows[:per_page], page=page, per_page=per_page, has_next=len(rows) > per_page)

@@ -10,7 +10,9 @@ import hashlib
 
 from flask import Blueprint, Flask, abort, current_app, make_response, render_template, request
 from flask_babel import gettext as _
+from markupsafe import Markup
 
+from ..cache import app_cache
 from ..catalogue import queries as catalogue_queries
 from ..catalogue.viewer import remember, viewer_zone
 from ..database import utcnow
@@ -52,6 +54,41 @@ def _listing_status(page) -> int:
     return 404 if page.page > 1 and not page.items else 200
 
 
+TOPIC_WEBINARS_CACHE_SIZE = 256
+
+
+def _topic_webinars(topic, choice, now) -> Markup:
+    """The topic's upcoming and recorded webinars. They are the same on every page and type of the
+    topic's content, so they are rendered once per process for each topic, visitor zone, catalogue
+    version and minute (when a webinar moves to the past), as the catalogue page is."""
+
+    def render() -> Markup:
+        return Markup(
+            render_template(
+                "content/_topic_webinars.html",
+                topic=topic,
+                upcoming=catalogue_queries.upcoming(now, topic),
+                recorded=catalogue_queries.recorded(now, topic),
+                viewer=choice,
+                zones=selectable_zones(),
+                now=now,
+            )
+        )
+
+    if choice.error:
+        return render()  # echoes what the visitor typed: not worth caching
+    key = (
+        catalogue_queries.recent_catalogue_version(now),
+        now.strftime("%Y%m%d%H%M"),
+        topic.id,
+        topic.slug,
+        topic.name,
+        choice.zone,
+        page_locale(),
+    )
+    return app_cache("topic-webinars", TOPIC_WEBINARS_CACHE_SIZE).get_or_build(key, render)
+
+
 @blueprint.get("/topics/<slug>")
 def topic(slug: str):
     topic = catalogue_queries.topic_by_slug(slug)
@@ -65,15 +102,11 @@ def topic(slug: str):
     body = render_template(
         "content/topic.html",
         topic=topic,
-        upcoming=catalogue_queries.upcoming(now, topic),
-        recorded=catalogue_queries.recorded(now, topic),
+        webinars_html=_topic_webinars(topic, choice, now),
         page=page,
         item_type=item_type,
         types=_type_choices(),
         notices=[n for n in (page_notice, type_notice) if n],
-        viewer=choice,
-        zones=selectable_zones(),
-        now=now,
     )
     response = make_response(body, _listing_status(page))
     return remember(response, choice, current_app.config.get("SESSION_COOKIE_SECURE", False))
