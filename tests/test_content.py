@@ -470,3 +470,37 @@ def test_a_topic_pages_cached_webinars_follow_changes_to_the_catalogue(topic_sit
         db.session.commit()
     assert "Brand new webinar" in text_of(client.get("/topics/worker-cooperatives"))
     assert "Brand new webinar" in text_of(client.get("/topics/worker-cooperatives?type=news"))
+
+
+def test_a_topics_listing_follows_each_change_of_an_items_status_type_date_and_topics(app, client):
+    from webinars.content import operations
+
+    with app.app_context():
+        coop = make_topic("cooperatives")
+        make_topic("tourism", "Tourism")
+        item = make_item(title="Moving item", published_on=date(2017, 1, 1), topics=[coop])
+        make_item(title="Later item", published_on=date(2018, 1, 1), topics=[coop])
+        db.session.commit()
+        item_id = item.id
+
+    def listed(url: str) -> list[str]:
+        return re.findall(r"(Moving item|Later item)", text_of(client.get(url)))
+
+    assert listed("/topics/cooperatives") == ["Later item", "Moving item"]
+    with app.app_context():
+        item = db.session.get(ContentItem, item_id)
+        operations.unpublish_item(item, by=None, now=utcnow())
+        db.session.commit()
+    assert listed("/topics/cooperatives") == ["Later item"]
+    with app.app_context():
+        item = db.session.get(ContentItem, item_id)
+        operations.publish_item(item, by=None, now=utcnow())
+        fields = operations.ItemFields(
+            type="video", title=item.title, published_on=date(2019, 1, 1), topics=[make_topic("tourism")]
+        )
+        operations.update_item(item, fields, by=None, now=utcnow())
+        db.session.commit()
+    assert listed("/topics/cooperatives") == ["Later item"]
+    assert listed("/topics/tourism?type=video") == ["Moving item"]
+    assert listed("/topics/tourism?type=news") == []
+    assert listed("/content/?topic=tourism") == ["Moving item"]

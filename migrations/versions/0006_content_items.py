@@ -44,17 +44,17 @@ def _is_postgresql():
     return op.get_bind().dialect.name == "postgresql"
 
 
-def _listing_index(name, columns):
+def _listing_index(name, columns, table="content_items", key="id"):
     # Listings ask for `published_on DESC NULLS LAST, id DESC`. PostgreSQL needs the index built in that
     # order to read it without sorting; SQLite refuses NULLS LAST in an index and reads the plain one backwards.
     if _is_postgresql():
         op.create_index(
             name,
-            "content_items",
-            [*(sa.text(c) for c in columns), sa.text("published_on DESC NULLS LAST"), sa.text("id DESC")],
+            table,
+            [*(sa.text(c) for c in columns), sa.text("published_on DESC NULLS LAST"), sa.text(f"{key} DESC")],
         )
     else:
-        op.create_index(name, "content_items", [*columns, "published_on", "id"])
+        op.create_index(name, table, [*columns, "published_on", key])
 
 
 def upgrade():
@@ -109,9 +109,15 @@ def upgrade():
         sa.ForeignKeyConstraint(
             ["topic_id"], ["topics.id"], name=op.f("fk_content_item_topics_topic_id_topics"), ondelete="CASCADE"
         ),
+        sa.Column("status", sa.String(length=20), nullable=False, server_default="draft"),
+        sa.Column("type", sa.String(length=20), nullable=False, server_default="news"),
+        sa.Column("published_on", sa.Date(), nullable=True),
         sa.PrimaryKeyConstraint("item_id", "topic_id", name=op.f("pk_content_item_topics")),
     )
-    op.create_index("ix_content_item_topics_topic_item", "content_item_topics", ["topic_id", "item_id"])
+    _listing_index("ix_content_item_topics_listing", ["topic_id", "status"], table="content_item_topics", key="item_id")
+    _listing_index(
+        "ix_content_item_topics_type_listing", ["topic_id", "status", "type"], table="content_item_topics", key="item_id"
+    )
 
     op.create_table(
         "webinar_items",
@@ -243,8 +249,12 @@ def _documents_to_items():
                 {"at": item["created"], "id": item["id"]},
             )
         for topic_id in sorted(item["topics"]):
+            # The listing columns are copies of the item's (see ContentItem).
             bind.execute(
-                sa.text("INSERT INTO content_item_topics (item_id, topic_id) VALUES (:i, :t)"),
+                sa.text(
+                    "INSERT INTO content_item_topics (item_id, topic_id, status, type, published_on)"
+                    " SELECT id, :t, status, type, published_on FROM content_items WHERE id = :i"
+                ),
                 {"i": item["id"], "t": topic_id},
             )
 
@@ -305,7 +315,8 @@ def downgrade():
 
     op.drop_index("ix_webinar_items_item_id", table_name="webinar_items")
     op.drop_table("webinar_items")
-    op.drop_index("ix_content_item_topics_topic_item", table_name="content_item_topics")
+    op.drop_index("ix_content_item_topics_type_listing", table_name="content_item_topics")
+    op.drop_index("ix_content_item_topics_listing", table_name="content_item_topics")
     op.drop_table("content_item_topics")
     op.drop_index("ix_content_items_published_at", table_name="content_items")
     op.drop_index("ix_content_items_type_listing", table_name="content_items")

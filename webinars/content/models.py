@@ -8,8 +8,21 @@ instant the item first went public on this site, which is what the newsletter di
 from datetime import date, datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import CheckConstraint, Column, Date, ForeignKey, Index, Integer, String, Table, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    event,
+    select,
+    update,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from ..catalogue.models import Topic, Webinar
 from ..database import UTCDateTime, utcnow
@@ -32,8 +45,15 @@ content_item_topics = Table(
     db.metadata,
     Column("item_id", ForeignKey("content_items.id", ondelete="CASCADE"), primary_key=True),
     Column("topic_id", ForeignKey("topics.id", ondelete="CASCADE"), primary_key=True),
-    # A topic page reads its items from here: topic first.
-    Index("ix_content_item_topics_topic_item", "topic_id", "item_id"),
+    # Copies of the item's status, type and date (kept in step by the flush listener below), so that a
+    # topic's listing is read in order from one index, however deep the page: with them in content_items
+    # only, page 200 of a topic with 16,000 items cost a 57 ms hash join and sort on PostgreSQL.
+    Column("status", String(20), nullable=False, server_default="draft"),
+    Column("type", String(20), nullable=False, server_default="news"),
+    Column("published_on", Date, nullable=True),
+    # Built on PostgreSQL with `published_on DESC NULLS LAST, item_id DESC`, as for content_items.
+    Index("ix_content_item_topics_listing", "topic_id", "status", "published_on", "item_id"),
+    Index("ix_content_item_topics_type_listing", "topic_id", "status", "type", "published_on", "item_id"),
 )
 
 # "Related content" of a webinar, in the organiser's order.
@@ -96,3 +116,22 @@ class ContentItem(db.Model):
 
     def __repr__(self) -> str:
         return f"<ContentItem {self.slug}>"
+
+
+@event.listens_for(Session, "after_flush")
+def _copy_listing_columns(session, flush_context) -> None:
+    """After any flush that added or changed items (their topics included), copy each one's status,
+    type and date onto its topic rows: one UPDATE, on the flush's own connection."""
+    ids = [obj.id for obj in (*session.new, *session.dirty) if isinstance(obj, ContentItem) and obj.id is not None]
+    if not ids:
+        return
+    links, items = content_item_topics, ContentItem.__table__
+
+    def copied(column):
+        return select(items.c[column]).where(items.c.id == links.c.item_id).scalar_subquery()
+
+    session.connection().execute(
+        update(links)
+        .where(links.c.item_id.in_(ids))
+        .values(status=copied("status"), type=copied("type"), published_on=copied("published_on"))
+    )

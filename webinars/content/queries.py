@@ -55,13 +55,27 @@ def _public(query: Select, item_type: str | None = None, topic: Topic | None = N
     return query
 
 
-def listing(page: int, *, item_type: str | None = None, topic: Topic | None = None, per_page: int = PER_PAGE) -> Page:
-    """Public items, newest first, one page of them; unknown types must be refused by the caller."""
+def listing_query(page: int, *, item_type: str | None = None, topic: Topic | None = None, per_page: int = PER_PAGE):
+    """The SELECT behind listing(): the page's ids are picked from one index alone (a topic's from
+    content_item_topics, which carries copies of the status, type and date), then only those rows are
+    read, so page 200 costs little more than page 1."""
     if item_type is not None and item_type not in ITEM_TYPES:
         raise ValueError(item_type)
-    query = (
-        newest_first(_public(select(ContentItem), item_type, topic)).offset((page - 1) * per_page).limit(per_page + 1)
-    )
+    if topic is None:
+        ids = newest_first(_public(select(ContentItem.id.label("id")), item_type))
+    else:
+        links = content_item_topics
+        ids = select(links.c.item_id.label("id")).where(links.c.topic_id == topic.id, links.c.status == "published")
+        if item_type is not None:
+            ids = ids.where(links.c.type == item_type)
+        ids = ids.order_by(links.c.published_on.desc().nulls_last(), links.c.item_id.desc())
+    chosen = ids.offset((page - 1) * per_page).limit(per_page + 1).subquery()
+    return newest_first(select(ContentItem).join(chosen, chosen.c.id == ContentItem.id))
+
+
+def listing(page: int, *, item_type: str | None = None, topic: Topic | None = None, per_page: int = PER_PAGE) -> Page:
+    """Public items, newest first, one page of them; unknown types must be refused by the caller."""
+    query = listing_query(page, item_type=item_type, topic=topic, per_page=per_page)
     rows = list(db.session.scalars(query))
     return Page(items=rows[:per_page], page=page, per_page=per_page, has_next=len(rows) > per_page)
 
