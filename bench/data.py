@@ -311,8 +311,18 @@ def load(url: str, scale: Scale, *, seed: int = 7) -> Prepared:
                 "updated_at": published_at,
             }
         )
+        item = items[-1]
         for topic in rng.sample(topics, rng.randint(1, 3)):
-            i_topics.append({"item_id": iid, "topic_id": topic["id"]})
+            # The listing columns are copies of the item's, as the product keeps them.
+            i_topics.append(
+                {
+                    "item_id": iid,
+                    "topic_id": topic["id"],
+                    "status": item["status"],
+                    "type": item["type"],
+                    "published_on": item["published_on"],
+                }
+            )
 
     subscribers, s_topics, consents = [], [], []
     for n in range(scale.subscribers):

@@ -188,3 +188,110 @@ def measure(url: str, env: dict[str, str], workdir, *, bare_seconds: float, time
     finally:
         sink.stop()
     return result
+
+
+@dataclass
+class DigestResult:
+    subscribers: int = 0
+    recipients: int = 0
+    items: int = 0
+    webinars: int = 0
+    expand_seconds: float = 0.0
+    sent: int = 0
+    seconds: float = 0.0
+    rate: float = 0.0
+    processes: int = 2
+    complete: bool = False
+    peak_mb: list[float] = field(default_factory=list)
+    campaign_rate: float = 0.0  # msg/s of the campaign's senders, same processes, same machine
+    campaign_measured_here: bool = False
+    note: str = ""
+
+
+def _abandon_queued(url: str) -> None:
+    """Rows a stopped earlier phase left queued would be claimed first: take them out of the run."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "UPDATE outbox_messages SET status = 'failed', last_error = 'bench: left by an earlier phase'"
+                    " WHERE status IN ('queued', 'sending')"
+                )
+            )
+    finally:
+        engine.dispose()
+
+
+def create_and_expand_digest(url: str, days: float = 7.0) -> tuple[int, dict, float]:
+    """(digest id, its counts, seconds to expand) through the product's own operations: the digest of
+    the last `days` days."""
+    from datetime import timedelta
+
+    from webinars import create_app
+    from webinars.database import utcnow
+    from webinars.extensions import db
+    from webinars.newsletter import digest as digests
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench-digest", "BASE_URL": "http://127.0.0.1"})
+    with app.app_context():
+        now = utcnow()
+        start, end = digests.next_period(now, now - timedelta(days=days))
+        plan = digests.make_plan(start, end)
+        digest = digests.create_digest(plan, created_by="bench")
+        db.session.commit()
+        started = time.perf_counter()
+        digests.expand_digest(digest)
+        seconds = time.perf_counter() - started
+        counts = {
+            "recipients": digest.recipients_count,
+            "subscribers": digest.considered_count,
+            "items": len(plan.items),
+            "webinars": len(plan.webinars),
+        }
+        digest_id = digest.id
+        db.session.remove()
+        for engine in db.engines.values():
+            engine.dispose()
+    return digest_id, counts, seconds
+
+
+def _sent_rows(url: str, column: str, row_id: int) -> int:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(
+                text(f"SELECT count(*) FROM outbox_messages WHERE {column} = :c AND status = 'sent'"), {"c": row_id}
+            ).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def measure_digest(
+    url: str, env: dict[str, str], workdir, *, timeout: float, campaign_rate: float | None, processes: int = 2
+) -> DigestResult:
+    """The digest to every subscriber with something new, sent by `processes` senders, against the
+    campaign's rate with the same senders (from the campaign phase, or measured here for `timeout`)."""
+    result = DigestResult(processes=processes)
+    sink = Sink(workdir)
+    sink.start()
+    try:
+        env = dict(env, MAIL_SERVER="127.0.0.1", MAIL_PORT=str(sink.port))
+        if campaign_rate is None:
+            _abandon_queued(url)
+            campaign_id, _, _ = create_and_expand(url)
+            seconds, _, _, _ = run_product(env, processes, timeout)
+            campaign_rate = _sent_rows(url, "campaign_id", campaign_id) / seconds
+            result.campaign_measured_here = True
+        result.campaign_rate = campaign_rate
+        _abandon_queued(url)
+        digest_id, counts, result.expand_seconds = create_and_expand_digest(url)
+        result.recipients, result.subscribers = counts["recipients"], counts["subscribers"]
+        result.items, result.webinars = counts["items"], counts["webinars"]
+        result.seconds, result.peak_mb, result.complete, log = run_product(env, processes, timeout)
+        result.sent = _sent_rows(url, "digest_id", digest_id)
+        result.rate = result.sent / result.seconds
+        result.note = log.strip()[-500:]
+    finally:
+        sink.stop()
+    return result

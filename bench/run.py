@@ -35,7 +35,7 @@ from .servers import (
 )
 
 RESULTS = Path(os.environ.get("BENCH_RESULTS") or Path(__file__).resolve().parent / "results")
-PHASES = ("campaign", "pages", "feed", "registration")
+PHASES = ("campaign", "digest", "pages", "topic", "feed", "registration")
 TARGETS = {"page": 0.60, "registration": 0.50, "feed_304_ms": 5.0, "campaign": 1.0, "campaign_mb": 150.0}
 
 
@@ -181,6 +181,15 @@ class Run:
                     result["campaign"] = dataclasses.asdict(campaign)
                     log(f"{kind}: campaign {campaign.rate:.0f} msg/s vs bare {campaign.bare_rate:.0f} msg/s")
 
+            if "digest" in a.only:
+                log(f"{kind}: digest of the last 7 days to {prepared.counts.get('subscribers')} subscribers")
+                campaign_rate = (result.get("campaign") or {}).get("rate")
+                digest = mail.measure_digest(
+                    url, self.env(url), self.workdir, timeout=a.campaign_timeout, campaign_rate=campaign_rate
+                )
+                result["digest"] = dataclasses.asdict(digest)
+                log(f"{kind}: digest {digest.rate:.0f} msg/s vs campaign {digest.campaign_rate:.0f} msg/s")
+
             # Both servers run side by side (an idle one costs no CPU), so that each product figure is
             # measured right after its baseline: on a shared machine the background load drifts.
             bare = Gunicorn(
@@ -210,6 +219,11 @@ class Run:
                         log(f"{kind}: bare page, then {label}")
                         result[f"bare_page_{key}"] = _wrk_dict(self.wrk(bare.base + "/", self.meter(bare, cluster)))
                         result[key] = _wrk_dict(self.wrk(product.base + "/", self.meter(product, cluster), script_))
+                if "topic" in a.only:
+                    script = load.rotate_script(self.workdir / "topics.lua", topic_paths())
+                    log(f"{kind}: bare page, then topic pages")
+                    result["bare_page_topic"] = _wrk_dict(self.wrk(bare.base + "/", self.meter(bare, cluster)))
+                    result["topic"] = _wrk_dict(self.wrk(product.base + "/", self.meter(product, cluster), script))
                 if "registration" in a.only:
                     log(f"{kind}: bare insert, then registrations")
                     result["bare_insert"] = self.posts(
@@ -279,6 +293,24 @@ class Run:
         )
 
 
+def topic_paths(seed: int = 11) -> list[str]:
+    """What visitors of topic pages vary: the topic, the type filter and the page (mostly the first
+    pages, sometimes deep ones), shuffled: 12 topics x 7 type choices x 25 pages = 2,100 addresses,
+    eight times more than any per-process page cache holds."""
+    import random
+
+    pages = [*range(1, 21), 30, 50, 100, 200, 400]
+    types = ["", "news", "article", "interview", "publication", "presentation", "video"]
+    paths = []
+    for slug, _ in data.TOPICS:
+        for item_type in types:
+            for page in pages:
+                query = "&".join(part for part in (f"type={item_type}" if item_type else "", f"page={page}") if part)
+                paths.append(f"/topics/{slug}?{query}")
+    random.Random(seed).shuffle(paths)
+    return paths
+
+
 def _server_settings(args) -> dict:
     return {"workers": args.workers, "threads": args.threads, "worker_class": args.worker_class}
 
@@ -321,7 +353,11 @@ def _mark(ok: bool | None) -> str:
 def rows_for(result: dict) -> list[tuple[str, str, str]]:
     """(figure, value, verdict) lines for one database."""
     rows = []
-    for key, label in (("catalogue", "catalogue page /"), ("webinar", "webinar page")):
+    for key, label in (
+        ("catalogue", "catalogue page /"),
+        ("webinar", "webinar page"),
+        ("topic", "topic page, rotating ?page= ?type="),
+    ):
         page, bare = result.get(key), result.get(f"bare_page_{key}")
         if not page or not bare:
             continue
@@ -400,6 +436,25 @@ def rows_for(result: dict) -> list[tuple[str, str, str]]:
             (
                 "campaign: sender peak RSS MB (bare loop)",
                 f"{' + '.join(f'{m:.0f}' for m in camp['peak_mb'])} ({camp['bare_maxrss_mb']:.0f})",
+                _mark(peak < TARGETS["campaign_mb"]),
+            )
+        )
+    digest = result.get("digest") or {}
+    if digest:
+        per_process, campaign = digest["rate"] / digest["processes"], digest["campaign_rate"] / digest["processes"]
+        done = "" if digest["complete"] else f", stopped at {digest['sent']}"
+        rows.append(
+            (
+                f"digest to {digest['recipients']} of {digest['subscribers']}: msg/s per sender (campaign's)",
+                f"{per_process:.0f} ({campaign:.0f}) = {per_process / campaign:.0%}{done}" if campaign else "0",
+                _mark(per_process >= campaign * TARGETS["campaign"] if campaign else False),
+            )
+        )
+        peak = max(digest["peak_mb"]) if digest["peak_mb"] else 0
+        rows.append(
+            (
+                f"digest: expansion s, sender peak RSS MB ({digest['items']} items, {digest['webinars']} webinars)",
+                f"{digest['expand_seconds']:.1f} s; {' + '.join(f'{m:.0f}' for m in digest['peak_mb'])} MB",
                 _mark(peak < TARGETS["campaign_mb"]),
             )
         )
