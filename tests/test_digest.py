@@ -309,3 +309,21 @@ def test_the_zone_comes_from_the_visitors_choice_at_sign_up_or_from_their_regist
         assert db.session.scalar(select(Subscriber.timezone).where(Subscriber.email == "attendee@example.org")) == (
             "America/Sao_Paulo"
         )
+
+
+@pytest.mark.app_config(DIGEST_MAX_ITEMS=2, DIGEST_MAX_WEBINARS=1)
+def test_a_long_digest_shows_the_newest_and_links_to_the_rest(app, runner, smtp_server):
+    with app.app_context():
+        for n in range(5):
+            make_item(title=f"Story {n}", published_on=date(2017, 1, 1 + n))
+        for n in range(3):
+            make_webinar(title=f"Webinar {n}", starts_at=utcnow() + timedelta(days=2 + n))
+        subscriber("reader@example.org")
+        db.session.commit()
+    run_digest(runner)
+    deliver(app)
+    text = smtp_server.messages[0].body("plain")
+    assert "Story 4" in text and "Story 3" in text and "Story 2" not in text
+    assert "And 3 more: http://webinars.test/content/" in text
+    assert "Webinar 0" in text and "Webinar 1" not in text
+    assert "And 2 more: http://webinars.test/" in text

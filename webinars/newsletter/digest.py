@@ -2,7 +2,8 @@
 
 A digest covers a period (period_start, period_end]: the content items that went public in it, and
 the webinars starting within DIGEST_UPCOMING_DAYS after its end, of which those published in the
-period are "new". Each subscriber gets what matches their topics (none chosen: everything; an item
+period are "new"; an email shows the newest DIGEST_MAX_ITEMS items and the first DIGEST_MAX_WEBINARS
+webinars, and links to the rest. Each subscriber gets what matches their topics (none chosen: everything; an item
 or webinar without topics is for everyone), with times in their zone when known, and nothing at
 all when nothing new matches. The period starts where the last digest ended (or at --since), and
 the unique period start recorded in `digests` is what makes the command safe to run from cron:
@@ -53,7 +54,7 @@ from .models import Digest, Subscriber, Suppression, subscriber_topics
 FIRST_PERIOD_START = datetime(2000, 1, 1, tzinfo=pytz.utc)
 LOOKAHEAD = 500
 LOOKUP_TTL_SECONDS = 5.0
-BODY_CACHE_SIZE = 512
+BODY_CACHE_SIZE = 1024
 CACHE_KEY = "newsletter.digest_cache"
 
 
@@ -137,6 +138,8 @@ class Plan:
     start: datetime
     end: datetime
     upcoming_days: int
+    max_items: int = 10
+    max_webinars: int = 10
     items: list[ItemFacts] = field(default_factory=list)
     webinars: list[WebinarFacts] = field(default_factory=list)
 
@@ -176,6 +179,8 @@ def make_plan(start: datetime, end: datetime) -> Plan:
         start=start,
         end=end,
         upcoming_days=days,
+        max_items=int(current_app.config.get("DIGEST_MAX_ITEMS", 10)),
+        max_webinars=int(current_app.config.get("DIGEST_MAX_WEBINARS", 10)),
         items=[ItemFacts.of(item) for item in content_queries.published_between(start, end)],
         webinars=[
             WebinarFacts.of(webinar, start, end)
@@ -473,6 +478,15 @@ class _Prepared:
                 }
         return sections[name]
 
+    def more(self, language: str, section: str, count: int) -> tuple[str, str]:
+        """'And 12 more' under a section cut short, linking to where the rest is."""
+        key = (section, count, language)
+        if key not in self.items:
+            with force_locale(language):
+                url = external_url("catalogue.index" if section == "webinars" else "content.listing")
+                self.items[key] = self._render("_digest_more", count=count, url=url)
+        return self.items[key]
+
     def item(self, item: ItemFacts, language: str) -> tuple[str, str]:
         key = (item.id, language)
         if key not in self.items:
@@ -504,10 +518,14 @@ class _Prepared:
             fragments = []
             if webinars:
                 fragments.append(self.section(language, "webinars"))
-                fragments += [self.webinar(webinar, zone, language) for webinar in webinars]
+                fragments += [self.webinar(webinar, zone, language) for webinar in webinars[: self.plan.max_webinars]]
+                if len(webinars) > self.plan.max_webinars:
+                    fragments.append(self.more(language, "webinars", len(webinars) - self.plan.max_webinars))
             if items:
                 fragments.append(self.section(language, "items"))
-                fragments += [self.item(item, language) for item in items]
+                fragments += [self.item(item, language) for item in items[: self.plan.max_items]]
+                if len(items) > self.plan.max_items:
+                    fragments.append(self.more(language, "items", len(items) - self.plan.max_items))
             _, text, html = self.skeleton(language)
             body_text = "\n".join(fragment[0] for fragment in fragments)
             body_html = "".join(fragment[1] for fragment in fragments)

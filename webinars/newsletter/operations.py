@@ -311,6 +311,7 @@ def export_subscriber(email: str) -> dict:
             "email": subscriber.email,
             "name": subscriber.name,
             "status": subscriber.status,
+            "timezone": subscriber.timezone,
             "created_at": _iso(subscriber.created_at),
             "confirmed_at": _iso(subscriber.confirmed_at),
             "unsubscribed_at": _iso(subscriber.unsubscribed_at),
