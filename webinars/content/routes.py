@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 
-from flask import Blueprint, Flask, abort, current_app, make_response, render_template, request
+from flask import Blueprint, Flask, abort, current_app, make_response, render_template, request, url_for
 from flask_babel import gettext as _
 from markupsafe import Markup
 
@@ -47,6 +47,15 @@ def _item_type() -> tuple[str | None, str | None]:
 
 def _type_choices() -> list[tuple[str, str]]:
     return [(name, str(TYPE_LABELS[name])) for name in ITEM_TYPES]
+
+
+def _listing_context() -> dict:
+    """What numbered listings need once per page rather than once per entry: each type's label in the
+    page's language and the address prefix of item pages."""
+    return {
+        "type_labels": {name: str(TYPE_LABELS[name]) for name in ITEM_TYPES},
+        "item_prefix": url_for("content.item", slug="x")[:-1],
+    }
 
 
 def _listing_status(page) -> int:
@@ -107,6 +116,7 @@ def topic(slug: str):
         item_type=item_type,
         types=_type_choices(),
         notices=[n for n in (page_notice, type_notice) if n],
+        **_listing_context(),
     )
     response = make_response(body, _listing_status(page))
     return remember(response, choice, current_app.config.get("SESSION_COOKIE_SECURE", False))
@@ -136,6 +146,7 @@ def listing():
         types=_type_choices(),
         topics=catalogue_queries.all_topics(),
         notices=[n for n in (page_notice, type_notice, topic_notice) if n],
+        **_listing_context(),
     )
     return make_response(body, _listing_status(page))
 
