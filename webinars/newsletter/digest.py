@@ -19,6 +19,7 @@ hundred template renders, not 100,000.
 
 from __future__ import annotations
 
+import quopri
 import secrets
 import time
 from collections import OrderedDict
@@ -229,20 +230,20 @@ def create_digest(plan: Plan, *, created_by: str) -> Digest:
     return digest
 
 
-def _with_news(plan: Plan, subscriber_id):
-    """SQL condition: the subscriber has something new in this plan."""
+def _with_news(plan: Plan, subscriber_id, after_id: int = 0, through_id: int | None = None):
+    """SQL condition: the subscriber has something new in this plan. Within an expansion batch the
+    topic look-ups are bounded to the batch's ids: PostgreSQL hashes them whole, and unbounded they
+    read every subscriber's topics for each batch (14 s instead of 2 s for 30,000 subscribers)."""
     if plan.news_for_everyone:
         return literal(True)
-    has_no_topics = ~exists(
-        select(subscriber_topics.c.topic_id).where(subscriber_topics.c.subscriber_id == subscriber_id)
-    )
+    links = subscriber_topics.c
+    in_batch = [links.subscriber_id > after_id] + ([links.subscriber_id <= through_id] if through_id else [])
+    has_no_topics = ~exists(select(links.topic_id).where(links.subscriber_id == subscriber_id, *in_batch))
     wanted = sorted(plan.news_topic_ids)
     if not wanted:
         return has_no_topics
     follows_news = exists(
-        select(subscriber_topics.c.topic_id).where(
-            subscriber_topics.c.subscriber_id == subscriber_id, subscriber_topics.c.topic_id.in_(wanted)
-        )
+        select(links.topic_id).where(links.subscriber_id == subscriber_id, links.topic_id.in_(wanted), *in_batch)
     )
     return has_no_topics | follows_news
 
@@ -257,11 +258,14 @@ def _recipients_between(digest_id: int, plan: Plan, after_id: int, through_id: i
             s.c.id <= through_id,
             s.c.status == "subscribed",
             ~exists(select(Suppression.id).where(Suppression.email == s.c.email)),
-            _with_news(plan, s.c.id),
+            _with_news(plan, s.c.id, after_id, through_id),
             # Belt and braces beside the unique constraint, for a checkpoint saved late.
             ~exists(
                 select(OutboxMessage.id).where(
-                    OutboxMessage.digest_id == digest_id, OutboxMessage.subscriber_id == s.c.id
+                    OutboxMessage.digest_id == digest_id,
+                    OutboxMessage.subscriber_id == s.c.id,
+                    OutboxMessage.subscriber_id > after_id,
+                    OutboxMessage.subscriber_id <= through_id,
                 )
             ),
         )
@@ -381,12 +385,22 @@ def tend_digests(now: datetime | None = None, stale_after: timedelta = timedelta
     db.session.commit()
 
 
-def resume_unfinished() -> list[Digest]:
-    """Expand every digest whose expansion stopped half-way (the command does this first)."""
-    unfinished = db.session.scalars(select(Digest).where(Digest.status == "expanding").order_by(Digest.id)).all()
+def resume_unfinished(now: datetime | None = None, stale_after: timedelta = timedelta(minutes=2)) -> list[Digest]:
+    """Expand every digest whose expansion stopped half-way (the command does this first). A digest
+    recorded in the last minutes may still be expanding in another run: that one is left to it."""
+    now = now or utcnow()
+    unfinished = db.session.scalars(
+        select(Digest).where(Digest.status == "expanding", Digest.created_at < now - stale_after).order_by(Digest.id)
+    ).all()
+    resumed = []
     for digest in unfinished:
-        expand_digest(digest)
-    return list(unfinished)
+        try:
+            expand_digest(digest)
+        except IntegrityError:
+            db.session.rollback()  # another run was expanding it after all; its rows stand
+            continue
+        resumed.append(digest)
+    return resumed
 
 
 # -- rendering at send time -------------------------------------------------------------------------
@@ -530,13 +544,26 @@ class _Prepared:
             body_text = "\n".join(fragment[0] for fragment in fragments)
             body_html = "".join(fragment[1] for fragment in fragments)
             parts = (
-                tuple(text.replace(self.body_marker, body_text).split(self.token_marker)),
-                tuple(html.replace(self.body_marker, body_html).split(self.token_marker)),
+                _encoded(text.replace(self.body_marker, body_text).split(self.token_marker)),
+                _encoded(html.replace(self.body_marker, body_html).split(self.token_marker)),
             )
         self.bodies[key] = parts
         while len(self.bodies) > BODY_CACHE_SIZE:
             self.bodies.popitem(last=False)
         return parts
+
+
+def _encoded(parts: list[str]) -> tuple[bytes, ...]:
+    """Each part quoted-printable encoded once, with a soft line break at its end: a recipient's
+    token (URL-safe ASCII, never encoded, ~60 characters) then sits on a line of its own, so filling
+    it in is a join of bytes and every line stays within the limit."""
+    # b2a_qp breaks long lines with LF when a part has no line ending of its own to copy: make them CRLF.
+    return tuple(_qp(part).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n") + b"=\r\n" for part in parts)
+
+
+def _fill(parts: tuple[bytes, ...], token: bytes) -> bytes:
+    # The token's line ends with its own soft break; the last part's trailing one decodes to nothing.
+    return (token + b"=\r\n").join(parts)
 
 
 @dataclass
@@ -660,6 +687,7 @@ def digest_message_bytes(row) -> bytes | None:
     text_parts, html_parts = parts
     head = prepared.skeleton(recipient.language)[0]
     token = make_token(operations.MANAGE_PURPOSE, {"s": row.subscriber_id, "v": recipient.token_version})
+    token_bytes = token.encode("ascii")
     unsubscribe = operations.unsubscribe_url(token)
     boundary = prepared.boundary.encode()
     message_id = f"<d{prepared.digest_id}.m{row.id}.{secrets.token_hex(8)}@{prepared.domain}>"
@@ -671,11 +699,11 @@ def digest_message_bytes(row) -> bytes | None:
             b"--",
             boundary,
             b'\r\nContent-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n',
-            _qp(token.join(text_parts)),
+            _fill(text_parts, token_bytes),
             b"\r\n--",
             boundary,
             b'\r\nContent-Type: text/html; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n',
-            _qp(token.join(html_parts)),
+            _fill(html_parts, token_bytes),
             b"\r\n--",
             boundary,
             b"--\r\n",
@@ -695,4 +723,6 @@ def preview(plan: Plan, *, topics: frozenset[int] = frozenset(), zone: str | Non
         body_marker="ZB" + secrets.token_hex(12),
     )
     parts = prepared.body(topics, zone, subscriber_language(None))
-    return None if parts is None else "preview".join(parts[1])
+    if parts is None:
+        return None
+    return quopri.decodestring(_fill(parts[1], b"preview")).decode("utf-8")
