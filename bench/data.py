@@ -160,7 +160,7 @@ def load(url: str, scale: Scale, *, seed: int = 7) -> Prepared:
     import webinars.models as models
     from webinars.catalogue.calendars import FEED_HISTORY
     from webinars.catalogue.models import section_speakers, webinar_topics
-    from webinars.content.models import content_item_topics, webinar_items
+    from webinars.content.models import UNDATED, content_item_topics, webinar_items
     from webinars.newsletter.models import subscriber_topics
 
     started = time.perf_counter()
@@ -299,6 +299,7 @@ def load(url: str, scale: Scale, *, seed: int = 7) -> Prepared:
                 "label": labels[n % len(labels)],
                 "title": f"{' '.join(rng.sample(WORDS, 7)).capitalize()}: notes from {rng.choice(COUNTRIES)}",
                 "published_on": None if undated else (published_at - timedelta(days=n % 3)).date(),
+                "sort_date": UNDATED if undated else (published_at - timedelta(days=n % 3)).date(),
                 "summary": SUMMARY.format(a=a, b=b) if n % 3 else "",
                 "body": DESCRIPTION.format(a=a, b=b) if n % 10 == 0 else "",
                 "external_url": f"https://example.org/items/{iid}" if n % 10 else "",
@@ -320,7 +321,7 @@ def load(url: str, scale: Scale, *, seed: int = 7) -> Prepared:
                     "topic_id": topic["id"],
                     "status": item["status"],
                     "type": item["type"],
-                    "published_on": item["published_on"],
+                    "sort_date": item["sort_date"],
                 }
             )
 

@@ -397,7 +397,7 @@ def empty_database(request, tmp_path):
 
 def test_the_migration_turns_related_documents_into_attached_items_and_back(empty_database):
     url = empty_database
-    _migrate(url, "0002_catalogue_indexes")
+    _migrate(url, "0003_safe_public_internet")
     engine = sa.create_engine(url)
     try:
         with engine.begin() as conn:
@@ -440,7 +440,7 @@ def test_the_migration_turns_related_documents_into_attached_items_and_back(empt
             tagged = conn.execute(sa.text("SELECT item_id, topic_id FROM content_item_topics ORDER BY item_id")).all()
             assert [tuple(row) for row in tagged] == [(1, 1), (2, 1)]
             assert sa.inspect(conn).has_table("related_documents") is False
-        _migrate(url, "0002_catalogue_indexes", down=True)
+        _migrate(url, "0003_safe_public_internet", down=True)
         with engine.connect() as conn:
             documents = conn.execute(
                 sa.text("SELECT webinar_id, position, title, url, kind FROM related_documents ORDER BY id")

@@ -41,6 +41,10 @@ def test_the_newest_migrations_downgrade_and_upgrade_again(app):
 
     with app.app_context(), _logging_kept():
         downgrade(directory=str(MIGRATIONS), revision="-1")
+        assert _revision(db) == "0005_organiser_mistakes"
+        assert not inspect(db.engine).has_table("content_items")
+        assert inspect(db.engine).has_table("related_documents")
+        downgrade(directory=str(MIGRATIONS), revision="-1")
         assert _revision(db) == "0004_real_people"
         downgrade(directory=str(MIGRATIONS), revision="-1")
         assert _revision(db) == "0003_safe_public_internet"

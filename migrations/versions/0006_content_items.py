@@ -1,7 +1,7 @@
 """content items, topic pages, webinars' related content, the newsletter digest
 
 Revision ID: 0006_content_items
-Revises: 0003_safe_public_internet
+Revises: 0005_organiser_mistakes
 Create Date: 2026-11-29 13:00:00.000000
 
 - content_items (news, articles, interviews, publications, presentations, videos), their topics,
@@ -17,7 +17,7 @@ are lost, as are digests).
 """
 import re
 import unicodedata
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from alembic import op
 import sqlalchemy as sa
@@ -25,10 +25,11 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "0006_content_items"
-down_revision = "0003_safe_public_internet"
+down_revision = "0005_organiser_mistakes"
 branch_labels = None
 depends_on = None
 
+UNDATED = date(1, 1, 1)  # the sort date of items without a date (see ContentItem.sort_date)
 ITEM_TYPES = ("news", "article", "interview", "publication", "presentation", "video")
 # What organisers typed as a document's kind, mapped onto the closed list; the kind itself stays as the label.
 KIND_TYPES = {"slides": "presentation", "presentation": "presentation", "video": "video", "recording": "video"}
@@ -42,19 +43,6 @@ def _slugify(text, max_length=150):
 
 def _is_postgresql():
     return op.get_bind().dialect.name == "postgresql"
-
-
-def _listing_index(name, columns, table="content_items", key="id"):
-    # Listings ask for `published_on DESC NULLS LAST, id DESC`. PostgreSQL needs the index built in that
-    # order to read it without sorting; SQLite refuses NULLS LAST in an index and reads the plain one backwards.
-    if _is_postgresql():
-        op.create_index(
-            name,
-            table,
-            [*(sa.text(c) for c in columns), sa.text("published_on DESC NULLS LAST"), sa.text(f"{key} DESC")],
-        )
-    else:
-        op.create_index(name, table, [*columns, "published_on", key])
 
 
 def upgrade():
@@ -76,6 +64,7 @@ def upgrade():
         sa.Column("label", sa.String(length=200), nullable=False),
         sa.Column("title", sa.String(length=500), nullable=False),
         sa.Column("published_on", sa.Date(), nullable=True),
+        sa.Column("sort_date", sa.Date(), nullable=False),
         sa.Column("summary", sa.Text(), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("external_url", sa.String(length=1000), nullable=False),
@@ -95,8 +84,9 @@ def upgrade():
         sa.PrimaryKeyConstraint("id", name=op.f("pk_content_items")),
         sa.UniqueConstraint("slug", name=op.f("uq_content_items_slug")),
     )
-    _listing_index("ix_content_items_listing", ["status"])
-    _listing_index("ix_content_items_type_listing", ["status", "type"])
+    # Listings read these backwards (newest first); undated items sort as 0001-01-01, last.
+    op.create_index("ix_content_items_listing", "content_items", ["status", "sort_date", "id"])
+    op.create_index("ix_content_items_type_listing", "content_items", ["status", "type", "sort_date", "id"])
     op.create_index("ix_content_items_published_at", "content_items", ["published_at"])
 
     op.create_table(
@@ -111,12 +101,16 @@ def upgrade():
         ),
         sa.Column("status", sa.String(length=20), nullable=False, server_default="draft"),
         sa.Column("type", sa.String(length=20), nullable=False, server_default="news"),
-        sa.Column("published_on", sa.Date(), nullable=True),
+        sa.Column("sort_date", sa.Date(), nullable=False, server_default="0001-01-01"),
         sa.PrimaryKeyConstraint("item_id", "topic_id", name=op.f("pk_content_item_topics")),
     )
-    _listing_index("ix_content_item_topics_listing", ["topic_id", "status"], table="content_item_topics", key="item_id")
-    _listing_index(
-        "ix_content_item_topics_type_listing", ["topic_id", "status", "type"], table="content_item_topics", key="item_id"
+    op.create_index(
+        "ix_content_item_topics_listing", "content_item_topics", ["topic_id", "status", "sort_date", "item_id"]
+    )
+    op.create_index(
+        "ix_content_item_topics_type_listing",
+        "content_item_topics",
+        ["topic_id", "status", "type", "sort_date", "item_id"],
     )
 
     op.create_table(
@@ -207,7 +201,7 @@ def _documents_to_items():
     items_table = sa.table(
         "content_items",
         *(sa.column(name) for name in (
-            "slug", "type", "label", "title", "published_on", "summary", "body", "external_url", "image_url",
+            "slug", "type", "label", "title", "published_on", "sort_date", "summary", "body", "external_url", "image_url",
             "image_alt", "language", "status", "published_at", "created_at", "updated_at",
         )),
     )
@@ -226,7 +220,7 @@ def _documents_to_items():
             bind.execute(
                 items_table.insert().values(
                     slug=slug, type=item_type, label="" if kind.lower() == item_type else kind[:200],
-                    title=title[:500], published_on=None, summary="", body="", external_url=url or "",
+                    title=title[:500], published_on=None, sort_date=UNDATED, summary="", body="", external_url=url or "",
                     image_url="", image_alt="", language="en", status="draft", published_at=None,
                     created_at=created or now, updated_at=now,
                 )
@@ -252,8 +246,8 @@ def _documents_to_items():
             # The listing columns are copies of the item's (see ContentItem).
             bind.execute(
                 sa.text(
-                    "INSERT INTO content_item_topics (item_id, topic_id, status, type, published_on)"
-                    " SELECT id, :t, status, type, published_on FROM content_items WHERE id = :i"
+                    "INSERT INTO content_item_topics (item_id, topic_id, status, type, sort_date)"
+                    " SELECT id, :t, status, type, sort_date FROM content_items WHERE id = :i"
                 ),
                 {"i": item["id"], "t": topic_id},
             )

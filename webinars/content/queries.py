@@ -39,8 +39,8 @@ class Page:
 
 
 def newest_first(query: Select) -> Select:
-    # Undated items come after dated ones on both databases (PostgreSQL would put NULLs first).
-    return query.order_by(ContentItem.published_on.desc().nulls_last(), ContentItem.id.desc())
+    # Undated items sort as UNDATED: after every dated one.
+    return query.order_by(ContentItem.sort_date.desc(), ContentItem.id.desc())
 
 
 def _public(query: Select, item_type: str | None = None, topic: Topic | None = None) -> Select:
@@ -68,7 +68,7 @@ def listing_query(page: int, *, item_type: str | None = None, topic: Topic | Non
         ids = select(links.c.item_id.label("id")).where(links.c.topic_id == topic.id, links.c.status == "published")
         if item_type is not None:
             ids = ids.where(links.c.type == item_type)
-        ids = ids.order_by(links.c.published_on.desc().nulls_last(), links.c.item_id.desc())
+        ids = ids.order_by(links.c.sort_date.desc(), links.c.item_id.desc())
     chosen = ids.offset((page - 1) * per_page).limit(per_page + 1).subquery()
     return newest_first(select(ContentItem).join(chosen, chosen.c.id == ContentItem.id))
 
