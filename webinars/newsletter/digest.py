@@ -43,7 +43,7 @@ from ..content.models import TYPE_LABELS, ContentItem
 from ..database import UTCDateTime, utcnow
 from ..extensions import db
 from ..outbox.models import OutboxMessage
-from ..timezones import day_date, is_known_zone, long_date, time_range, to_zone, zone_times_line
+from ..timezones import canonical_zone_or_none, day_date, long_date, time_range, to_zone, zone_times_line
 from ..tokens import make_token
 from ..urls import external_url, service_domain
 from . import operations
@@ -650,7 +650,7 @@ def _load_recipients(row, cache: _Cache) -> None:
             email=email,
             token_version=version,
             deliverable=status == "subscribed" and suppressed is None,
-            zone=zone if is_known_zone(zone) else None,
+            zone=canonical_zone_or_none(zone),
             topics=frozenset(topics.get(subscriber_id, ())),
             language=subscriber_language(None),
             loaded_at=now,

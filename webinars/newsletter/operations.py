@@ -26,7 +26,7 @@ from ..outbox.messages import build_email
 from ..outbox.models import OutboxMessage
 from ..outbox.operations import enqueue_unsolicited
 from ..ratelimit import check
-from ..timezones import is_known_zone, long_date, to_zone, zone_times_line
+from ..timezones import canonical_zone_or_none, long_date, to_zone, zone_times_line
 from ..tokens import BadToken, make_token, read_token
 from ..urls import external_url
 from .models import Campaign, ConsentEvent, Subscriber, Suppression, campaign_topics, subscriber_topics
@@ -213,8 +213,8 @@ def request_subscription(
             subscriber.status = "pending"
         if name and name.strip():
             subscriber.name = name.strip()
-        if timezone and is_known_zone(timezone):
-            subscriber.timezone = timezone
+        if canonical_zone_or_none(timezone):
+            subscriber.timezone = canonical_zone_or_none(timezone)  # one spelling (Asia/Calcutta: Asia/Kolkata)
         subscriber.topics = chosen
         _record(subscriber, "requested", source, now, consent_text)
         template, subject, kind = "confirm", _("Please confirm your newsletter subscription"), "newsletter_confirm"
