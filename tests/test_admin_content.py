@@ -1,6 +1,7 @@
 """Organisers write content items, publish and unpublish them, attach them to webinars, edit topic
 pages, and look at the next digest; every change is in the audit trail."""
 
+import re
 from datetime import date
 
 import pytest
@@ -200,4 +201,4 @@ def test_the_digest_page_previews_the_next_digest_and_lists_past_ones(app, organ
     assert runner.invoke(args=["newsletter", "digest"]).exit_code == 0
     page = organiser_client.get("/admin/newsletter/digests").get_data(as_text=True)
     assert "Nothing new since the last digest" in page
-    assert '<td class="progress-queued">1</td>' in page
+    assert re.search(r'<td class="progress-queued"[^>]*>1</td>', page)
