@@ -159,10 +159,10 @@ class Config:
 
     ARCHIVE_PAGE_SIZE = 10
     # The newsletter digest lists the webinars starting within this many days of its period's end.
-    DIGEST_UPCOMING_DAYS = _int("DIGEST_UPCOMING_DAYS", 30)
+    DIGEST_UPCOMING_DAYS = _int("DIGEST_UPCOMING_DAYS", 30, minimum=1)
     # An email shows at most this many new items and upcoming webinars, and links to the rest.
-    DIGEST_MAX_ITEMS = _int("DIGEST_MAX_ITEMS", 10)
-    DIGEST_MAX_WEBINARS = _int("DIGEST_MAX_WEBINARS", 10)
+    DIGEST_MAX_ITEMS = _int("DIGEST_MAX_ITEMS", 10, minimum=1)
+    DIGEST_MAX_WEBINARS = _int("DIGEST_MAX_WEBINARS", 10, minimum=1)
     # The catalogue page is cached per process; how often to check whether webinars changed.
     CATALOGUE_VERSION_SECONDS = _float("CATALOGUE_VERSION_SECONDS", 2.0)
     # How many reverse proxies in front of the app set X-Forwarded-For/-Proto (0: none, trust nothing).

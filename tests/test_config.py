@@ -232,6 +232,13 @@ def environment(values: dict[str, str], tmp_path: Path):
         importlib.reload(config)
 
 
+def _digest_limits(app):
+    from webinars.newsletter.digest import limits
+
+    with app.app_context():
+        return limits()
+
+
 def _sender(app):
     from webinars.outbox.sender import Sender
 
@@ -450,6 +457,9 @@ EFFECTS = {
         {"NEWSLETTER_SIGNUPS_PER_CLIENT": "4"},
         lambda app, tmp: app.config["NEWSLETTER_SIGNUPS_PER_CLIENT"] == 4,
     ),
+    "DIGEST_UPCOMING_DAYS": ({"DIGEST_UPCOMING_DAYS": "7"}, lambda app, tmp: _digest_limits(app) == (7, 10, 10)),
+    "DIGEST_MAX_ITEMS": ({"DIGEST_MAX_ITEMS": "3"}, lambda app, tmp: _digest_limits(app) == (30, 3, 10)),
+    "DIGEST_MAX_WEBINARS": ({"DIGEST_MAX_WEBINARS": "4"}, lambda app, tmp: _digest_limits(app) == (30, 10, 4)),
 }
 
 

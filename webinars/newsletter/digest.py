@@ -170,18 +170,24 @@ class Plan:
         return any(_matches(entry.topic_ids, wanted) for entry in self.news)
 
 
-def upcoming_days() -> int:
-    return int(current_app.config.get("DIGEST_UPCOMING_DAYS", 30))
+def limits() -> tuple[int, int, int]:
+    """(DIGEST_UPCOMING_DAYS, DIGEST_MAX_ITEMS, DIGEST_MAX_WEBINARS) from the settings."""
+    config = current_app.config
+    return (
+        int(config.get("DIGEST_UPCOMING_DAYS", 30)),
+        int(config.get("DIGEST_MAX_ITEMS", 10)),
+        int(config.get("DIGEST_MAX_WEBINARS", 10)),
+    )
 
 
 def make_plan(start: datetime, end: datetime) -> Plan:
-    days = upcoming_days()
+    days, max_items, max_webinars = limits()
     return Plan(
         start=start,
         end=end,
         upcoming_days=days,
-        max_items=int(current_app.config.get("DIGEST_MAX_ITEMS", 10)),
-        max_webinars=int(current_app.config.get("DIGEST_MAX_WEBINARS", 10)),
+        max_items=max_items,
+        max_webinars=max_webinars,
         items=[ItemFacts.of(item) for item in content_queries.published_between(start, end)],
         webinars=[
             WebinarFacts.of(webinar, start, end)
