@@ -102,7 +102,7 @@ def test_reminder_email_shows_the_attendee_zone_and_the_join_link(app, runner, s
     assert runner.invoke(args=["mail", "send"]).exit_code == 0
     [received] = smtp_server.wait_for(1)
     assert received.subject == "Tomorrow: Reminded webinar"
-    assert "Asia/Tokyo" in received.body("plain") and "https://meet.example.org/r" in received.body("plain")
+    assert "Tokyo, Japan" in received.body("plain") and "https://meet.example.org/r" in received.body("plain")
 
 
 def test_reminders_command_runs(app, runner):

@@ -10,9 +10,11 @@ from wtforms import BooleanField, PasswordField, SelectField, SelectMultipleFiel
 from wtforms.validators import ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget, Select, html_params
 
+from . import timezones
 from .addresses import AddressError, canonical_address
-from .templating import zone_field_options
-from .timezones import canonical_zone_or_none, selectable_zone_set, zone_choices
+from .database import utcnow
+from .templating import zone_options
+from .timezones import canonical_zone_or_none, selectable_zone_set
 
 # C0/C1 controls (CR and LF included), DEL, and the Unicode line/paragraph separators: none belong
 # in a one-line field, and CR/LF could otherwise end up in a mail header.
@@ -68,36 +70,30 @@ class CheckboxesField(SelectMultipleField):
 
 
 class ZoneSelect(Select):
-    """WTForms's Select, with the zone options from a per-process cache: the same HTML, built once."""
+    """A zone <select>: the grouped, named options of templating.zone_options(), built once per process
+    and language; the same HTML as WTForms's Select writes for ZoneField.choices."""
 
     def __call__(self, field, **kwargs):
-        if self.multiple or field.choices is not zone_choices():
-            return super().__call__(field, **kwargs)
-        # The opening tag exactly as Select writes it; only the ~430 options are cached.
         kwargs.setdefault("id", field.id)
         flags = getattr(field, "flags", {})
         for key in dir(flags):
             if key in self.validation_attrs and key not in kwargs:
                 kwargs[key] = getattr(flags, key)
-        return Markup(f"<select {html_params(name=field.name, **kwargs)}>{zone_field_options(field.data)}</select>")
+        kwargs.setdefault("class", "zone-select")
+        return Markup(f"<select {html_params(name=field.name, **kwargs)}>{zone_options(field.data)}</select>")
 
 
 class ZoneField(SelectField):
-    """A choice of IANA zone. Whatever name arrives (Asia/Calcutta from a browser, utc, US/Eastern) is
-    taken under its current name, which is then the selected option: a zone the list leaves out
-    (Etc/GMT+5) is added to it rather than silently replaced by the first option."""
+    """A choice of IANA zone, offered by city and country ('São Paulo, Brazil (UTC−03:00)'). Whatever
+    name arrives (Asia/Calcutta from a browser, utc, US/Eastern) is taken under its current name, which
+    is then the selected option: a zone the list leaves out (Etc/GMT+5) is added to it rather than
+    silently replaced by the first option."""
 
     widget = ZoneSelect()
 
-    def __init__(self, label=None, validators=None, **kwargs):
-        super().__init__(label, validators, **kwargs)
-        self.choices = zone_choices()  # shared, not copied: ZoneSelect recognises it
-
     def process(self, formdata, data=None, extra_filters=None):
         super().process(formdata, data, extra_filters)
-        self.choices = zone_choices()
-        if _outside_the_list(self.data):
-            self.choices = ((self.data, self.data.replace("_", " ")), *zone_choices())
+        self.choices = zone_choices(self.data)
 
     def process_data(self, value):
         self.data = canonical_zone_or_none(value) or value
@@ -109,6 +105,18 @@ class ZoneField(SelectField):
     def pre_validate(self, form):
         if not isinstance(self.data, str) or canonical_zone_or_none(self.data) != self.data:
             raise ValidationError(_l("Choose a time zone from the list."))
+
+
+def zone_choices(selected=None) -> dict[str | None, list[tuple[str, str]]]:
+    """WTForms choices for a zone field: {region: [(zone, label), ...]}, as zone_options() writes them.
+    A zone that the list leaves out, when selected, first in a group of its own."""
+    at = timezones.offsets_moment(utcnow())
+    choices: dict[str | None, list[tuple[str, str]]] = {}
+    if _outside_the_list(selected):
+        choices[None] = [(selected, timezones.zone_option_label(selected, at))]
+    for region, options in timezones.zone_groups(at):
+        choices[region] = list(options)
+    return choices
 
 
 def _outside_the_list(name) -> bool:

@@ -2,20 +2,22 @@
 
 from functools import lru_cache
 
-from flask import Flask, current_app
-from flask_babel import get_locale
+from flask import Flask
 from markupsafe import Markup
 from wtforms.fields.choices import Choice
-from wtforms.widgets import Select
+from wtforms.widgets import Select, html_params
 
 from . import timezones
 from .database import utcnow
+from .labels import label
+from .language import current_language
 from .markup import markdown_to_html
 from .urls import webcal_url
 
-# The zone <select>s list ~430 zones: rendered option by option they were ~40% of a webinar page's CPU.
-# The option list depends only on which zone is selected, so each variant is built once per process.
-ZONE_OPTIONS_CACHE_SIZE = 128
+# The zone <select>s list ~420 zones: rendered option by option they were ~40% of a webinar page's CPU.
+# The options depend only on the selected zone, the language and the quarter hour (the offsets shown),
+# so each variant is built once per process.
+ZONE_OPTIONS_CACHE_SIZE = 256
 
 
 def _selected_zone(selected: str | None) -> str | None:
@@ -23,42 +25,43 @@ def _selected_zone(selected: str | None) -> str | None:
     return selected if isinstance(selected, str) and selected in timezones.selectable_zone_set() else None
 
 
-def zone_picker_options(selected: str | None) -> Markup:
-    """The zone picker's <option>s (templates/_macros/time.html), `selected` marked. A zone that the
-    list leaves out (Etc/GMT+5) comes first, selected, so that the picker shows what the page shows."""
+def zone_options(selected: str | None, now=None) -> Markup:
+    """The <optgroup>s and <option>s of every zone <select> (the visitor's picker, the registration
+    form, the organisers' forms): 'Kolkata, India (UTC+05:30)' grouped by region, in the page's
+    language, `selected` marked, written as WTForms's Select writes them. A zone that the list leaves
+    out (Etc/GMT+5) comes first, selected, so that the select shows what the page shows."""
+    at = timezones.offsets_moment(now or utcnow())
+    locale = page_locale()
     listed = _selected_zone(selected)
+    options = _zone_options(listed, at, locale)
     if listed is None and selected and timezones.canonical_zone_or_none(selected) == selected:
-        extra = Markup('<option value="{}" selected>{}</option>').format(selected, selected.replace("_", " "))
-        return extra + _zone_picker_options(None)
-    return _zone_picker_options(listed)
+        label = timezones.zone_option_label(selected, at, locale)
+        return Select.render_option(Choice(selected, label, True, None)) + options
+    return options
 
 
 @lru_cache(maxsize=ZONE_OPTIONS_CACHE_SIZE)
-def _zone_picker_options(selected: str | None) -> Markup:
-    option = Markup('<option value="{}"{}>{}</option>')
-    return Markup("").join(
-        option.format(value, Markup(" selected") if value == selected else "", label)
-        for value, label in timezones.zone_choices()
-    )
-
-
-def zone_field_options(selected: str | None) -> Markup:
-    """The same options as WTForms's Select widget writes them (attributes sorted: selected, value)."""
-    return _zone_field_options(_selected_zone(selected))
-
-
-@lru_cache(maxsize=ZONE_OPTIONS_CACHE_SIZE)
-def _zone_field_options(selected: str | None) -> Markup:
-    return Markup("").join(
-        Select.render_option(Choice(value, label, value == selected, None)) for value, label in timezones.zone_choices()
-    )
+def _zone_options(selected: str | None, at, locale: str) -> Markup:
+    html = []
+    for region, choices in timezones.zone_groups(at, locale):
+        html.append(Markup("<optgroup {}>").format(Markup(html_params(label=region))))
+        html.extend(Select.render_option(Choice(value, label, value == selected, None)) for value, label in choices)
+        html.append(Markup("</optgroup>"))
+    return Markup("").join(html)
 
 
 def page_locale() -> str:
-    try:
-        return str(get_locale() or timezones.DEFAULT_LOCALE)
-    except RuntimeError:  # outside a request (e.g. rendering an email from the CLI)
-        return current_app.config.get("BABEL_DEFAULT_LOCALE", timezones.DEFAULT_LOCALE)
+    """The language of what is being rendered: the page's, or the recipient's while an email is written."""
+    return timezones.current_locale()
+
+
+def webinar_title(webinar) -> str:
+    """The webinar's title in the reader's language (its French title for French readers, when it has one)."""
+    return webinar.title_in(current_language())
+
+
+def webinar_summary(webinar) -> str:
+    return webinar.summary_in(current_language())
 
 
 def register(app: Flask) -> None:
@@ -72,16 +75,21 @@ def register(app: Flask) -> None:
 
     env = app.jinja_env
     env.globals.update(
-        zone_times=lambda instant, zones: timezones.zone_times(instant, zones, page_locale()),
-        zone_time=lambda instant, zone: timezones.zone_time(instant, zone, page_locale()),
-        zone_times_line=lambda instant, zones: timezones.zone_times_line(instant, zones, page_locale()),
-        time_range=lambda start, end, zone: timezones.time_range(start, end, zone, page_locale()),
-        zone_label=lambda zone: timezones.zone_label(zone, page_locale()),
-        day_date=lambda day: timezones.day_date(day, page_locale()),
+        zone_times=timezones.zone_times,
+        zone_time=timezones.zone_time,
+        zone_times_line=timezones.zone_times_line,
+        time_range=timezones.time_range,
+        zone_label=timezones.zone_label,
+        zone_place=timezones.zone_place,
+        day_shift=timezones.day_shift,
+        date_block=timezones.date_block,
+        day_date=timezones.day_date,
     )
     env.filters["utc_iso"] = timezones.utc_iso
     env.filters["utc_text"] = timezones.utc_text
+    env.globals["label"] = label
     env.filters["markdown"] = markdown_to_html
     env.globals["webcal_url"] = webcal_url
-    env.globals["zone_picker_options"] = zone_picker_options
-    env.globals["selectable_zones"] = timezones.selectable_zones
+    env.globals["zone_options"] = zone_options
+    env.globals["webinar_title"] = webinar_title
+    env.globals["webinar_summary"] = webinar_summary

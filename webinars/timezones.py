@@ -4,15 +4,20 @@ Instants are aware UTC datetimes. Zones are IANA names. Nothing here reads the m
 local time or zone, so the server's TZ setting changes nothing that is shown.
 """
 
+import unicodedata
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from importlib.resources import files
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pytz
+from babel import Locale, UnknownLocaleError
+from babel.core import get_global
 from babel.dates import format_date, format_time, get_timezone_location
+from flask_babel import get_locale, pgettext
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 DEFAULT_LOCALE = "en_GB"
 # Dates written out for people: "Tuesday 12 March 2024" (Babel's 'full' adds a comma in en_GB).
@@ -123,15 +128,6 @@ def selectable_zones() -> list[str]:
 
 
 @lru_cache(maxsize=1)
-def zone_choices() -> tuple[tuple[str, str], ...]:
-    """(value, label) for every selectable zone: 'America/New_York' shows as 'America/New York'.
-
-    One tuple per process, immutable because forms share it: the zone widget recognises it by identity.
-    """
-    return tuple((zone, zone.replace("_", " ")) for zone in selectable_zones())
-
-
-@lru_cache(maxsize=1)
 def selectable_zone_set() -> frozenset[str]:
     return frozenset(selectable_zones())
 
@@ -182,9 +178,9 @@ def localize(naive: datetime, zone_name: str) -> datetime:
             _(
                 "%(time)s does not exist on %(date)s in %(zone)s: the clocks go forward at that moment. "
                 "Choose a time outside the change.",
-                time=naive.strftime("%H:%M"),
-                date=naive.strftime("%Y-%m-%d"),
-                zone=zone_name,
+                time=clock(naive),
+                date=long_date(naive),
+                zone=zone_place(zone_name),
             )
         ) from exc
     except pytz.AmbiguousTimeError as exc:
@@ -192,9 +188,9 @@ def localize(naive: datetime, zone_name: str) -> datetime:
             _(
                 "%(time)s happens twice on %(date)s in %(zone)s: the clocks go back at that moment. "
                 "Choose a time outside the change.",
-                time=naive.strftime("%H:%M"),
-                date=naive.strftime("%Y-%m-%d"),
-                zone=zone_name,
+                time=clock(naive),
+                date=long_date(naive),
+                zone=zone_place(zone_name),
             )
         ) from exc
     return local.astimezone(pytz.utc)
@@ -210,24 +206,177 @@ def to_zone(instant: datetime, zone_name: str) -> datetime:
     return zone.normalize(instant.astimezone(zone))
 
 
+def current_locale() -> str:
+    """The locale of what is being written now: the page's, the recipient's inside force_locale()
+    (emails), the organiser's in a command; English outside any application."""
+    try:
+        locale = get_locale()
+    except RuntimeError:  # no application context at all
+        locale = None
+    return str(locale) if locale else DEFAULT_LOCALE
+
+
+def _locale(locale: str | None) -> str:
+    return str(locale) if locale else current_locale()
+
+
+# Names people read. Babel's CLDR data names each zone's exemplar city and country in the page's
+# language ("Kolkata, India", "Calcutta, Inde"); nothing shown to a person carries an IANA id.
 # Babel's zone names are fixed data: cached because every card on the catalogue asks again.
 @lru_cache(maxsize=4096)
-def zone_city(zone_name: str, locale: str = DEFAULT_LOCALE) -> str:
-    """'Paris' for Europe/Paris, 'New York' for America/New_York, in the page's language."""
+def _city(zone_name: str, locale: str) -> str:
+    if zone_name in _UNIVERSAL:
+        return zone_name
     try:
         city = get_timezone_location(zone_name, locale=locale, return_city=True)
-    except (LookupError, ValueError):
+    except (LookupError, ValueError, UnknownLocaleError):
         city = ""
-    if not city or "/" in city:
+    if not city or "/" in city or city.startswith(("GMT", "UTC")):
         city = zone_name.rsplit("/", 1)[-1].replace("_", " ")
     return city
 
 
-def zone_label(zone_name: str, locale: str = DEFAULT_LOCALE) -> str:
-    """'Paris time'; 'UTC' stays 'UTC'."""
+def zone_city(zone_name: str, locale: str | None = None) -> str:
+    """'Paris' for Europe/Paris, 'New York' for America/New_York, in the page's language."""
+    return _city(zone_name, _locale(locale))
+
+
+# The zones that are universal time itself, and the fixed-offset Etc/GMT±N zones (whose sign is
+# the POSIX one, the opposite of what people write: Etc/GMT+5 is UTC−05:00).
+_UNIVERSAL = ("UTC", "GMT")
+_FIXED_OFFSET_PREFIX = "Etc/GMT"
+
+
+@lru_cache(maxsize=1)
+def _zone_countries() -> dict[str, str]:
+    """Zone -> ISO country code, from CLDR first and the tz database's zone.tab for the rest
+    (CLDR files Antarctica/Troll under 'the world')."""
+    countries = {fields[2]: fields[0] for fields in _tz_table("zone.tab") if len(fields) >= 3}
+    for zone, territory in get_global("zone_territories").items():
+        if len(territory) == 2 and territory.isalpha():
+            countries[zone] = territory
+    return countries
+
+
+@lru_cache(maxsize=4096)
+def _country(zone_name: str, locale: str) -> str:
+    code = _zone_countries().get(zone_name)
+    if not code:
+        return ""
+    try:
+        return Locale.parse(locale).territories.get(code, "")
+    except (ValueError, UnknownLocaleError):
+        return ""
+
+
+def utc_offset(offset: timedelta) -> str:
+    """'UTC+05:30', 'UTC−03:00' (a real minus sign, U+2212), 'UTC+00:00'."""
+    minutes = int(offset.total_seconds() // 60)
+    sign = "\u2212" if minutes < 0 else "+"
+    hours, minutes = divmod(abs(minutes), 60)
+    return f"UTC{sign}{hours:02d}:{minutes:02d}"
+
+
+def zone_offset(zone_name: str, at: datetime) -> str:
+    """The zone's UTC offset at the instant `at`, written as utc_offset() writes it."""
+    return utc_offset(to_zone(at, zone_name).utcoffset() or timedelta(0))
+
+
+def zone_place(zone_name: str, locale: str | None = None) -> str:
+    """The zone as a person names it: 'São Paulo, Brazil' ('São Paulo, Brésil' in French), 'UTC'."""
+    locale = _locale(locale)
+    return _place(zone_name, locale)
+
+
+@lru_cache(maxsize=4096)
+def _place(zone_name: str, locale: str) -> str:
+    if zone_name in _UNIVERSAL:
+        return zone_name
+    if zone_name.startswith(_FIXED_OFFSET_PREFIX):
+        # A fixed offset all year: its offset is its name.
+        return zone_offset(zone_name, datetime(2000, 1, 1, tzinfo=pytz.utc))
+    city, country = _city(zone_name, locale), _country(zone_name, locale)
+    # Singapore, Singapore and Monaco, Monaco read better as one word.
+    return city if not country or country == city else f"{city}, {country}"
+
+
+def zone_option_label(zone_name: str, at: datetime, locale: str | None = None) -> str:
+    """A picker's option: 'Kolkata, India (UTC+05:30)', with the offset in force at `at`."""
+    place = zone_place(zone_name, locale)
+    if zone_name in _UNIVERSAL or zone_name.startswith(_FIXED_OFFSET_PREFIX):
+        return place
+    return f"{place} ({zone_offset(zone_name, at)})"
+
+
+# Pickers group zones by the tz database's areas, named for people (the order is the alphabetical
+# order of the names in the page's language). Universal time comes first.
+REGIONS = {
+    "Africa": _l("Africa"),
+    "America": _l("Americas"),
+    "Antarctica": _l("Antarctica"),
+    "Arctic": _l("Europe"),  # Arctic/Longyearbyen: Svalbard keeps Central European time
+    "Asia": _l("Asia"),
+    "Atlantic": _l("Atlantic Ocean"),
+    "Australia": _l("Australia"),
+    "Europe": _l("Europe"),
+    "Indian": _l("Indian Ocean"),
+    "Pacific": _l("Pacific Ocean"),
+}
+UNIVERSAL_REGION = _l("Universal time")
+
+
+def zone_region(zone_name: str) -> str:
+    """The picker group a zone is listed under, in the current language."""
+    area = zone_name.split("/", 1)[0] if "/" in zone_name else ""
+    return str(REGIONS.get(area, UNIVERSAL_REGION))
+
+
+def sort_key(text: str) -> str:
+    """Alphabetical order as people expect it: accents and case do not count (Ürümqi beside Urumqi)."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+
+
+def offsets_moment(now: datetime) -> datetime:
+    """`now` rounded down to the quarter hour: offsets change only on such boundaries, so pickers
+    built for one quarter hour are right for all of it (and can be cached by it)."""
+    now = now.astimezone(pytz.utc)
+    return now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0)
+
+
+def zone_groups(at: datetime, locale: str | None = None) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
+    """The pickers' options: ((region, ((zone, label), ...)), ...), regions and labels in the current
+    language, offsets in force at `at`; every selectable zone once."""
+    return _zone_groups(offsets_moment(at), _locale(locale))
+
+
+@lru_cache(maxsize=16)
+def _zone_groups(at: datetime, locale: str) -> tuple:
+    from flask_babel import force_locale
+
+    with force_locale(locale):
+        grouped: dict[str, list[tuple[str, str]]] = {}
+        universal = str(UNIVERSAL_REGION)
+        for zone in selectable_zones():
+            grouped.setdefault(zone_region(zone), []).append((zone, zone_option_label(zone, at, locale)))
+    # UTC before GMT: the name people know first.
+    first = [(universal, tuple(sorted(grouped.pop(universal, []), key=lambda o: o[0] != "UTC")))]
+    rest = sorted(grouped.items(), key=lambda item: sort_key(item[0]))
+    return tuple(first + [(region, tuple(sorted(options, key=lambda o: sort_key(o[1])))) for region, options in rest])
+
+
+def zone_label(zone_name: str, locale: str | None = None) -> str:
+    """'Paris time' ('heure de Paris', 'heure d’Athènes'); 'UTC' stays 'UTC'."""
     if zone_name in ("UTC", "Etc/UTC"):
         return "UTC"
-    return _("%(city)s time", city=zone_city(zone_name, locale))
+    city = zone_city(zone_name, locale)
+    if city[:1].casefold() in _VOWELS:
+        # Languages that elide before a vowel (French: "heure d’Athènes") translate this one.
+        return pgettext("city starting with a vowel", "%(city)s time", city=city)
+    return _("%(city)s time", city=city)
+
+
+_VOWELS = frozenset("aeiouyàâäéèêëîïôöùûüœæ")
 
 
 def abbreviation(local: datetime) -> str:
@@ -237,8 +386,7 @@ def abbreviation(local: datetime) -> str:
     """
     name = local.tzname() or ""
     if name[:1] in "+-":
-        offset = local.strftime("%z")
-        return f"UTC{offset[:3]}:{offset[3:]}" if offset else "UTC"
+        return utc_offset(local.utcoffset() or timedelta(0))
     return name
 
 
@@ -246,11 +394,11 @@ def _language(locale: str) -> str:
     return str(locale).split("_")[0]
 
 
-def long_date(local: datetime | date, locale: str = DEFAULT_LOCALE) -> str:
+def long_date(local: datetime | date, locale: str | None = None) -> str:
     """'Tuesday 12 March 2024' for the wall-clock date (not the UTC date)."""
     # format_date only reads the date part of a datetime, so the calendar day is the whole key.
     day = local.date() if isinstance(local, datetime) else local
-    return _long_date(day, str(locale))
+    return _long_date(day, _locale(locale))
 
 
 @lru_cache(maxsize=4096)
@@ -259,9 +407,9 @@ def _long_date(day: date, locale: str) -> str:
     return format_date(day, pattern, locale=locale)
 
 
-def day_date(day: date, locale: str = DEFAULT_LOCALE) -> str:
+def day_date(day: date, locale: str | None = None) -> str:
     """'27 September 2017': a calendar date with no time and no zone (a news item's date)."""
-    return _day_date(day, str(locale))
+    return _day_date(day, _locale(locale))
 
 
 @lru_cache(maxsize=4096)
@@ -269,10 +417,10 @@ def _day_date(day: date, locale: str) -> str:
     return format_date(day, DAY_DATE_PATTERNS.get(_language(locale), "long"), locale=locale)
 
 
-def clock(local: datetime, locale: str = DEFAULT_LOCALE) -> str:
+def clock(local: datetime, locale: str | None = None) -> str:
     """'18:00' in the wall-clock time of the datetime's own zone."""
     # The pattern shows hours and minutes only, read in the datetime's own zone: they are the whole key.
-    return _clock(local.hour, local.minute, str(locale))
+    return _clock(local.hour, local.minute, _locale(locale))
 
 
 @lru_cache(maxsize=4096)
@@ -296,7 +444,7 @@ class ZoneTime:
         return f"{self.time} {self.label}"
 
 
-def zone_time(instant: datetime, zone_name: str, locale: str = DEFAULT_LOCALE) -> ZoneTime:
+def zone_time(instant: datetime, zone_name: str, locale: str | None = None) -> ZoneTime:
     local = to_zone(instant, zone_name)
     return ZoneTime(
         zone=zone_name,
@@ -308,11 +456,11 @@ def zone_time(instant: datetime, zone_name: str, locale: str = DEFAULT_LOCALE) -
     )
 
 
-def zone_times(instant: datetime, zone_names: list[str], locale: str = DEFAULT_LOCALE) -> list[ZoneTime]:
+def zone_times(instant: datetime, zone_names: list[str], locale: str | None = None) -> list[ZoneTime]:
     return [zone_time(instant, name, locale) for name in zone_names if is_known_zone(name)]
 
 
-def zone_times_line(instant: datetime, zone_names: list[str], locale: str = DEFAULT_LOCALE) -> str:
+def zone_times_line(instant: datetime, zone_names: list[str], locale: str | None = None) -> str:
     """The seed pages' line: '10:00 Paris time | 18:00 Tokyo time'.
 
     A zone whose date differs from the first zone's says so, because 01:00 the next day is not 01:00.
@@ -327,7 +475,7 @@ def zone_times_line(instant: datetime, zone_names: list[str], locale: str = DEFA
     return " | ".join(parts)
 
 
-def time_range(start: datetime, end: datetime, zone_name: str, locale: str = DEFAULT_LOCALE) -> str:
+def time_range(start: datetime, end: datetime, zone_name: str, locale: str | None = None) -> str:
     """'16:00 - 17:15 CEST': the range in one zone with the abbreviation in force on that date."""
     local_start = to_zone(start, zone_name)
     local_end = to_zone(end, zone_name)
@@ -341,6 +489,38 @@ def utc_text(instant: datetime) -> str:
     """'9999-12-31 22:30 UTC': an instant written without any conversion, so that it can be shown
     even when no zone's wall clock can (a stored value outside the range the forms allow)."""
     return f"{instant.year:04d}-{instant.month:02d}-{instant.day:02d} {instant.hour:02d}:{instant.minute:02d} UTC"
+
+
+@dataclass(frozen=True)
+class DateBlock:
+    """A calendar-leaf date for a card: 'Tue', '12', 'Mar', '2024' in the page's language."""
+
+    weekday: str
+    day: str
+    month: str
+    year: str
+
+
+def date_block(instant: datetime, zone_name: str, locale: str | None = None) -> DateBlock:
+    """The event's date as its own zone reads it, in parts for a card's date block."""
+    day = to_zone(instant, zone_name).date()
+    return _date_block(day, _locale(locale))
+
+
+@lru_cache(maxsize=4096)
+def _date_block(day: date, locale: str) -> DateBlock:
+    return DateBlock(
+        weekday=format_date(day, "EEE", locale=locale),
+        day=format_date(day, "d", locale=locale),
+        month=format_date(day, "MMM", locale=locale),
+        year=format_date(day, "y", locale=locale),
+    )
+
+
+def day_shift(local: datetime, reference: datetime) -> int:
+    """How many calendar days `local` is after `reference` (each read in its own zone): 1 when the
+    visitor's day is already the next one, -1 when it is still the day before."""
+    return (local.date() - reference.date()).days
 
 
 def utc_iso(instant: datetime) -> str:

@@ -6,9 +6,11 @@
   var output = document.getElementById("zones-preview");
   if (!output || !window.fetch) return;
   var form = output.closest("form");
-  var names = ["start_date", "start_time", "timezone", "display_zones"];
+  var names = ["start_date", "start_time", "timezone"];
   var fields = names.map(function (name) { return form.elements[name]; });
   if (fields.some(function (f) { return !f; })) return;
+  // One <select> per display zone, all named display_zones.
+  var zoneSelects = Array.prototype.slice.call(form.querySelectorAll("select[name=display_zones]"));
   var timer = null;
   var latest = 0;
 
@@ -21,9 +23,9 @@
     var params = new URLSearchParams({
       date: fields[0].value,
       time: fields[1].value,
-      zone: fields[2].value,
-      zones: fields[3].value
+      zone: fields[2].value
     });
+    zoneSelects.forEach(function (select) { if (select.value) params.append("zones", select.value); });
     var request = ++latest;
     fetch(output.dataset.endpoint + "?" + params.toString(), {
       credentials: "same-origin",
@@ -43,7 +45,7 @@
     timer = setTimeout(refresh, 250);
   }
 
-  fields.forEach(function (field) {
+  fields.concat(zoneSelects).forEach(function (field) {
     field.addEventListener("input", schedule);
     field.addEventListener("change", schedule);
   });

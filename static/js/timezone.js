@@ -22,19 +22,26 @@
   var fallbacks = document.querySelectorAll("select[data-zone-fallback]");
   if (!pickers.length && !fallbacks.length) return;
 
+  function option(select, name) {
+    if (!select) return null;
+    return Array.prototype.find.call(select.options, function (o) { return o.value === name; }) || null;
+  }
+
   function lists(select, name) {
-    return !!select && Array.prototype.some.call(select.options, function (o) { return o.value === name; });
+    return !!option(select, name);
   }
 
   function offer(form, name) {
     var box = form.querySelector(".browser-zone");
     if (!box || box.dataset.current === name) return;
-    if (!lists(form.querySelector("select[name=tz]"), name)) return;
+    var listed = option(form.querySelector("select[name=tz]"), name);
+    if (!listed) return;
     var link = box.querySelector(".browser-zone-link");
     var url = new URL(link.getAttribute("href"), window.location.href);
     url.searchParams.set("tz", name);
-    link.href = url.pathname + url.search + "#your-time";
-    box.querySelector(".browser-zone-name").textContent = name.replace(/_/g, " ");
+    link.href = url.pathname + url.search + (box.dataset.anchor ? "#" + box.dataset.anchor : "");
+    // The option's own words ("São Paulo, Brazil (UTC−03:00)"), in the page's language: never the IANA id.
+    box.querySelector(".browser-zone-name").textContent = listed.textContent;
     box.hidden = false;
   }
 

@@ -5,10 +5,12 @@ from datetime import datetime, timedelta
 
 from flask_babel import LazyString, gettext, ngettext
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
 from wtforms import (
     BooleanField,
     DateField,
     EmailField,
+    Field,
     IntegerField,
     PasswordField,
     SelectField,
@@ -17,12 +19,14 @@ from wtforms import (
     TimeField,
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.widgets import html_params
 
 from ..catalogue.models import FIRST_YEAR, LAST_YEAR, MAX_CAPACITY
 from ..catalogue.operations import slug_taken
 from ..content import queries as content_queries
 from ..content.models import ITEM_TYPES, TYPE_LABELS
 from ..forms import BaseForm, CheckboxesField, ZoneField, single_line
+from ..templating import zone_options
 from ..timezones import UnknownZoneError, WallTimeError, canonical_zone_or_none, localize
 from .lines import (
     AGENDA_HELP,
@@ -71,6 +75,62 @@ def split_zones(text: str) -> list[str]:
     return [part for part in re.split(r"[\s,]+", text or "") if part]
 
 
+class ZoneListWidget:
+    """One zone <select> per entry (named options, grouped by region) and empty ones to add more,
+    all with the field's name: the browser sends each chosen zone, and no IANA id is ever shown."""
+
+    def __call__(self, field, **kwargs):
+        chosen = list(field.data or [])
+        slots = max(field.slots, len(chosen) + 1)
+        describedby = kwargs.get("aria-describedby")
+        items = []
+        for number, zone in enumerate(chosen + [""] * (slots - len(chosen)), start=1):
+            select_id = f"{field.id}-{number}"
+            attrs = {"id": select_id, "name": field.name, "class": "zone-select"}
+            if describedby:
+                attrs["aria-describedby"] = describedby
+            if field.errors and zone in field.unknown:
+                attrs["aria-invalid"] = "true"
+            options = Markup('<option value="">{}</option>').format(_l("None")) + zone_options(zone)
+            items.append(
+                Markup('<div class="zone-list-item"><label for="{}">{}</label><select {}>{}</select></div>').format(
+                    select_id, _l("Zone %(num)s", num=number), Markup(html_params(**attrs)), options
+                )
+            )
+        return Markup('<div class="zone-list" id="{}">{}</div>').format(field.id, Markup("").join(items))
+
+
+class ZoneListField(Field):
+    """Zones in order, each under its current name (Asia/Calcutta is Asia/Kolkata), without repeats.
+    A request may also send them in one value separated by spaces or commas (scripts, older forms)."""
+
+    widget = ZoneListWidget()
+
+    def __init__(self, label=None, validators=None, slots: int = 4, **kwargs):
+        super().__init__(label, validators, **kwargs)
+        self.slots = slots
+        self.unknown: list[str] = []
+
+    def process_data(self, value):
+        names = split_zones(value) if isinstance(value, str) else list(value or [])
+        self.data = [canonical_zone_or_none(name) or name for name in names]
+
+    def process_formdata(self, valuelist):
+        names = [name for value in valuelist for name in split_zones(value)]
+        self.data = list(dict.fromkeys(canonical_zone_or_none(name) or name for name in names))
+
+    def pre_validate(self, form):
+        self.unknown = [name for name in self.data or [] if canonical_zone_or_none(name) != name]
+        if self.unknown:
+            shown = ", ".join(name[:64] for name in self.unknown[:5])
+            raise ValidationError(_l("Unknown time zone: %(zones)s. Choose each zone from its list.", zones=shown))
+        if len(self.data or []) > MAX_DISPLAY_ZONES:
+            raise ValidationError(_l("At most %(num)s zones can be shown.", num=MAX_DISPLAY_ZONES))
+
+
+MAX_DISPLAY_ZONES = 20
+
+
 class WebinarForm(BaseForm):
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=300), single_line])
     slug = StringField(
@@ -79,6 +139,16 @@ class WebinarForm(BaseForm):
         description=_l("Part of the page address: /webinars/<slug>. Leave empty to build it from the title."),
     )
     summary = TextAreaField(_l("Summary"), validators=[Optional(), Length(max=2000)])
+    title_fr = StringField(
+        _l("French title (optional)"),
+        validators=[Optional(), Length(max=300), single_line],
+        description=_l("Shown to visitors who read the site in French; leave empty to show the title above."),
+    )
+    summary_fr = TextAreaField(
+        _l("French summary (optional)"),
+        validators=[Optional(), Length(max=2000)],
+        description=_l("Shown to visitors who read the site in French; leave empty to show the summary above."),
+    )
     description = TextAreaField(
         _l("Description"),
         validators=[Optional(), Length(max=50000)],
@@ -89,17 +159,16 @@ class WebinarForm(BaseForm):
     timezone = ZoneField(
         _l("Time zone of the start time"),
         validators=[InputRequired()],
-        description=_l("The zone in which the date and time above are meant, e.g. Europe/Paris."),
+        description=_l("The zone in which the date and time above are meant, e.g. Paris, France."),
     )
     duration_minutes = IntegerField(
         _l("Duration in minutes"), validators=[InputRequired(), NumberRange(min=1, max=24 * 60)], default=60
     )
-    display_zones = StringField(
-        _l("Display zones"),
-        validators=[Optional(), Length(max=500)],
+    display_zones = ZoneListField(
+        _l("Also show the time in"),
         description=_l(
-            "Zones shown side by side on the page, separated by spaces or commas, e.g. “Asia/Tokyo America/New_York”. "
-            "The event’s own zone is always shown first."
+            "Zones shown side by side on the page and in emails, after the event’s own zone, which always comes "
+            "first. Leave a list on “None” for fewer."
         ),
     )
     location = StringField(_l("Location"), validators=[Optional(), Length(max=300), single_line], default="Online")
@@ -180,19 +249,6 @@ class WebinarForm(BaseForm):
     def validate_capacity(self, field):
         if field.data is not None and field.data < self.confirmed:
             raise ValidationError(capacity_below_confirmed_message(self.confirmed))
-
-    def validate_display_zones(self, field):
-        names = split_zones(field.data)
-        unknown = [zone for zone in names if canonical_zone_or_none(zone) is None]
-        if unknown:
-            raise ValidationError(
-                _l(
-                    "Unknown time zone: %(zones)s. Use IANA names such as Europe/Paris or Asia/Tokyo.",
-                    zones=", ".join(unknown),
-                )
-            )
-        # Stored and shown again under their current names (Asia/Calcutta is Asia/Kolkata).
-        field.data = " ".join(dict.fromkeys(canonical_zone_or_none(zone) for zone in names))
 
     def validate_agenda(self, field):
         try:

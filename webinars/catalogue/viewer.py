@@ -36,7 +36,7 @@ def viewer_zone(request: Request) -> ViewerZone:
     return ViewerZone(
         zone=remembered,
         error=_(
-            "“%(zone)s” is not a time zone we know. Choose one from the list, for example Europe/Paris.",
+            "We do not know the time zone “%(zone)s”. Please choose yours from the list.",
             zone=shown,
         ),
     )
