@@ -9,7 +9,11 @@ PORT ?= 5000
 PYTEST_WORKERS ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: install run test bench lint $(VENV)
+# Translations: the .po files are the source; the .mo files are build outputs (git-ignored), compiled here.
+PO_FILES := $(wildcard translations/*/LC_MESSAGES/messages.po)
+MO_FILES := $(PO_FILES:.po=.mo)
+
+.PHONY: install run test bench lint translations messages $(VENV)
 
 $(VENV): $(STAMP)
 
@@ -18,12 +22,24 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/python -m pip install --quiet -e '.[test]'
 	@touch $@
 
-install: $(VENV)
+$(MO_FILES): %.mo: %.po $(STAMP)
+	$(VENV)/bin/pybabel compile --statistics -i $< -o $@
 
-run: $(VENV)
+translations: $(MO_FILES)
+
+# After changing user-visible text: bring the catalogues up to date with the code and templates, then
+# translate the new entries (tests/test_translations.py fails until every one is).
+messages: $(VENV)
+	$(VENV)/bin/pybabel extract --no-wrap --ignore-dirs ".* __pycache__" -F babel.cfg -k _l -o translations/messages.pot .
+	$(VENV)/bin/pybabel update --no-wrap --ignore-obsolete -i translations/messages.pot -d translations
+	rm translations/messages.pot
+
+install: $(VENV) translations
+
+run: $(VENV) translations
 	PORT=$(PORT) scripts/run-dev
 
-test: $(VENV)
+test: $(VENV) translations
 	scripts/ensure-system-deps
 	$(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 

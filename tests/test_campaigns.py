@@ -255,7 +255,9 @@ def test_campaign_is_rendered_once_and_each_message_is_distinct(sqlite_app, monk
 
     renders = []
     original = campaigns._prepare
-    monkeypatch.setattr(campaigns, "_prepare", lambda campaign: renders.append(campaign.id) or original(campaign))
+    monkeypatch.setattr(
+        campaigns, "_prepare", lambda campaign, language: renders.append(campaign.id) or original(campaign, language)
+    )
     add_subscribers(sqlite_app, 1000)
     campaign_id = new_campaign(sqlite_app)
     expand(sqlite_app, campaign_id)
@@ -356,7 +358,7 @@ def test_a_campaign_whose_messages_cannot_be_built_stops_with_a_clear_error(app,
         assert set(statuses) == {"failed"}
     assert deliver(app).claimed == 0
     result = runner.invoke(args=["newsletter", "progress", str(campaign_id)])
-    assert f"Campaign {campaign_id} (failed)" in result.output and "could not be built" in result.output
+    assert f"Campaign {campaign_id} (stopped)" in result.output and "could not be built" in result.output
 
 
 def test_worker_housekeeping_resumes_an_abandoned_expansion_and_marks_the_campaign_done(app, smtp_server):

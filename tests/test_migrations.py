@@ -41,6 +41,9 @@ def test_the_newest_migrations_downgrade_and_upgrade_again(app):
 
     with app.app_context(), _logging_kept():
         downgrade(directory=str(MIGRATIONS), revision="-1")
+        assert _revision(db) == "0006_content_items"
+        assert "language" not in {column["name"] for column in inspect(db.engine).get_columns("registrations")}
+        downgrade(directory=str(MIGRATIONS), revision="-1")
         assert _revision(db) == "0005_organiser_mistakes"
         assert not inspect(db.engine).has_table("content_items")
         assert inspect(db.engine).has_table("related_documents")
@@ -196,3 +199,38 @@ def test_0004_brings_stored_zone_names_and_mail_domains_to_one_spelling(empty_da
     assert _column(url, "SELECT count(*) FROM outbox_messages") == [2]
     _migrate(url, "upgrade", "head")
     assert _column(url, "SELECT timezone FROM webinars") == ["Asia/Kolkata"]
+
+
+def test_0020_stores_each_persons_language_and_keeps_one_live_registration_per_address(empty_database):
+    url = empty_database
+    _migrate(url, "upgrade", "0006_content_items")
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        for statement, params in OLD_ROWS[:3]:
+            connection.execute(sa.text(statement), {"now": NOW, **params})
+    engine.dispose()
+
+    _migrate(url, "upgrade", "head")
+    # Everyone who signed up before French existed signed up in English.
+    assert _column(url, "SELECT language FROM registrations ORDER BY id") == ["en", "en", "en"]
+    assert _column(url, "SELECT language FROM subscribers ORDER BY id") == ["en", "en", "en"]
+    assert _column(url, "SELECT title_fr, summary_fr FROM webinars") == [("", "")]
+    # Rebuilding registrations on SQLite kept the partial unique index partial: a cancelled row of an
+    # address does not stop a live one, two live ones are refused.
+    insert = (
+        "INSERT INTO registrations (webinar_id, email, name, organisation, country, timezone, status,"
+        " wants_newsletter, created_at, language) VALUES (1, 'hans@xn--bcher-kva.example', 'Hans', '', '', 'UTC',"
+        " '{status}', false, '2026-11-02 10:00:00', 'fr')"
+    )
+    _execute(url, insert.format(status="confirmed"))
+    with pytest.raises(sa.exc.IntegrityError):
+        _execute(url, insert.format(status="waitlisted"))
+
+    _migrate(url, "downgrade", "0006_content_items")
+    assert _column(url, "SELECT count(*) FROM registrations") == [4]
+    engine = sa.create_engine(url)
+    try:
+        columns = {column["name"] for column in sa.inspect(engine).get_columns("subscribers")}
+    finally:
+        engine.dispose()
+    assert "language" not in columns

@@ -168,7 +168,8 @@ def test_registration_is_confirmed_and_the_email_carries_times_join_link_invite_
     assert received.subject.startswith("Registration confirmed")
     text, html = received.body("plain"), received.body("html")
     assert JOIN_URL in text and JOIN_URL in html
-    assert "America/Sao_Paulo" in text and "Tokyo time" in text and "Paris time" in text
+    assert "São Paulo, Brazil" in text and "Tokyo time" in text and "Paris time" in text
+    assert "America/Sao_Paulo" not in text and "_" not in text.split("http")[0]  # places, never IANA ids
     assert "Tax &amp; &lt;b&gt;policy&lt;/b&gt; talk" in html
     calendar, method = calendar_of(received)
     assert method == str(calendar["METHOD"]) == "REQUEST"

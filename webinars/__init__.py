@@ -11,6 +11,7 @@ from .extensions import babel, csrf, db, login_manager, migrate
 from .logs import configure_logging
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TRANSLATIONS = PROJECT_ROOT / "translations"
 # Written by `make run` (scripts/run-dev): the address it serves, read by every process without BASE_URL.
 RECORDED_BASE_URL = "base-url"
 
@@ -111,25 +112,23 @@ def register_extensions(app: Flask) -> None:
     configure_engine_events()
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     csrf.init_app(app)
+    # Catalogues live beside templates/ and static/ (translations/fr/LC_MESSAGES/messages.po).
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS))
     babel.init_app(app, locale_selector=select_locale)
     login_manager.init_app(app)
 
 
 def select_locale() -> str:
-    # English only for now; French arrives as a translation catalogue, not code changes.
-    return app_default_locale()
+    from .language import select_locale
 
-
-def app_default_locale() -> str:
-    from flask import current_app
-
-    return current_app.config.get("BABEL_DEFAULT_LOCALE", "en_GB")
+    return select_locale()
 
 
 def register_blueprints(app: Flask) -> None:
     from .admin.routes import blueprint as admin
     from .catalogue.routes import blueprint as catalogue
     from .content.routes import register as register_content
+    from .language import register as register_language
     from .newsletter.routes import blueprint as newsletter
     from .registrations.routes import blueprint as registrations
     from .urls import DatabaseIdConverter
@@ -141,6 +140,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(newsletter)
     register_content(app)
     app.register_blueprint(admin)
+    register_language(app, TRANSLATIONS)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -19,6 +19,7 @@ from email.utils import parseaddr
 from urllib.parse import quote
 
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
 
 
 class AddressError(ValueError):
@@ -28,12 +29,33 @@ class AddressError(ValueError):
 def canonical_address(text: str) -> str:
     """The one spelling of an address (see the module docstring); raises AddressError."""
     if not isinstance(text, str):
-        raise AddressError("An email address must be text.")
+        raise AddressError(_("An email address must be text."))
     try:
         result = validate_email(text.strip(), check_deliverability=False)
     except EmailNotValidError as error:
-        raise AddressError(str(error)) from error
+        raise AddressError(explain(error)) from error
     return f"{result.local_part}@{result.ascii_domain}"
+
+
+def explain(error: EmailNotValidError) -> str:
+    """What is wrong, in the reader's language: email-validator's reasons are English sentences, so the
+    common ones are said again here (the rest get a general sentence)."""
+    reason = str(error)
+    if "must have an @-sign" in reason:
+        return _("An email address must have an @-sign, as in name@example.org.")
+    if "something before the @-sign" in reason:
+        return _("Something is missing before the @-sign.")
+    if "something after the @-sign" in reason:
+        return _("Something is missing after the @-sign.")
+    if "two periods in a row" in reason:
+        return _("An email address cannot have two periods in a row.")
+    if "too long" in reason:
+        return _("This email address is too long.")
+    if "after the @-sign" in reason and ("period" in reason or "domain" in reason or "special-use" in reason):
+        return _("The part after the @-sign is not a domain that can receive email (e.g. example.org).")
+    if "invalid character" in reason or "unsafe character" in reason:
+        return _("This email address contains a character that addresses cannot have.")
+    return _("This is not a valid email address. Please check it for typos.")
 
 
 def lookup_key(text: str) -> str:

@@ -3,6 +3,8 @@
 import click
 from flask import Flask
 from flask.cli import with_appcontext
+from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from .admin.commands import admin_group
 from .catalogue.demo import load_demo_data
@@ -25,12 +27,12 @@ def demo_load(if_empty: bool):
     """Load the seed webinars, several upcoming ones dated from today, and the seed pages' content items."""
     loaded = load_demo_data(only_if_empty=if_empty)
     if loaded:
-        click.echo(f"Loaded {loaded} demo webinars.")
+        click.echo(ngettext("Loaded %(num)s demo webinar.", "Loaded %(num)s demo webinars.", loaded))
     else:
-        click.echo("The database already holds webinars; nothing loaded.")
+        click.echo(_("The database already holds webinars; nothing loaded."))
     items = load_demo_content()
     if items:
-        click.echo(f"Loaded {items} demo content items.")
+        click.echo(ngettext("Loaded %(num)s demo content item.", "Loaded %(num)s demo content items.", items))
 
 
 def register(app: Flask) -> None:

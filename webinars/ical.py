@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 import pytz
 from flask_babel import gettext as _
+from flask_babel import pgettext
 from icalendar import (
     Calendar,
     Event,
@@ -34,11 +35,13 @@ from icalendar import (
 from icalendar.parser import Parameters
 
 from .addresses import mailto_uri
+from .language import current_language, in_language
 
 __all__ = [
     "feed_calendar",
     "google_calendar_url",
     "invite_calendar",
+    "office365_calendar_url",
     "outlook_calendar_url",
     "plain_text_description",
     "vtimezone",
@@ -364,13 +367,48 @@ def _speaker_line(speaker) -> str:
     return f"{speaker.name} ({credentials})" if credentials else speaker.name
 
 
-def plain_text_description(webinar, *, page_url: str, join_url: str | None = None) -> str:
-    """The DESCRIPTION text: how to join (invites only), summary, agenda with speakers, page URL."""
+def _title(webinar, language: str) -> str:
+    title_in = getattr(webinar, "title_in", None)
+    return title_in(language) if title_in else webinar.title
+
+
+def _summary(webinar, language: str) -> str:
+    summary_in = getattr(webinar, "summary_in", None)
+    return (summary_in(language) if summary_in else webinar.summary) or ""
+
+
+def location_text(location: str | None) -> str:
+    """Where the webinar takes place; the default, "Online", in the reader's language."""
+    if not location or location.strip() == "Online":
+        return _("Online")
+    return location
+
+
+def event_summary(webinar, *, cancelled: bool, language: str | None = None) -> str:
+    """SUMMARY: the title in the reader's language, marked when the webinar is cancelled (calendars
+    that keep a cancelled entry, as subscribed feeds do in Google Calendar, then say so)."""
+    language = language or current_language()
+    title = _title(webinar, language)
+    if not cancelled:
+        return title
+    with in_language(language):
+        return pgettext("calendar entry", "Cancelled: %(title)s", title=title)
+
+
+def plain_text_description(webinar, *, page_url: str, join_url: str | None = None, language: str | None = None) -> str:
+    """The DESCRIPTION text: how to join (invites only), summary, agenda with speakers, page URL,
+    with its labels in `language` (the reader's; the current language by default)."""
+    with in_language(language or current_language()):
+        return _description(webinar, page_url=page_url, join_url=join_url, language=language or current_language())
+
+
+def _description(webinar, *, page_url: str, join_url: str | None, language: str) -> str:
     blocks: list[str] = []
     if join_url:
         blocks.append(_("Join online: %(url)s", url=join_url))
-    if webinar.summary:
-        blocks.append(webinar.summary.strip())
+    summary = _summary(webinar, language)
+    if summary:
+        blocks.append(summary.strip())
     sections = list(getattr(webinar, "sections", None) or [])
     if sections:
         lines = [_("Agenda:")]
@@ -441,15 +479,17 @@ def _event(
     join_url: str | None = None,
     uid: str | None = None,
     sequence: int | None = None,
+    language: str,
 ) -> Event:
     event = Event()
     event.add("uid", uid or webinar.ical_uid)
     event.add("dtstamp", pytz.utc.localize(_to_naive_utc(dtstamp)))
     _add_time(event, "dtstart", zone, webinar.starts_at)
     _add_time(event, "dtend", zone, webinar.ends_at)
-    event.add("summary", webinar.title)
-    event.add("description", plain_text_description(webinar, page_url=page_url, join_url=join_url))
-    location = webinar.location or "Online"
+    event.add("summary", event_summary(webinar, cancelled=cancelled, language=language))
+    event.add("description", plain_text_description(webinar, page_url=page_url, join_url=join_url, language=language))
+    with in_language(language):
+        location = location_text(webinar.location)
     event.add("location", f"{location}: {join_url}" if join_url else location)
     event.add("url", page_url)
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
@@ -467,8 +507,9 @@ def _to_bytes(cal: Calendar) -> bytes:
     return cal.to_ical(sorted=False)
 
 
-def webinar_calendar(webinar, *, page_url: str, prodid: str = DEFAULT_PRODID) -> bytes:
-    """The public .ics download for one webinar (METHOD:PUBLISH, DTSTAMP = ``updated_at``)."""
+def webinar_calendar(webinar, *, page_url: str, prodid: str = DEFAULT_PRODID, language: str | None = None) -> bytes:
+    """The public .ics download for one webinar (METHOD:PUBLISH, DTSTAMP = ``updated_at``), its text
+    in `language` (the current language by default)."""
     zone = _ZoneModel(webinar.timezone, _instants(webinar))
     cal = _new_calendar(prodid, "PUBLISH")
     cal.add_component(zone.to_component())
@@ -479,6 +520,7 @@ def webinar_calendar(webinar, *, page_url: str, prodid: str = DEFAULT_PRODID) ->
             page_url=page_url,
             dtstamp=webinar.updated_at,
             cancelled=webinar.status == "cancelled",
+            language=language or current_language(),
         )
     )
     return _to_bytes(cal)
@@ -492,9 +534,11 @@ def feed_calendar(
     refresh_minutes: int = 60,
     description: str | None = None,
     prodid: str = DEFAULT_PRODID,
+    language: str | None = None,
 ) -> bytes:
     """A subscribable feed (METHOD:PUBLISH): one VEVENT per webinar given, sorted by start then UID,
-    one VTIMEZONE per distinct zone. The caller chooses which webinars to list."""
+    one VTIMEZONE per distinct zone, its text in `language`. The caller chooses which webinars to list."""
+    language = language or current_language()
     items = sorted(webinars, key=lambda w: (_to_naive_utc(w.starts_at), w.ical_uid))
     instants: dict[str, list[dt.datetime]] = {}
     for webinar in items:
@@ -521,6 +565,7 @@ def feed_calendar(
                 page_url=page_url_for(webinar),
                 dtstamp=webinar.updated_at,
                 cancelled=webinar.status == "cancelled",
+                language=language,
             )
         )
     return _to_bytes(cal)
@@ -540,8 +585,10 @@ def invite_calendar(
     uid: str | None = None,
     sequence: int | None = None,
     prodid: str = DEFAULT_PRODID,
+    language: str | None = None,
 ) -> bytes:
-    """An iTIP (RFC 5546) REQUEST or CANCEL for one attendee, to attach to an email.
+    """An iTIP (RFC 5546) REQUEST or CANCEL for one attendee, to attach to an email, its text in the
+    attendee's `language`.
 
     ``uid`` and ``sequence`` default to the webinar's (``ical_uid``, ``sequence``); a caller that keeps
     one calendar entry per registration passes its own. For CANCEL, the sequence must be higher than
@@ -564,6 +611,7 @@ def invite_calendar(
         join_url=join_url,
         uid=uid,
         sequence=sequence,
+        language=language or current_language(),
     )
     event.add("organizer", _person(organizer_email, organizer_name))
     attendee = _person(attendee_email, attendee_name, ROLE="REQ-PARTICIPANT", PARTSTAT="NEEDS-ACTION", RSVP="FALSE")
@@ -581,38 +629,53 @@ def _query(pairs: list[tuple[str, str]]) -> str:
     return "&".join(f"{key}={quote(value, safe='/:')}" for key, value in pairs)
 
 
-def _link_details(webinar, page_url: str) -> str:
-    summary = (webinar.summary or "").strip()
+def _location(webinar, language: str) -> str:
+    with in_language(language):
+        return location_text(webinar.location)
+
+
+def _link_details(webinar, page_url: str, language: str) -> str:
+    summary = _summary(webinar, language).strip()
     return f"{summary}\n\n{page_url}" if summary else page_url
 
 
-def google_calendar_url(webinar, *, page_url: str) -> str:
+def google_calendar_url(webinar, *, page_url: str, language: str | None = None) -> str:
     """Google Calendar "create event" link with UTC instants and the organiser's zone as ctz."""
+    language = language or current_language()
     fmt = "%Y%m%dT%H%M%SZ"
     dates = f"{_to_naive_utc(webinar.starts_at):{fmt}}/{_to_naive_utc(webinar.ends_at):{fmt}}"
     return "https://calendar.google.com/calendar/render?" + _query(
         [
             ("action", "TEMPLATE"),
-            ("text", webinar.title),
+            ("text", _title(webinar, language)),
             ("dates", dates),
-            ("details", _link_details(webinar, page_url)),
-            ("location", webinar.location or "Online"),
+            ("details", _link_details(webinar, page_url, language)),
+            ("location", _location(webinar, language)),
             ("ctz", webinar.timezone),
         ]
     )
 
 
-def outlook_calendar_url(webinar, *, page_url: str) -> str:
-    """Outlook.com "compose event" link with UTC instants (ISO 8601 with Z)."""
+def _outlook_compose(host: str, webinar, page_url: str, language: str) -> str:
     fmt = "%Y-%m-%dT%H:%M:%SZ"
-    return "https://outlook.live.com/calendar/0/action/compose?" + _query(
+    return f"https://{host}/calendar/0/action/compose?" + _query(
         [
-            ("subject", webinar.title),
+            ("subject", _title(webinar, language)),
             ("startdt", f"{_to_naive_utc(webinar.starts_at):{fmt}}"),
             ("enddt", f"{_to_naive_utc(webinar.ends_at):{fmt}}"),
-            ("body", _link_details(webinar, page_url)),
-            ("location", webinar.location or "Online"),
+            ("body", _link_details(webinar, page_url, language)),
+            ("location", _location(webinar, language)),
             ("path", "/calendar/action/compose"),
             ("rru", "addevent"),
         ]
     )
+
+
+def outlook_calendar_url(webinar, *, page_url: str, language: str | None = None) -> str:
+    """Outlook.com (personal accounts) "compose event" link with UTC instants (ISO 8601 with Z)."""
+    return _outlook_compose("outlook.live.com", webinar, page_url, language or current_language())
+
+
+def office365_calendar_url(webinar, *, page_url: str, language: str | None = None) -> str:
+    """The same for Microsoft 365 work and school accounts, whose calendar lives at outlook.office.com."""
+    return _outlook_compose("outlook.office.com", webinar, page_url, language or current_language())

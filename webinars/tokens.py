@@ -10,7 +10,7 @@ Every way a token can be wrong (forged, garbled, expired, other purpose) raises 
 from typing import Any
 
 from flask import current_app
-from itsdangerous import BadData, URLSafeTimedSerializer
+from itsdangerous import BadData, URLSafeSerializer, URLSafeTimedSerializer
 
 SALT_PREFIX = "webinars."
 
@@ -19,18 +19,36 @@ class BadToken(Exception):
     """The token is forged, garbled, expired or was made for another purpose."""
 
 
-def _serializer(purpose: str) -> URLSafeTimedSerializer:
+def _serializer(purpose: str, timed: bool = True) -> URLSafeSerializer:
     if not purpose:
         raise ValueError("a token needs a purpose")
     config = current_app.config
     # Oldest first, the current key last: itsdangerous signs with the last and accepts any.
     keys = [*(config.get("LINK_SECRET_KEY_FALLBACKS") or []), config.get("LINK_SECRET_KEY") or config["SECRET_KEY"]]
-    return URLSafeTimedSerializer(keys, salt=SALT_PREFIX + purpose)
+    return (URLSafeTimedSerializer if timed else URLSafeSerializer)(keys, salt=SALT_PREFIX + purpose)
 
 
 def make_token(purpose: str, payload: Any) -> str:
     """Sign `payload` (anything JSON can hold) for `purpose`; the result is safe in a URL path."""
     return _serializer(purpose).dumps(payload)
+
+
+def make_stable_token(purpose: str, payload: Any) -> str:
+    """A signature of `payload` without a timestamp: the same payload always gives the same token, so a
+    page that carries one can be the same for every visitor who gets that payload."""
+    return _serializer(purpose, timed=False).dumps(payload)
+
+
+def read_stable_token(purpose: str, token: str) -> Any:
+    """The payload of a token made by `make_stable_token(purpose, ...)`, or BadToken."""
+    if not isinstance(token, str) or not token or len(token) > 2000:
+        raise BadToken("missing or oversized token")
+    try:
+        return _serializer(purpose, timed=False).loads(token)
+    except BadData as error:
+        raise BadToken(str(error)) from error
+    except (ValueError, TypeError, UnicodeError) as error:
+        raise BadToken(str(error)) from error
 
 
 def read_token(purpose: str, token: str, max_age: int | None = None) -> Any:

@@ -4,6 +4,7 @@ import sys
 
 import click
 from flask.cli import with_appcontext
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from ..addresses import AddressError, canonical_address
@@ -24,7 +25,7 @@ def _read_password(password_stdin: bool) -> str:
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise click.ClickException(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
+        raise click.ClickException(_("The password must have at least %(num)s characters.", num=MIN_PASSWORD_LENGTH))
     return password
 
 
@@ -32,7 +33,9 @@ def _valid_email(email: str) -> str:
     try:
         return normalise_email(canonical_address(email))
     except AddressError as exc:
-        raise click.ClickException(f"{email!r} is not a valid email address: {exc}") from exc
+        raise click.ClickException(
+            _("“%(email)s” is not a valid email address: %(reason)s", email=email, reason=exc)
+        ) from exc
 
 
 @admin_group.command("create")
@@ -44,17 +47,17 @@ def create(email: str, name: str, password_stdin: bool):
     """Create an organiser who can sign in at /admin/login."""
     email = _valid_email(email)
     if db.session.scalar(select(Organiser.id).where(Organiser.email == email)) is not None:
-        raise click.ClickException(f"An organiser with the address {email} already exists.")
+        raise click.ClickException(_("An organiser with the address %(email)s already exists.", email=email))
     password = _read_password(password_stdin)
     db.session.add(Organiser(email=email, name=name.strip(), password_hash=hash_password(password), active=True))
     db.session.commit()
-    click.echo(f"Created organiser {email}.")
+    click.echo(_("Created organiser %(email)s.", email=email))
 
 
 def _organiser(email: str) -> Organiser:
     organiser = db.session.scalar(select(Organiser).where(Organiser.email == normalise_email(email)))
     if organiser is None:
-        raise click.ClickException(f"No organiser has the address {email}.")
+        raise click.ClickException(_("No organiser has the address %(email)s.", email=email))
     return organiser
 
 
@@ -68,7 +71,7 @@ def set_password(email: str, password_stdin: bool):
     organiser.password_hash = hash_password(_read_password(password_stdin))
     organiser.end_sessions()  # whoever knew the old password is signed out too
     db.session.commit()
-    click.echo(f"Password changed for {organiser.email}; every session they had has ended.")
+    click.echo(_("Password changed for %(email)s; every session they had has ended.", email=organiser.email))
 
 
 @admin_group.command("deactivate")
@@ -80,7 +83,7 @@ def deactivate(email: str):
     organiser.active = False
     organiser.end_sessions()
     db.session.commit()
-    click.echo(f"Deactivated {organiser.email}; every session they had has ended.")
+    click.echo(_("Deactivated %(email)s; every session they had has ended.", email=organiser.email))
 
 
 @admin_group.command("activate")
@@ -91,4 +94,4 @@ def activate(email: str):
     organiser = _organiser(email)
     organiser.active = True
     db.session.commit()
-    click.echo(f"Activated {organiser.email}; they can sign in again.")
+    click.echo(_("Activated %(email)s; they can sign in again.", email=organiser.email))

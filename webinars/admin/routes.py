@@ -168,7 +168,9 @@ def _form_data(webinar: Webinar) -> dict:
         "description": webinar.description,
         "timezone": webinar.timezone,
         "duration_minutes": webinar.duration_minutes if 0 < webinar.duration_minutes <= 24 * 60 else 60,
-        "display_zones": " ".join(webinar.display_zones[1:]),  # the event's own zone is always shown first
+        "display_zones": webinar.display_zones[1:],  # the event's own zone is always shown first
+        "title_fr": webinar.title_fr,
+        "summary_fr": webinar.summary_fr,
         "location": webinar.location,
         "capacity": webinar.capacity,
         "confirm_registrations": webinar.confirm_registrations,
@@ -201,7 +203,9 @@ def _fields(form: WebinarForm) -> catalogue_ops.WebinarFields:
         starts_at=form.starts_at,
         ends_at=form.ends_at,
         timezone=form.timezone.data,
-        display_zones=split_zones(form.display_zones.data),
+        display_zones=form.display_zones.data or [],
+        title_fr=form.title_fr.data or "",
+        summary_fr=form.summary_fr.data or "",
         location=form.location.data or "Online",
         capacity=form.capacity.data,
         registration_deadline=form.registration_deadline,
@@ -216,7 +220,7 @@ def _fields(form: WebinarForm) -> catalogue_ops.WebinarFields:
 
 def _preview(form: WebinarForm) -> dict:
     """What the page will show, rendered on the server so that preview works without JavaScript."""
-    zones = [canonical_zone_or_none(z) for z in [form.timezone.data, *split_zones(form.display_zones.data)]]
+    zones = [canonical_zone_or_none(z) for z in [form.timezone.data, *(form.display_zones.data or [])]]
     line = ""
     if form.starts_at is not None:
         line = zone_times_line(form.starts_at, list(dict.fromkeys(z for z in zones if z)))
@@ -410,10 +414,10 @@ def preview_zones():
         return jsonify(line="", error=_("Choose a time zone from the list."))
     except WallTimeError as exc:
         return jsonify(line="", error=str(exc))
-    others = split_zones(args.get("zones", ""))[:20]
+    others = [name for value in args.getlist("zones") for name in split_zones(value)][:20]
     unknown = [name for name in others if canonical_zone_or_none(name) is None]
     known = list(dict.fromkeys([zone, *filter(None, map(canonical_zone_or_none, others))]))
-    error = _("Unknown time zone: %(zones)s.", zones=", ".join(unknown)) if unknown else None
+    error = _("Unknown time zone: %(zones)s.", zones=", ".join(name[:64] for name in unknown)) if unknown else None
     return jsonify(line=zone_times_line(instant, known), error=error)
 
 

@@ -3,13 +3,14 @@
 import hashlib
 from datetime import datetime, timedelta
 
-from flask import current_app
+from flask import current_app, url_for
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from .. import ical
 from ..cache import app_cache
 from ..extensions import db
+from ..language import current_language
 from ..urls import external_url
 from .models import AgendaSection, Topic, Webinar
 from .queries import PUBLIC_STATUSES, shown
@@ -51,7 +52,8 @@ def feed_version(now: datetime, topic: Topic | None) -> tuple[str, datetime | No
         import pytz
 
         last_modified = pytz.utc.localize(last_modified)
-    fingerprint = f"{topic.slug if topic else ''}|{cutoff:%Y%m%d}|{count}|{last_modified}|{id_sum}"
+    # The language too: the same webinars give a French and an English feed, which must not share an ETag.
+    fingerprint = f"{topic.slug if topic else ''}|{cutoff:%Y%m%d}|{count}|{last_modified}|{id_sum}|{current_language()}"
     return hashlib.sha256(fingerprint.encode()).hexdigest()[:32], last_modified
 
 
@@ -68,6 +70,24 @@ def cached_feed_bytes(etag: str, now: datetime, topic: Topic | None) -> bytes:
 
 def _feed_name(topic: Topic | None) -> str:
     return current_app.config["SITE_NAME"] + (f" · {topic.name}" if topic else "")
+
+
+def calendar_links(webinar: Webinar) -> dict[str, str]:
+    """'Add to calendar' for the webinar page and the thanks page: the .ics file, Google Calendar,
+    Outlook.com and Microsoft 365, each with the title in the reader's language."""
+    url = page_url(webinar)
+    return {
+        "ics": url_for("catalogue.download", slug=webinar.slug, lang=_language_parameter()),
+        "google": ical.google_calendar_url(webinar, page_url=url),
+        "outlook": ical.outlook_calendar_url(webinar, page_url=url),
+        "office365": ical.office365_calendar_url(webinar, page_url=url),
+    }
+
+
+def _language_parameter() -> str | None:
+    # English is the default: its links stay as they were.
+    language = current_language()
+    return None if language == "en" else language
 
 
 def feed_bytes(now: datetime, topic: Topic | None) -> bytes:
@@ -89,7 +109,9 @@ def feed_bytes(now: datetime, topic: Topic | None) -> bytes:
 
 
 def download_version(webinar: Webinar) -> str:
-    fingerprint = f"{webinar.ical_uid}|{webinar.sequence}|{webinar.updated_at.isoformat()}|{webinar.status}"
+    fingerprint = (
+        f"{webinar.ical_uid}|{webinar.sequence}|{webinar.updated_at.isoformat()}|{webinar.status}|{current_language()}"
+    )
     return hashlib.sha256(fingerprint.encode()).hexdigest()[:32]
 
 

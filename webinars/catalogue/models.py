@@ -89,6 +89,10 @@ class Webinar(db.Model):
     ical_uid: Mapped[str] = mapped_column(String(255), unique=True)
     title: Mapped[str] = mapped_column(String(300))
     summary: Mapped[str] = mapped_column(Text, default="")
+    # Optional French title and summary, shown to French readers when filled in (content otherwise
+    # stays as the organisers wrote it).
+    title_fr: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    summary_fr: Mapped[str] = mapped_column(Text, default="", server_default="")
     description: Mapped[str] = mapped_column(Text, default="")  # Markdown
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     # The IANA zone the organiser entered the start time in, e.g. "Europe/Paris".
@@ -144,6 +148,15 @@ class Webinar(db.Model):
         self.display_zones_text = " ".join(dict.fromkeys(z for z in zones if z and z != self.timezone))
 
     @property
+    def speakers(self) -> list["Speaker"]:
+        """Everyone on the agenda, once each, in the order they first speak."""
+        seen: dict[int, Speaker] = {}
+        for section in self.sections:
+            for speaker in section.speakers:
+                seen.setdefault(speaker.id, speaker)
+        return list(seen.values())
+
+    @property
     def registration_closes_at(self) -> datetime:
         if self.registration_deadline and self.registration_deadline < self.starts_at:
             return self.registration_deadline
@@ -160,6 +173,17 @@ class Webinar(db.Model):
 
     def is_past(self, now: datetime) -> bool:
         return self.ends_at <= now
+
+    def is_live(self, now: datetime) -> bool:
+        """In progress: started and not yet over (and not cancelled)."""
+        return self.status == "published" and self.starts_at <= now < self.ends_at
+
+    def title_in(self, language: str) -> str:
+        """The title for a reader of `language` ('fr', 'en'): the French one when there is one."""
+        return self.title_fr if language == "fr" and self.title_fr else self.title
+
+    def summary_in(self, language: str) -> str:
+        return self.summary_fr if language == "fr" and self.summary_fr else self.summary
 
     def registration_open(self, now: datetime) -> bool:
         return self.status == "published" and now < self.registration_closes_at

@@ -19,12 +19,14 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 
 from ..admin.models import AuditEvent, Organiser
 from ..database import lock_for_update
 from ..extensions import db
-from ..timezones import is_known_zone, to_zone, utc_text
+from ..labels import label
+from ..timezones import abbreviation, is_known_zone, to_zone, utc_text, zone_place
 from .models import (
     FIRST_YEAR,
     LAST_YEAR,
@@ -49,32 +51,37 @@ OTHER_FIELDS = (
     "description",
     "timezone",
     "display_zones_text",
+    "title_fr",
+    "summary_fr",
     "capacity",
     "registration_deadline",
     "confirm_registrations",
     "recording_url",
 )
+# The audit trail is written in the acting organiser's language: it records what their screen said.
 FIELD_LABELS = {
-    "starts_at": "Start",
-    "ends_at": "End",
-    "title": "Title",
-    "join_url": "Join URL",
-    "location": "Location",
-    "slug": "Slug",
-    "summary": "Summary",
-    "description": "Description",
-    "timezone": "Time zone",
-    "display_zones_text": "Display zones",
-    "capacity": "Capacity",
-    "registration_deadline": "Registration deadline",
-    "confirm_registrations": "Attendees confirm their address",
-    "recording_url": "Recording URL",
-    "topics": "Topics",
-    "agenda": "Agenda",
-    "partners": "Partners",
+    "starts_at": _l("Start"),
+    "ends_at": _l("End"),
+    "title": _l("Title"),
+    "title_fr": _l("French title"),
+    "join_url": _l("Join URL"),
+    "location": _l("Location"),
+    "slug": _l("Slug"),
+    "summary": _l("Summary"),
+    "summary_fr": _l("French summary"),
+    "description": _l("Description"),
+    "timezone": _l("Time zone"),
+    "display_zones_text": _l("Display zones"),
+    "capacity": _l("Capacity"),
+    "registration_deadline": _l("Registration deadline"),
+    "confirm_registrations": _l("Attendees confirm their address"),
+    "recording_url": _l("Recording URL"),
+    "topics": _l("Topics"),
+    "agenda": _l("Agenda"),
+    "partners": _l("Partners"),
 }
 # Long texts are summarised in the audit trail rather than copied into it.
-LONG_FIELDS = ("summary", "description", "agenda", "partners")
+LONG_FIELDS = ("summary", "summary_fr", "description", "agenda", "partners")
 
 
 class WebinarStateError(ValueError):
@@ -135,6 +142,8 @@ class WebinarFields:
     timezone: str
     slug: str = ""
     summary: str = ""
+    title_fr: str = ""
+    summary_fr: str = ""
     description: str = ""
     display_zones: list[str] = field(default_factory=list)
     location: str = "Online"
@@ -217,7 +226,7 @@ def create_webinar(fields: WebinarFields, *, by: Organiser | None, now: datetime
     _apply(webinar, fields, set_slug=False)
     db.session.add(webinar)
     db.session.flush()  # the id, for the audit row
-    audit(webinar, "created", by, now, f"Created as a draft: {webinar.title}")
+    audit(webinar, "created", by, now, _("Created as a draft: %(title)s", title=webinar.title))
     return webinar
 
 
@@ -272,12 +281,20 @@ def update_webinar(
 
 def publish_webinar(webinar: Webinar, *, by: Organiser | None, now: datetime) -> None:
     if webinar.status != "draft":
-        raise WebinarStateError(_("Only a draft can be published; this webinar is %(status)s.", status=webinar.status))
+        raise WebinarStateError(
+            _("Only a draft can be published; this webinar is %(status)s.", status=label("webinar", webinar.status))
+        )
     webinar.status = "published"
     webinar.sequence += 1
     webinar.updated_at = now
     webinar.published_at = webinar.published_at or now
-    audit(webinar, "published", by, now, "Status: draft → published")
+    audit(
+        webinar,
+        "published",
+        by,
+        now,
+        _("Status: %(old)s → %(new)s", old=label("webinar", "draft"), new=label("webinar", "published")),
+    )
 
 
 def cancel_webinar(webinar: Webinar, *, by: Organiser | None, now: datetime, reason: str = "") -> None:
@@ -291,9 +308,9 @@ def cancel_webinar(webinar: Webinar, *, by: Organiser | None, now: datetime, rea
     webinar.status = "cancelled"
     webinar.sequence += 1
     webinar.updated_at = now
-    details = f"Status: {was} → cancelled"
+    details = _("Status: %(old)s → %(new)s", old=label("webinar", was), new=label("webinar", "cancelled"))
     if reason:
-        details += f"\nReason: {reason}"
+        details += "\n" + _("Reason: %(reason)s", reason=reason)
     audit(webinar, "cancelled", by, now, details)
     if was == "published":
         _send_cancellation(webinar, reason)
@@ -352,6 +369,8 @@ def _apply(webinar: Webinar, fields: WebinarFields, *, set_slug: bool) -> None:
         webinar.slug = unique_slug(fields.slug, exclude_id=webinar.id)
     webinar.title = fields.title
     webinar.summary = fields.summary
+    webinar.title_fr = fields.title_fr or ""
+    webinar.summary_fr = fields.summary_fr or ""
     webinar.description = fields.description
     webinar.starts_at = fields.starts_at
     webinar.ends_at = fields.ends_at
@@ -437,16 +456,20 @@ def _snapshot(webinar: Webinar) -> dict:
     return values
 
 
-def _show(webinar: Webinar, value) -> str:
+def _show(webinar: Webinar, name: str, value) -> str:
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return _("yes") if value else _("no")
     if isinstance(value, datetime):
         if not within_bounds(value) or not is_known_zone(webinar.timezone):
             return utc_text(value)  # the old value of a row being fixed: no zone's clock may show it
         local = to_zone(value, webinar.timezone)
-        return f"{local:%Y-%m-%d %H:%M} {webinar.timezone} ({local.tzname()})"
+        return f"{local:%Y-%m-%d %H:%M} ({zone_place(webinar.timezone)}, {abbreviation(local)})"
     if value in (None, "", ()):
-        return "(none)"
+        return _("(none)")
+    if name == "timezone":
+        return zone_place(value)
+    if name == "display_zones_text":
+        return ", ".join(zone_place(zone) for zone in value.split())
     if isinstance(value, tuple):
         return ", ".join(value)
     return str(value)
@@ -456,11 +479,11 @@ def describe_changes(webinar: Webinar, changes: dict) -> str:
     """One line per changed field, old → new, times in the webinar's zone."""
     lines = []
     for name, (old, new) in changes.items():
-        label = FIELD_LABELS.get(name, name)
+        field_label = str(FIELD_LABELS.get(name, name))
         if name in LONG_FIELDS:
-            lines.append(f"{label} changed")
+            lines.append(_("%(field)s changed", field=field_label))
         else:
-            lines.append(f"{label}: {_show(webinar, old)} → {_show(webinar, new)}")
+            lines.append(f"{field_label}: {_show(webinar, name, old)} → {_show(webinar, name, new)}")
     return "\n".join(lines)
 
 

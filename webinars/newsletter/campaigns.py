@@ -2,7 +2,8 @@
 
 The outbox sender calls `campaign_message_bytes(row)` for campaign rows (raw NULL). Rendering
 templates and building an EmailMessage per recipient costs milliseconds; here the campaign is
-rendered once per process with a random marker where each recipient's token goes, and a message
+rendered once per process and language (the footer is in each subscriber's language) with a random
+marker where each recipient's token goes, and a message
 is the marker replaced, the two bodies quoted-printable encoded (binascii, in C) and fresh
 headers. Quoted-printable is encoded after substitution, so every line stays valid whatever the
 token's length.
@@ -24,6 +25,7 @@ from sqlalchemy import select
 from ..addresses import delivery_address, mailbox_header
 from ..cache import BoundedCache
 from ..extensions import db
+from ..language import in_language, language_of
 from ..outbox.models import OutboxMessage
 from ..urls import external_url, service_domain
 from . import operations
@@ -54,6 +56,7 @@ class _Recipient:
     token_version: int
     deliverable: bool
     loaded_at: float
+    language: str = "en"
 
 
 # Rendered campaigns kept per worker: the ones being sent at the same time, with room to spare; the
@@ -65,7 +68,7 @@ class _Cache:
     """Per app: prepared campaigns and a look-ahead of recipients' states."""
 
     def __init__(self) -> None:
-        self.campaigns = BoundedCache(CAMPAIGN_CACHE_SIZE)
+        self.campaigns = BoundedCache(CAMPAIGN_CACHE_SIZE)  # by (campaign id, language)
         self.recipients: dict[tuple[int, int], _Recipient] = {}
 
 
@@ -86,7 +89,12 @@ def _set_header(head: EmailMessage, name: str, value: str) -> None:
         raise ValueError(f"the {name} header ({value!r}) cannot be written: {error}") from error
 
 
-def _prepare(campaign: Campaign) -> _Prepared:
+def _prepare(campaign: Campaign, language: str) -> _Prepared:
+    with in_language(language):
+        return _prepare_now(campaign)
+
+
+def _prepare_now(campaign: Campaign) -> _Prepared:
     marker = "ZQ" + secrets.token_hex(12)  # never in any template or body, so replacing it is exact
     context = {
         "campaign": campaign,
@@ -119,19 +127,24 @@ def _prepare(campaign: Campaign) -> _Prepared:
     )
 
 
-def _prepared(campaign_id: int) -> _Prepared | None:
+def _prepared(campaign_id: int, language: str) -> _Prepared | None:
     def build() -> _Prepared | None:
         campaign = db.session.get(Campaign, campaign_id)
-        return None if campaign is None else _prepare(campaign)
+        return None if campaign is None else _prepare(campaign, language)
 
-    return _cache().campaigns.get_or_build(campaign_id, build)
+    return _cache().campaigns.get_or_build((campaign_id, language), build)
 
 
 def _load_recipients(row: OutboxMessage, cache: _Cache) -> None:
     """Look up this row's subscriber and those of the next LOOKAHEAD rows of the campaign at once."""
     query = (
         select(
-            OutboxMessage.subscriber_id, Subscriber.email, Subscriber.status, Subscriber.token_version, Suppression.id
+            OutboxMessage.subscriber_id,
+            Subscriber.email,
+            Subscriber.status,
+            Subscriber.token_version,
+            Suppression.id,
+            Subscriber.language,
         )
         .join(Subscriber, Subscriber.id == OutboxMessage.subscriber_id)
         .outerjoin(Suppression, Suppression.email == Subscriber.email)
@@ -146,9 +159,13 @@ def _load_recipients(row: OutboxMessage, cache: _Cache) -> None:
     now = time.monotonic()
     if len(cache.recipients) > 4 * LOOKAHEAD:
         cache.recipients.clear()  # rows never asked for (sent by another worker) must not pile up
-    for subscriber_id, email, status, version, suppressed in db.session.execute(query):
+    for subscriber_id, email, status, version, suppressed, language in db.session.execute(query):
         cache.recipients[(row.campaign_id, subscriber_id)] = _Recipient(
-            email=email, token_version=version, deliverable=status == "subscribed" and suppressed is None, loaded_at=now
+            email=email,
+            token_version=version,
+            deliverable=status == "subscribed" and suppressed is None,
+            loaded_at=now,
+            language=language_of(language),
         )
 
 
@@ -188,7 +205,7 @@ def campaign_message_bytes(row: OutboxMessage) -> bytes | None:
     recipient = _recipient(row)
     if recipient is None or not recipient.deliverable:
         return None
-    prepared = _prepared(row.campaign_id)
+    prepared = _prepared(row.campaign_id, recipient.language)
     if prepared is None:
         return None
     address = row.to_address

@@ -4,10 +4,13 @@ from pathlib import Path
 
 import click
 from flask.cli import with_appcontext
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import select
 
 from ..database import MAX_ID
 from ..extensions import db
+from ..labels import label
 
 
 @click.group("newsletter", help="The newsletter.")
@@ -32,8 +35,15 @@ def _expand(campaign) -> None:
 
     operations.expand_campaign(campaign)
     click.echo(
-        f"Campaign {campaign.id} “{campaign.subject}”: {campaign.recipients_count} recipients queued. "
-        "The mail worker delivers them (flask --app webinars mail send --loop)."
+        ngettext(
+            "Campaign %(id)s “%(subject)s”: %(num)s recipient queued. "
+            "The mail worker delivers it (flask --app webinars mail send --loop).",
+            "Campaign %(id)s “%(subject)s”: %(num)s recipients queued. "
+            "The mail worker delivers them (flask --app webinars mail send --loop).",
+            campaign.recipients_count,
+            id=campaign.id,
+            subject=campaign.subject,
+        )
     )
 
 
@@ -70,9 +80,11 @@ def announce(slug: str, topics: tuple[str, ...]):
 
     webinar = db.session.scalar(select(Webinar).where(Webinar.slug == slug))
     if webinar is None or webinar.status != "published":
-        raise click.UsageError(f"No published webinar with the slug {slug!r}.")
+        raise click.UsageError(_("No published webinar has the slug “%(slug)s”.", slug=slug))
     if not webinar.presentable:
-        raise click.UsageError(f"The date or time zone of {slug!r} cannot be shown; fix it in the admin first.")
+        raise click.UsageError(
+            _("The date or time zone of “%(slug)s” cannot be shown; fix it in the admin first.", slug=slug)
+        )
     subject, body = operations.announcement_markdown(webinar)
     _queue(subject, body, topics, webinar=webinar)
 
@@ -147,7 +159,7 @@ def resume(campaign_id: int):
 
     campaign = db.session.get(Campaign, campaign_id)
     if campaign is None:
-        raise click.UsageError(f"No campaign {campaign_id}.")
+        raise click.UsageError(_("There is no campaign %(id)s.", id=campaign_id))
     _expand(campaign)
 
 
@@ -161,13 +173,17 @@ def progress(campaign_id: int):
 
     campaign = db.session.get(Campaign, campaign_id)
     if campaign is None:
-        raise click.UsageError(f"No campaign {campaign_id}.")
+        raise click.UsageError(_("There is no campaign %(id)s.", id=campaign_id))
     if operations.finish_campaign_if_done(campaign):
         db.session.commit()
     counts = operations.campaign_progress(campaign)
-    click.echo(f"Campaign {campaign.id} ({campaign.status}): " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    click.echo(
+        _("Campaign %(id)s (%(status)s):", id=campaign.id, status=label("campaign", campaign.status))
+        + " "
+        + ", ".join(f"{label('message', k) if k != 'total' else _('total')} {v}" for k, v in counts.items())
+    )
     if campaign.error:
-        click.echo(f"Stopped: {campaign.error}")
+        click.echo(_("Stopped: %(reason)s", reason=campaign.error))
 
 
 # Kept for scripts written against them: a person's data is wider than the newsletter's, so both
@@ -205,7 +221,7 @@ def suppressions_list():
 
     rows = operations.suppressions()
     if not rows:
-        click.echo("No suppressed addresses.")
+        click.echo(_("No suppressed addresses."))
     for row in rows:
         click.echo(f"{row.email}\t{row.created_at:%Y-%m-%d %H:%M}Z\t{row.reason}")
 
@@ -219,6 +235,6 @@ def suppressions_clear(email: str):
 
     if operations.clear_suppression(email):
         db.session.commit()
-        click.echo(f"{operations.normalise_email(email)} is no longer suppressed.")
+        click.echo(_("%(email)s is no longer suppressed.", email=operations.normalise_email(email)))
     else:
-        raise click.ClickException(f"{email} is not suppressed.")
+        raise click.ClickException(_("%(email)s is not suppressed.", email=email))

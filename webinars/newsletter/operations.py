@@ -21,6 +21,7 @@ from ..catalogue.models import Topic, Webinar
 from ..database import MAX_ID, UTCDateTime, address_condition, same_address, utcnow
 from ..extensions import db
 from ..forms import is_one_line
+from ..language import in_language, language_of
 from ..markup import markdown_to_html, markdown_to_text
 from ..outbox.messages import build_email
 from ..outbox.models import OutboxMessage
@@ -173,8 +174,10 @@ def request_subscription(
     client_key: str | None = None,
     timezone: str | None = None,
     now: datetime | None = None,
+    language: str = "en",
 ) -> None:
     """Start (or restart) double opt-in for an address; the caller's answer must not depend on its state.
+    `language` (the form's) is the language of the emails: kept for someone already subscribed.
 
     `timezone` (the visitor's or registrant's zone, when known) is what the digest shows times in.
 
@@ -193,7 +196,9 @@ def request_subscription(
     chosen = _topics_from(topics)
     subscriber = _find(email)
     if subscriber is None:
-        subscriber = Subscriber(email=email, name=(name or "").strip(), status="pending", created_at=now)
+        subscriber = Subscriber(
+            email=email, name=(name or "").strip(), status="pending", created_at=now, language=language_of(language)
+        )
         subscriber.topics = chosen
         try:
             # A savepoint: two simultaneous first sign-ups for one address must not end in a 500.
@@ -207,7 +212,7 @@ def request_subscription(
     if subscriber.status == "subscribed":
         # Nothing changes from an unauthenticated form: topics belong to the owner's preferences link.
         _record(subscriber, "requested", source, now, consent_text, detail="already subscribed; nothing changed")
-        template, subject, kind = "already_subscribed", _("You are already subscribed"), "newsletter_already"
+        template, subject, kind = "already_subscribed", ALREADY_SUBSCRIBED_SUBJECT, "newsletter_already"
     else:
         if subscriber.status == "unsubscribed":
             subscriber.status = "pending"
@@ -216,14 +221,27 @@ def request_subscription(
         if canonical_zone_or_none(timezone):
             subscriber.timezone = canonical_zone_or_none(timezone)  # one spelling (Asia/Calcutta: Asia/Kolkata)
         subscriber.topics = chosen
+        subscriber.language = language_of(language)  # confirming again, in the language of this form
         _record(subscriber, "requested", source, now, consent_text)
-        template, subject, kind = "confirm", _("Please confirm your newsletter subscription"), "newsletter_confirm"
+        template, subject, kind = "confirm", CONFIRM_SUBJECT, "newsletter_confirm"
     db.session.flush()
     # Capped per address with every other unconfirmed flow, silently: the same answer either way.
     _send(subscriber, template, subject, kind, now)
 
 
-def _send(subscriber: Subscriber, template: str, subject: str, kind: str, now: datetime) -> None:
+ALREADY_SUBSCRIBED_SUBJECT = _l("You are already subscribed")
+CONFIRM_SUBJECT = _l("Please confirm your newsletter subscription")
+
+
+def _send(subscriber: Subscriber, template: str, subject, kind: str, now: datetime) -> None:
+    """One message to a subscriber, in their language. The confirmation request goes to someone who
+    has not subscribed yet: it has no unsubscribe link nor List-Unsubscribe header (there is nothing
+    to leave); the other messages have both."""
+    with in_language(subscriber.language):
+        _send_now(subscriber, template, str(subject), kind, now)
+
+
+def _send_now(subscriber: Subscriber, template: str, subject: str, kind: str, now: datetime) -> None:
     token = manage_token(subscriber)
     context = {
         "subscriber": subscriber,
@@ -238,7 +256,7 @@ def _send(subscriber: Subscriber, template: str, subject: str, kind: str, now: d
         subject=subject,
         text=render_template(f"emails/newsletter/{template}.txt", **context),
         html=render_template(f"emails/newsletter/{template}.html", **context),
-        headers=list_unsubscribe_headers(token),
+        headers=None if template == "confirm" else list_unsubscribe_headers(token),
     )
     enqueue_unsolicited(message, kind, now)
 

@@ -16,6 +16,7 @@ from ..catalogue.models import Topic
 from ..catalogue.viewer import viewer_zone
 from ..errors import render_error
 from ..extensions import csrf, db
+from ..language import current_language
 from ..outbox.idle import on_idle
 from ..security import keep_private
 from . import digest, operations
@@ -74,6 +75,7 @@ def signup():
                 client_key=request.remote_addr or "unknown",
                 # The zone the visitor chose on the site (remembered in a cookie): the digest's times.
                 timezone=viewer_zone(request).zone,
+                language=current_language(),
             )
         except operations.TooManyRequests as error:
             db.session.rollback()

@@ -5,9 +5,11 @@ import threading
 
 import click
 from flask.cli import with_appcontext
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from ..extensions import db
+from ..labels import label
 
 
 @click.group("mail", help="Outgoing mail.")
@@ -26,7 +28,10 @@ def send(loop: bool, poll: float):
     from .sender import deliver_due, run_worker
 
     if not current_app.config.get("MAIL_SERVER"):
-        click.echo(f"MAIL_SERVER is not set: writing messages to {current_app.config['MAIL_OUTBOX_DIR']}", err=True)
+        click.echo(
+            _("MAIL_SERVER is not set: writing messages to %(folder)s", folder=current_app.config["MAIL_OUTBOX_DIR"]),
+            err=True,
+        )
     if not loop:
         click.echo(str(deliver_due()))
         return
@@ -39,12 +44,12 @@ def send(loop: bool, poll: float):
 
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        click.echo("Mail worker running; stop with Ctrl-C or SIGTERM.", err=True)
+        click.echo(_("Mail worker running; stop with Ctrl-C or SIGTERM."), err=True)
         run_worker(stop, poll_seconds=poll, echo=click.echo)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    click.echo("Mail worker stopped.", err=True)
+    click.echo(_("Mail worker stopped."), err=True)
 
 
 @mail_group.command("status")
@@ -57,9 +62,9 @@ def status():
         select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status).order_by(OutboxMessage.status)
     ).all()
     if not rows:
-        click.echo("The outbox is empty.")
+        click.echo(_("The outbox is empty."))
     for state, count in rows:
-        click.echo(f"{state:<11} {count}")
+        click.echo(f"{label('message', state):<11} {count}")
 
 
 @mail_group.command("failed")
@@ -70,9 +75,12 @@ def failed():
 
     rows = undelivered()
     if not rows:
-        click.echo("Every message so far was delivered or is on its way.")
+        click.echo(_("Every message so far was delivered or is on its way."))
     for row in rows:
-        click.echo(f"{row.id}\t{row.status}\t{row.kind}\t{row.to_address}\t{row.last_error or ''}")
+        click.echo(
+            f"{row.id}\t{label('message', row.status)}\t{label('message_kind', row.kind)}\t{row.to_address}\t"
+            f"{row.last_error or ''}"
+        )
 
 
 @mail_group.command("retry")
@@ -85,7 +93,7 @@ def retry(message_ids: tuple[int, ...]):
 
     for message_id in message_ids:
         if requeue_failed(message_id, now=utcnow()):
-            click.echo(f"Message {message_id} is queued again.")
+            click.echo(_("Message %(id)s is queued again.", id=message_id))
         else:
-            click.echo(f"Message {message_id} is not a failed message; left as it is.", err=True)
+            click.echo(_("Message %(id)s is not a failed message; left as it is.", id=message_id), err=True)
     db.session.commit()

@@ -2,6 +2,7 @@
 
 import click
 from flask.cli import with_appcontext
+from flask_babel import gettext as _
 
 
 @click.group("reminders", help="Reminders before webinars.")
@@ -17,4 +18,11 @@ def send():
     from .reminders import send_due_reminders
 
     result = send_due_reminders(utcnow())
-    click.echo(f"Queued {result['24h']} 24-hour and {result['1h']} 1-hour reminders; skipped {result['skipped']}.")
+    click.echo(
+        _(
+            "Queued %(day)s 24-hour and %(hour)s 1-hour reminders; skipped %(skipped)s.",
+            day=result["24h"],
+            hour=result["1h"],
+            skipped=result["skipped"],
+        )
+    )

@@ -52,6 +52,8 @@ class Registration(db.Model):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     status: Mapped[str] = mapped_column(String(20))
     wants_newsletter: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The language the registrant signed up in ('en', 'fr'): every email to them is written in it.
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from email.utils import parseaddr
+from functools import wraps
 from urllib.parse import urlsplit
 
 from flask import current_app, render_template
@@ -21,7 +22,8 @@ from ..addresses import recipient_header
 from ..catalogue.models import within_bounds
 from ..database import utcnow
 from ..extensions import db
-from ..ical import invite_calendar
+from ..ical import invite_calendar, location_text
+from ..language import in_language
 from ..outbox.messages import build_email
 from ..outbox.operations import enqueue, enqueue_unsolicited
 from ..tokens import make_token
@@ -91,6 +93,22 @@ def _zone(registration: Registration) -> str:
     )
 
 
+def in_registrants_language(send):
+    """Write the message in the registrant's language (their `language`, stored when they signed up),
+    whatever the language of the page or command that causes it."""
+
+    @wraps(send)
+    def wrapper(registration, *args, **kwargs):
+        with in_language(registration.language):
+            return send(registration, *args, **kwargs)
+
+    return wrapper
+
+
+def _title(registration: Registration) -> str:
+    return registration.webinar.title_in(registration.language)
+
+
 def _times(webinar, zone: str) -> dict:
     if not webinar.presentable:
         # A stored time no zone's clock can show (an organiser is fixing or cancelling it): plain UTC.
@@ -108,7 +126,8 @@ def _times(webinar, zone: str) -> dict:
         }
     start = timezones.zone_time(webinar.starts_at, zone)
     return {
-        "attendee_zone": zone,
+        "attendee_zone": timezones.zone_place(zone),
+        "event_zone": timezones.zone_place(webinar.timezone),
         "attendee_date": start.date,
         "attendee_range": timezones.time_range(webinar.starts_at, webinar.ends_at, zone),
         "attendee_label": start.label,
@@ -140,6 +159,7 @@ def _invite(registration: Registration, method: str, *, sequence: int | None = N
         page_url=page_url(webinar),
         join_url=(webinar.join_url or None) if confirmed else None,
         dtstamp=utcnow(),
+        language=registration.language,
     )
     return ics, method
 
@@ -179,12 +199,14 @@ def _send(
     return enqueue_unsolicited(message, kind) if unsolicited else enqueue(message, kind)
 
 
+@in_registrants_language
 def confirmation_invite(registration: Registration) -> tuple[bytes, str]:
     """The invite a confirmed registration's email carries (it does not depend on the id, so it
     can be built before the registration is stored); pass it to send_registration_email()."""
     return _invite(registration, "REQUEST")
 
 
+@in_registrants_language
 def send_registration_email(
     registration: Registration,
     *,
@@ -201,7 +223,7 @@ def send_registration_email(
     so capped per address (None when dropped)."""
     from .operations import waitlist_position
 
-    title = registration.webinar.title
+    title = _title(registration)
     # A registration that must still confirm its address: the link, and the deadline in the attendee's zone.
     deadline = {}
     if registration.confirm_by is not None:
@@ -254,6 +276,7 @@ def send_registration_email(
     )
 
 
+@in_registrants_language
 def send_cancellation_email(registration: Registration, *, was_confirmed: bool, by: str = "attendee"):
     """Confirms a cancellation. Someone who held a seat (and so an invite) also gets METHOD:CANCEL for
     their entry, one SEQUENCE above the webinar's: RFC 5546 wants a cancellation to raise it, and the
@@ -262,7 +285,7 @@ def send_cancellation_email(registration: Registration, *, was_confirmed: bool, 
     return _send(
         registration,
         "cancelled",
-        _("Registration cancelled: %(title)s", title=registration.webinar.title),
+        _("Registration cancelled: %(title)s", title=_title(registration)),
         "registration_cancelled",
         calendar=cancel,
         by=by,
@@ -270,9 +293,10 @@ def send_cancellation_email(registration: Registration, *, was_confirmed: bool, 
     )
 
 
+@in_registrants_language
 def send_reminder(registration: Registration, which: str):
     """`which` is '24h' or '1h'."""
-    title = registration.webinar.title
+    title = _title(registration)
     if which == "24h":
         subject = _("Tomorrow: %(title)s", title=title)
     else:
@@ -288,6 +312,10 @@ def _format_change(field: str, value, zone: str) -> str:
         return f"{entry.date}, {entry.time} {entry.label}"
     if value in (None, ""):
         return _("(none)")
+    if field == "timezone" and timezones.is_known_zone(value):
+        return timezones.zone_place(value)  # "Tokyo, Japan", never an IANA id
+    if field == "location":
+        return location_text(_one_line(value))
     return _one_line(value)
 
 
@@ -311,29 +339,34 @@ def send_webinar_update(webinar, changes: dict[str, tuple]) -> int:
     Returns the number of messages queued."""
     sent = 0
     for registration in _live_registrations(webinar, ("confirmed", "pending", "waitlisted")):
-        zone = _zone(registration)
-        confirmed = registration.status == "confirmed"
-        lines = [
-            (
-                str(CHANGE_LABELS.get(field, field.replace("_", " ").capitalize())),
-                _format_change(field, old, zone),
-                _format_change(field, new, zone),
-            )
-            for field, (old, new) in changes.items()
-            if confirmed or field != "join_url"
-        ]
-        if not lines:
-            continue
-        _send(
-            registration,
-            "updated",
-            _("Updated: %(title)s", title=webinar.title),
-            "webinar_updated",
-            calendar=_invite(registration, "REQUEST") if confirmed else None,
-            changes=lines,
-        )
-        sent += 1
+        sent += _send_update(registration, changes)
     return sent
+
+
+@in_registrants_language
+def _send_update(registration: Registration, changes: dict[str, tuple]) -> int:
+    zone = _zone(registration)
+    confirmed = registration.status == "confirmed"
+    lines = [
+        (
+            str(CHANGE_LABELS.get(field, field.replace("_", " ").capitalize())),
+            _format_change(field, old, zone),
+            _format_change(field, new, zone),
+        )
+        for field, (old, new) in changes.items()
+        if confirmed or field != "join_url"
+    ]
+    if not lines:
+        return 0
+    _send(
+        registration,
+        "updated",
+        _("Updated: %(title)s", title=_title(registration)),
+        "webinar_updated",
+        calendar=_invite(registration, "REQUEST") if confirmed else None,
+        changes=lines,
+    )
+    return 1
 
 
 def send_webinar_cancellation(webinar, reason: str = "") -> int:
@@ -343,16 +376,21 @@ def send_webinar_cancellation(webinar, reason: str = "") -> int:
     theirs is a plain notice."""
     sent = 0
     for registration in _live_registrations(webinar, ("confirmed", "pending", "waitlisted")):
-        confirmed = registration.status == "confirmed"  # only they had an invite
-        _send(
-            registration,
-            "webinar_cancelled",
-            _("Cancelled: %(title)s", title=webinar.title),
-            "webinar_cancelled",
-            calendar=_invite(registration, "CANCEL") if confirmed else None,
-            was_confirmed=confirmed,
-            reason=(reason or "").strip(),
-            catalogue_url=absolute_url("catalogue.index"),
-        )
+        _send_webinar_cancellation(registration, reason)
         sent += 1
     return sent
+
+
+@in_registrants_language
+def _send_webinar_cancellation(registration: Registration, reason: str) -> None:
+    confirmed = registration.status == "confirmed"  # only they had an invite
+    _send(
+        registration,
+        "webinar_cancelled",
+        _("Cancelled: %(title)s", title=_title(registration)),
+        "webinar_cancelled",
+        calendar=_invite(registration, "CANCEL") if confirmed else None,
+        was_confirmed=confirmed,
+        reason=(reason or "").strip(),
+        catalogue_url=absolute_url("catalogue.index"),
+    )

@@ -1,0 +1,71 @@
+"""What stored words mean to a person: states and kinds of messages, in the reader's language.
+
+Rows keep short English identifiers ('waitlisted', 'registration_confirmed'); pages, exports and
+commands show these labels instead. An identifier without a label is shown as it is.
+"""
+
+from flask_babel import lazy_gettext as _l
+
+LABELS = {
+    "webinar": {
+        "draft": _l("draft"),
+        "published": _l("published"),
+        "cancelled": _l("cancelled"),
+    },
+    "registration": {
+        "confirmed": _l("confirmed"),
+        "waitlisted": _l("on the waiting list"),
+        "pending": _l("awaiting confirmation"),
+        "expired": _l("not confirmed in time"),
+        "cancelled": _l("cancelled"),
+    },
+    "subscriber": {
+        "pending": _l("awaiting confirmation"),
+        "subscribed": _l("subscribed"),
+        "unsubscribed": _l("unsubscribed"),
+    },
+    "campaign": {
+        "expanding": _l("preparing"),
+        "sending": _l("sending"),
+        "done": _l("sent"),
+        "failed": _l("stopped"),
+    },
+    "message": {
+        "queued": _l("queued"),
+        "sending": _l("sending"),
+        "sent": _l("sent"),
+        "failed": _l("failed"),
+        "suppressed": _l("suppressed"),
+    },
+    "message_kind": {
+        "registration_confirmed": _l("registration confirmed"),
+        "registration_promoted": _l("seat from the waiting list"),
+        "registration_pending": _l("seat to confirm"),
+        "registration_waitlisted": _l("waiting list"),
+        "registration_cancelled": _l("registration cancelled"),
+        "reminder_24h": _l("reminder a day before"),
+        "reminder_1h": _l("reminder an hour before"),
+        "webinar_updated": _l("webinar changed"),
+        "webinar_cancelled": _l("webinar cancelled"),
+        "newsletter_confirm": _l("newsletter confirmation"),
+        "newsletter_already": _l("already subscribed"),
+        "campaign": _l("campaign"),
+    },
+    "audit": {
+        "created": _l("created"),
+        "updated": _l("edited"),
+        "rescheduled": _l("rescheduled"),
+        "published": _l("published"),
+        "cancelled": _l("cancelled"),
+    },
+    "language": {
+        "en": _l("English"),
+        "fr": _l("French"),
+    },
+}
+
+
+def label(kind: str, value: str | None) -> str:
+    """The label of `value` among the `kind` ('registration', 'campaign', ...) in the current language."""
+    found = LABELS.get(kind, {}).get(value or "")
+    return str(found) if found is not None else (value or "")
