@@ -93,7 +93,7 @@ def test_static_files_feeds_and_errors_carry_the_headers_too(sqlite_app, path):
 
 
 def test_method_not_allowed_and_server_errors_carry_the_headers(sqlite_app):
-    @sqlite_app.get("/_boom")
+    @sqlite_app.get("/_fails")
     def boom():
         raise RuntimeError("boom")
 
@@ -102,7 +102,7 @@ def test_method_not_allowed_and_server_errors_carry_the_headers(sqlite_app):
     assert response.status_code == 405
     assert_secure_headers(response, "405")
 
-    response = client.get("/_boom")
+    response = client.get("/_fails")
     assert response.status_code == 500
     assert "boom" not in response.get_data(as_text=True)
     assert_secure_headers(response, "500")

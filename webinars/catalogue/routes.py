@@ -2,11 +2,10 @@
 
 from flask import Blueprint, abort, current_app, jsonify, make_response, render_template, request
 
-from .. import ical
 from ..cache import app_cache
 from ..database import utcnow
 from ..templating import page_locale
-from ..timezones import selectable_zones, zone_links
+from ..timezones import zone_links
 from . import calendars, queries
 from .viewer import remember, viewer_zone
 
@@ -42,7 +41,6 @@ def index():
             topic=topic,
             topic_unknown=bool(raw_topic) and topic is None,
             viewer=choice,
-            zones=selectable_zones(),
             now=now,
         )
 
@@ -74,13 +72,9 @@ def webinar(slug: str):
         "catalogue/webinar.html",
         webinar=webinar,
         viewer=choice,
-        zones=selectable_zones(),
         now=now,
         is_past=webinar.is_past(now),
-        calendar_links={
-            "google": ical.google_calendar_url(webinar, page_url=calendars.page_url(webinar)),
-            "outlook": ical.outlook_calendar_url(webinar, page_url=calendars.page_url(webinar)),
-        },
+        calendar_links=calendars.calendar_links(webinar),
         **registration_context(webinar, choice.zone, now),
     )
     return remember(make_response(body), choice, current_app.config.get("SESSION_COOKIE_SECURE", False))

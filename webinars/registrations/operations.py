@@ -14,6 +14,7 @@ from .. import ratelimit
 from ..catalogue.models import Webinar, new_ical_uid
 from ..database import UTCDateTime, address_condition, lock_and_load, lock_for_update, same_address, utcnow
 from ..extensions import db
+from ..language import language_of
 from ..timezones import canonical_zone_or_none
 from ..urls import service_domain
 from . import notifications
@@ -185,6 +186,7 @@ def register(
     country: str = "",
     timezone: str = "UTC",
     wants_newsletter: bool = False,
+    language: str = "en",
     now: datetime,
 ) -> tuple[Registration, bool]:
     """Register `email` (already normalised) for `webinar`: confirmed while seats remain, then
@@ -193,6 +195,7 @@ def register(
 
     A webinar with `confirm_registrations` holds the seat as 'pending' for CONFIRMATION_HOLD and
     sends a link to confirm the address instead of the invite; its waiting list asks for the same.
+    `language` ('en', 'fr'), the language of the form, is the language of every email to the registrant.
     Returns (registration, created)."""
     # Everything that needs no lock happens first: on SQLite the lock is the database's only writer.
     registration = Registration(
@@ -205,6 +208,7 @@ def register(
         timezone=canonical_zone_or_none(timezone) or webinar.timezone,
         status="confirmed",
         wants_newsletter=wants_newsletter,
+        language=language_of(language),
         created_at=now,
         confirmed_at=now,
         ical_uid=new_ical_uid(service_domain()),
@@ -225,7 +229,7 @@ def register(
         set_committed_value(webinar, "sections", agenda)
 
     if wants_newsletter:
-        request_newsletter(email, name, timezone=registration.timezone, now=now)
+        request_newsletter(email, name, timezone=registration.timezone, now=now, language=registration.language)
 
     existing = db.session.get(Registration, existing_id) if existing_id is not None else None
     if webinar.confirm_registrations or (existing is not None and lapsed(existing, now)):
@@ -254,6 +258,24 @@ def register(
     usable = registration.status == "confirmed" and unchanged
     notifications.send_registration_email(registration, invite=invite if usable else None, unsolicited=True)
     return registration, True
+
+
+def public_outcome(registration: Registration, created: bool, now: datetime) -> str:
+    """What the page after registering may say about this submission: 'confirmed', 'pending' (a seat
+    held until the address is confirmed) or 'waitlisted'.
+
+    The page must read the same whether or not the address was registered before (nobody may learn
+    that about someone else's address), so it says what a newcomer gets at this moment, which the
+    seats shown on the webinar page already tell everyone: for a new registration, its state; for an
+    address registered before, whose existing registration stands, the state a new one would have had.
+    The email sent to the address tells its owner their real state."""
+    if created:
+        return registration.status
+    webinar = registration.webinar
+    seats = counts(webinar, now)
+    if seats["available"] is not None and seats["available"] <= 0:
+        return "waitlisted"
+    return "pending" if webinar.confirm_registrations else "confirmed"
 
 
 # Why someone on the waiting list gets a seat; the email says which.
@@ -429,7 +451,9 @@ def cancel_registration(registration: Registration, *, now: datetime, by: str = 
     return first_moved(fill_freed_seats(webinar, now))
 
 
-def request_newsletter(email: str, name: str, *, timezone: str | None = None, now: datetime) -> None:
+def request_newsletter(
+    email: str, name: str, *, timezone: str | None = None, now: datetime, language: str = "en"
+) -> None:
     """Start the newsletter's double opt-in. The one place registrations call the newsletter."""
     from ..newsletter.operations import request_subscription
 
@@ -441,6 +465,7 @@ def request_newsletter(email: str, name: str, *, timezone: str | None = None, no
         consent_text=str(NEWSLETTER_CONSENT_TEXT),
         timezone=timezone,
         now=now,
+        language=language,
     )
 
 

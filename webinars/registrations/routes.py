@@ -10,14 +10,16 @@ from werkzeug.exceptions import TooManyRequests
 
 from .. import ratelimit, timezones
 from ..catalogue import queries
+from ..catalogue.calendars import calendar_links
 from ..catalogue.models import AgendaSection, Webinar
 from ..database import MAX_ID, utcnow
 from ..errors import render_error
 from ..extensions import db
 from ..forms import ButtonForm
+from ..language import current_language
 from ..outbox.idle import on_idle
 from ..security import keep_private
-from ..tokens import BadToken, read_token
+from ..tokens import BadToken, make_stable_token, read_stable_token, read_token
 from . import operations
 from .forms import RegistrationForm
 from .models import Registration
@@ -105,7 +107,7 @@ def register(slug: str):
     if not form.validate_on_submit():
         return _registration_page(webinar, form, 422)
     try:
-        operations.register(
+        registration, created = operations.register(
             webinar,
             name=form.name.data,
             email=form.email.data,
@@ -113,21 +115,49 @@ def register(slug: str):
             country=form.country.data or "",
             timezone=form.timezone.data,
             wants_newsletter=bool(form.newsletter.data),
+            language=current_language(),
             now=now,
         )
+        outcome = operations.public_outcome(registration, created, now)
     except operations.RegistrationClosed:
         db.session.rollback()
         return _registration_page(webinar, form, 409, _("Registration for this webinar has closed."))
     db.session.commit()
-    # The same page whether the address was new or already registered: nothing to enumerate.
+    # The same page whether the address was new or already registered: nothing to enumerate (see
+    # public_outcome). The outcome travels signed, so that nobody can make the page say something else.
     # `slug` is the webinar's (it was looked up by it): reading webinar.slug would reload the row.
-    return redirect(url_for(".thanks", slug=slug), 303)
+    # Stable: every submission with this outcome gets the very same address and page.
+    token = make_stable_token(OUTCOME_PURPOSE, {"w": webinar.id, "o": outcome})
+    return redirect(url_for(".thanks", slug=slug, outcome=token), 303)
+
+
+OUTCOME_PURPOSE = "registration-outcome"
+OUTCOMES = ("confirmed", "pending", "waitlisted")
+
+
+def _outcome(webinar: Webinar) -> str | None:
+    try:
+        payload = read_stable_token(OUTCOME_PURPOSE, request.args.get("outcome", ""))
+    except BadToken:
+        return None
+    if not isinstance(payload, dict) or payload.get("w") != webinar.id or payload.get("o") not in OUTCOMES:
+        return None
+    return payload["o"]
 
 
 @blueprint.get("/webinars/<slug>/registered")
 def thanks(slug: str):
+    """After registering: whether the seat is confirmed, held or on the waiting list (for this
+    submission, as public_outcome says it), how to add it to a calendar and how to join. Without a
+    valid outcome (an old or copied link) the page says only what is true for everyone."""
     webinar = _webinar_or_404(slug)
-    return render_template("registrations/thanks.html", webinar=webinar)
+    return render_template(
+        "registrations/thanks.html",
+        webinar=webinar,
+        outcome=_outcome(webinar),
+        calendar_links=calendar_links(webinar),
+        now=utcnow(),
+    )
 
 
 def _registration_or_error(token: str, purpose: str = TOKEN_PURPOSE):
@@ -174,6 +204,8 @@ def _manage_page(registration: Registration, token: str, notice: str | None = No
         form=ButtonForm(),
         token=token,
         notice=notice,
+        now=now,
+        calendar_links=calendar_links(webinar),
     )
 
 
