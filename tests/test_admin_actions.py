@@ -89,6 +89,7 @@ class _FormReader(HTMLParser):
         self.data: dict[str, object] = {}
         self._textarea: str | None = None
         self._select: str | None = None
+        self._selects: dict[str, int] = {}  # several <select>s may share a name (display zones)
         self._in_form = False
 
     def handle_starttag(self, tag, attrs):
@@ -109,8 +110,15 @@ class _FormReader(HTMLParser):
             self.data[name] = ""
         elif tag == "select":
             self._select = name
+            self._selects[name] = self._selects.get(name, 0) + 1
         elif tag == "option" and self._select and "selected" in attributes:
-            self.data[self._select] = attributes.get("value", "")
+            if self._selects[self._select] > 1 or isinstance(self.data.get(self._select), list):
+                # The browser sends one value per select of that name.
+                earlier = self.data.get(self._select, [])
+                self.data[self._select] = [*(earlier if isinstance(earlier, list) else [earlier])]
+                self.data[self._select].append(attributes.get("value", ""))
+            else:
+                self.data[self._select] = attributes.get("value", "")
 
     def handle_endtag(self, tag):
         if tag == "textarea":

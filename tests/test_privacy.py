@@ -4,6 +4,8 @@ address is registered."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import re
 from datetime import datetime
@@ -26,6 +28,13 @@ from webinars.registrations.operations import counts, register
 
 ANA = "Ana.Lima@Example.org"  # as she typed it when registering; the newsletter stores it lower-cased
 BOB = "bob@example.org"
+
+
+def _plain_text(path) -> str:
+    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    return message.get_body(("plain",)).get_content()
+
+
 MANAGE_LINK = re.compile(r"http://webinars\.test(/registrations/[A-Za-z0-9_.\-]+)")
 
 
@@ -128,7 +137,9 @@ def test_privacy_erase_leaves_nothing_of_the_person_and_keeps_the_counts(app, ru
     mail_dir = tmp_path / "mail"
     before = _person_everywhere(app, mail_dir)
     manage_paths = [
-        MANAGE_LINK.search(path.read_text()).group(1)
+        # The text as a mail client shows it: a non-ASCII place name makes the part quoted-printable,
+        # whose soft line breaks cut a long link in the raw file.
+        MANAGE_LINK.search(_plain_text(path)).group(1)
         for path in sorted(mail_dir.glob("*registration*.eml"))
         if "Ana.Lima@Example.org" in path.read_text()
     ]

@@ -57,6 +57,11 @@ LABELS = {
         "rescheduled": _l("rescheduled"),
         "published": _l("published"),
         "cancelled": _l("cancelled"),
+        "discarded": _l("draft discarded"),
+        "seat given": _l("seat given"),
+        "registration cancelled": _l("registration cancelled"),
+        "data exported": _l("personal data exported"),
+        "data erased": _l("personal data erased"),
     },
     "language": {
         "en": _l("English"),

@@ -505,7 +505,7 @@ def registration_cancel(registration_id: int):
             "registration cancelled",
             by,
             now,
-            "Cancelled by hand",
+            _("Cancelled by hand"),
             registration_id=registration.id,
         )
     if promoted is not None:
@@ -514,7 +514,7 @@ def registration_cancel(registration_id: int):
             "seat given",
             by,
             now,
-            "Moved up from the waiting list: a seat freed",
+            _("Moved up from the waiting list: a seat freed"),
             registration_id=promoted.id,
         )
     db.session.commit()
@@ -548,9 +548,9 @@ def registration_promote(registration_id: int):
         return redirect(back)
     counts = _counts(registration.webinar)
     capacity, taken = registration.webinar.capacity, counts["confirmed"] + counts["pending"]
-    details = "Given a seat by hand" if registration.status == "confirmed" else "Offered a seat by hand"
+    details = _("Given a seat by hand") if registration.status == "confirmed" else _("Offered a seat by hand")
     if capacity is not None and taken > capacity:
-        details += f", beyond capacity ({taken} seats taken of {capacity})"
+        details += _(", beyond capacity (%(taken)s seats taken of %(capacity)s)", taken=taken, capacity=capacity)
     catalogue_ops.audit(registration.webinar, "seat given", by, now, details, registration_id=registration.id)
     db.session.commit()
     if registration.status == "pending":

@@ -262,9 +262,9 @@ def update_webinar(
     needs_notice = published and any(name in changes for name in NOTIFY_FIELDS)
     if needs_notice and notify:
         sent = _send_update(webinar, significant)
-        details += f"\nRegistrants notified: {sent}"
+        details += "\n" + _("Registrants notified: %(num)s", num=sent)
     elif needs_notice:
-        details += "\nRegistrants not notified (the organiser unticked “notify registrants”)"
+        details += "\n" + _("Registrants not notified (the organiser unticked “notify registrants”)")
     audit(webinar, action, by, now, details)
     if published and "capacity" in changes:
         for registration in _fill_free_seats(webinar, now):
@@ -273,7 +273,7 @@ def update_webinar(
                 "seat given",
                 by,
                 now,
-                "Moved up from the waiting list: more seats",
+                _("Moved up from the waiting list: more seats"),
                 registration_id=registration.id,
             )
     return changes
@@ -329,7 +329,16 @@ def discard_draft(webinar: Webinar, *, by: Organiser | None, now: datetime) -> N
         .execution_options(synchronize_session=False)
     )
     audit(
-        None, "discarded", by, now, f"Discarded the draft “{webinar.title}” (/webinars/{webinar.slug}, id {webinar.id})"
+        None,
+        "discarded",
+        by,
+        now,
+        _(
+            "Discarded the draft “%(title)s” (/webinars/%(slug)s, id %(id)s)",
+            title=webinar.title,
+            slug=webinar.slug,
+            id=webinar.id,
+        ),
     )
     db.session.delete(webinar)
 
@@ -467,9 +476,9 @@ def _show(webinar: Webinar, name: str, value) -> str:
     if value in (None, "", ()):
         return _("(none)")
     if name == "timezone":
-        return zone_place(value)
+        return zone_place(value) if is_known_zone(value) else value  # what was stored, if it names no zone
     if name == "display_zones_text":
-        return ", ".join(zone_place(zone) for zone in value.split())
+        return ", ".join(zone_place(zone) if is_known_zone(zone) else zone for zone in value.split())
     if isinstance(value, tuple):
         return ", ".join(value)
     return str(value)

@@ -4,6 +4,7 @@ import json
 
 import click
 from flask.cli import with_appcontext
+from flask_babel import gettext as _
 
 from ..database import utcnow
 from ..extensions import db
@@ -29,18 +30,18 @@ def erase_address(email: str, yes: bool) -> None:
 
     held = operations.find(email)
     if held.empty:
-        click.echo("Nothing is stored for that address.")
+        click.echo(_("Nothing is stored for that address."))
         return
-    click.echo(f"Held about {operations.normalise(email)}:")
+    click.echo(_("Held about %(email)s:", email=operations.normalise(email)))
     for line in held.describe():
         click.echo(f"  - {line}")
     if not yes:
-        click.confirm("Erase all of it? Registrations are kept anonymised so that counts stay right", abort=True)
+        click.confirm(_("Erase all of it? Registrations are kept anonymised so that counts stay right"), abort=True)
     now = utcnow()
     erased = operations.erase(email, now=now)
     operations.record("data erased", email, erased, by=None, now=now)
     db.session.commit()
-    click.echo(f"Erased {operations.normalise(email)}: {'; '.join(erased.describe())}.")
+    click.echo(_("Erased %(email)s: %(what)s.", email=operations.normalise(email), what="; ".join(erased.describe())))
 
 
 @privacy_group.command("export")

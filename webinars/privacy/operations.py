@@ -79,13 +79,15 @@ class Holdings:
             )
         if self.suppression:
             lines.append(_("a suppressed address (after a hard bounce)"))
-        counted = (
-            (self.registrations, "%(num)s registration", "%(num)s registrations"),
-            (self.messages, "%(num)s email in the outbox", "%(num)s emails in the outbox"),
-            (self.rate_limit_hits, "%(num)s rate-limit record", "%(num)s rate-limit records"),
-            (self.mail_files, "%(num)s .eml file", "%(num)s .eml files"),
-        )
-        lines += [ngettext(one, many, number) for number, one, many in counted if number]
+        # Each written out, so that the catalogue extraction sees the messages.
+        if self.registrations:
+            lines.append(ngettext("%(num)s registration", "%(num)s registrations", self.registrations))
+        if self.messages:
+            lines.append(ngettext("%(num)s email in the outbox", "%(num)s emails in the outbox", self.messages))
+        if self.rate_limit_hits:
+            lines.append(ngettext("%(num)s rate-limit record", "%(num)s rate-limit records", self.rate_limit_hits))
+        if self.mail_files:
+            lines.append(ngettext("%(num)s .eml file", "%(num)s .eml files", self.mail_files))
         return lines
 
 
@@ -155,7 +157,8 @@ def erase(email: str, *, now: datetime) -> Holdings:
 
 def record(action: str, email: str, holdings: Holdings, *, by: Organiser | None, now: datetime) -> None:
     """The request in the audit trail: what was held, and the address's fingerprint, never the address."""
-    what = "; ".join(holdings.describe()) or "nothing"
-    who = "an organiser" if by is not None else "the command line"
-    details = f"Address fingerprint {fingerprint(email)} (from {who})\n{what}"
+    what = "; ".join(holdings.describe()) or _("nothing")
+    who = _("an organiser") if by is not None else _("the command line")
+    details = _("Address fingerprint %(fingerprint)s (from %(who)s)", fingerprint=fingerprint(email), who=who)
+    details += "\n" + what
     audit(None, action, by, now, details)
