@@ -87,7 +87,7 @@ def test_a_french_browser_gets_the_whole_flow_in_french(live_site, upcoming, chr
         form = page.locator("form[action$='/register']")
         form.get_by_label("Votre nom").fill("Marie Curie")
         form.get_by_label("Adresse électronique").fill("marie@example.fr")
-        form.get_by_label("Trouver un fuseau par ville, pays ou décalage").fill("brésil")
+        form.get_by_label("Chercher par ville, pays ou décalage").fill("brésil")
         expect(page.locator("#timezone-search-status")).to_contain_text("fuseaux correspondent")
         form.get_by_label("Votre fuseau horaire").select_option("America/Sao_Paulo")
         shot(page, "registration-form-fr")

@@ -54,6 +54,14 @@ SEED_WEBINARS = [
     {
         "slug": "worker-co-operatives-across-continents",
         "title": "Worker co-operatives across continents: Policy and practical experiences from Japan and beyond",
+        "title_fr": (
+            "Les coopératives de travail sur tous les continents\u00a0: politiques et expériences du Japon "
+            "et d’ailleurs"
+        ),
+        "summary_fr": (
+            "En 2020, le Parlement japonais a adopté à l’unanimité une loi inédite sur les coopératives de travail, "
+            "qui donne pour la première fois un cadre juridique unique au mouvement coopératif du pays."
+        ),
         "summary": (
             "In 2020, the Japanese legislature unanimously approved a groundbreaking law focusing on worker "
             "co-operatives, providing for the first time a centralised legal framework for the country’s "
@@ -109,6 +117,11 @@ SEED_WEBINARS = [
     {
         "slug": "platform-cooperatives-good-jobs-great-places",
         "title": "Platform cooperatives: Building good jobs and great places",
+        "title_fr": "Les coopératives de plateforme\u00a0: des emplois de qualité et des territoires vivants",
+        "summary_fr": (
+            "Les coopératives de plateforme pourraient transformer l’économie numérique en rendant le pouvoir aux "
+            "utilisateurs, aux travailleurs et aux communautés locales."
+        ),
         "summary": (
             "Platform cooperatives have the potential to reshape the digital economy by putting power back into "
             "the hands of users, workers and local communities."
@@ -180,6 +193,9 @@ def _upcoming_webinars(today: date) -> list[dict]:
         {
             "slug": "social-economy-in-asia-pacific",
             "title": "The social economy in Asia-Pacific: Lessons from Japan and Korea",
+            "title_fr": "L’économie sociale en Asie-Pacifique\u00a0: les leçons du Japon et de la Corée",
+            "summary_fr": "Des praticiens de Tokyo et de Séoul comparent la façon dont les lois et les collectivités "
+            "locales soutiennent les entreprises sociales.",
             "summary": "Practitioners from Tokyo and Seoul compare how laws and local governments support "
             "social enterprises.",
             "local_start": (today + timedelta(days=9), time(17, 0)),
@@ -202,6 +218,9 @@ def _upcoming_webinars(today: date) -> list[dict]:
         {
             "slug": "community-wealth-building-in-cities",
             "title": "Community wealth building in cities: New York, Glasgow and Barcelona",
+            "title_fr": "Ancrer la richesse dans les villes\u00a0: New York, Glasgow et Barcelone",
+            "summary_fr": "Comment les villes se servent de la commande publique et du foncier pour garder la richesse "
+            "sur place.",
             "summary": "How city governments use procurement and land to keep wealth local.",
             "local_start": (today + timedelta(days=16), time(10, 0)),
             "timezone": "America/New_York",
@@ -223,6 +242,11 @@ def _upcoming_webinars(today: date) -> list[dict]:
         {
             "slug": "worker-buyouts-down-under",
             "title": "Worker buyouts down under: Co-operative succession in Australia",
+            "title_fr": (
+                "Reprises d’entreprises par les salariés aux antipodes\u00a0: la transmission coopérative en Australie"
+            ),
+            "summary_fr": "Quand les dirigeants partent à la retraite, les salariés peuvent-ils reprendre "
+            "l’entreprise\u00a0? Expériences d’Australie et de Nouvelle-Zélande.",
             "summary": "When owners retire, can workers take over? Experiences from Australia and New Zealand.",
             "local_start": (today + timedelta(days=23), time(9, 0)),
             "timezone": "Australia/Sydney",
@@ -235,6 +259,9 @@ def _upcoming_webinars(today: date) -> list[dict]:
         {
             "slug": "digital-skills-for-social-enterprises",
             "title": "Digital skills for social enterprises in South Asia",
+            "title_fr": "Compétences numériques pour les entreprises sociales d’Asie du Sud",
+            "summary_fr": "Des programmes de formation en Inde et au Népal qui aident les petites coopératives à "
+            "passer au numérique.",
             "summary": "Training programmes from India and Nepal that help small co-operatives go online.",
             "local_start": (today + timedelta(days=30), time(15, 30)),
             "timezone": "Asia/Kolkata",
@@ -280,6 +307,9 @@ def build_webinar(data: dict, domain: str, status: str = "published") -> Webinar
         ical_uid=new_ical_uid(domain),
         title=data["title"],
         summary=data.get("summary", ""),
+        # French readers see these (content in French is the organisers' own, not a translation of the UI).
+        title_fr=data.get("title_fr", ""),
+        summary_fr=data.get("summary_fr", ""),
         description=data.get("description", ""),
         starts_at=starts_at,
         ends_at=starts_at + timedelta(minutes=data["duration_minutes"]),
