@@ -199,7 +199,8 @@ def test_topic_page_shows_the_topic_its_webinars_and_its_content_newest_first(to
     page = text_of(response)
     assert "Worker cooperatives are emerging as an organizational model." in page and "2 July 2021" in page
     assert "Co-op succession" in page and "Tourism only" not in page
-    assert "Your time (Asia/Tokyo)" in page  # the visitor's zone, as on webinar pages
+    assert "Your time: " in page and "Tokyo time" in page  # the visitor's zone on each card, as on the catalogue
+    assert "Asia/Tokyo" not in page
     assert "Recorded talk" in page and "Unrecorded talk" not in page
     assert "A draft" not in page and "Elsewhere" not in page
     assert page.index("Newest interview") < page.index("Oldest news") < page.index("Undated publication")

@@ -87,7 +87,7 @@ def test_each_confirmed_subscriber_gets_what_matches_their_topics(newsroom, runn
     assert "News · 27 September 2017" in coop
     # Times as on the site, and in the subscriber's own zone.
     assert "Paris time | " in coop and "Tokyo time" in coop
-    assert "Your time (America/New_York):" in coop
+    assert "Your time (New York, United States):" in coop
 
     tourism = mails["tourism@example.org"].body("plain")
     assert "Tourism news" in tourism and "Co-op" not in tourism and "Your time" not in tourism
@@ -283,7 +283,7 @@ def test_rendering_costs_one_render_per_distinct_content_not_per_subscriber(app,
         # three items, the webinar in two zones; two templates (text and HTML) each.
         assert len(prepared.bodies) == 6
         assert prepared.renders == 2 * (1 + 2 + 3 + 2)
-    tokyo = [m for m in smtp_server.messages if "Your time (Asia/Tokyo)" in m.body("plain")]
+    tokyo = [m for m in smtp_server.messages if "Your time (Tokyo, Japan)" in m.body("plain")]
     assert len(tokyo) == 10  # the "a" subscribers (the webinar's topic) with a Tokyo zone
     assert len({m.message["List-Unsubscribe"] for m in smtp_server.messages}) == 60
 

@@ -277,3 +277,34 @@ def test_a_topic_page_offers_its_own_calendar_in_the_pages_language(app, client)
     assert 'href="webcal://webinars.test/calendar.ics?topic=cooperatives&amp;lang=fr"' in page
     page = client.get("/?topic=cooperatives", headers=ENGLISH).get_data(as_text=True)
     assert 'href="webcal://webinars.test/calendar.ics?topic=cooperatives"' in page
+
+
+def test_the_digest_reaches_each_subscriber_in_their_language(app, runner, smtp_server):
+    from tests.test_content import make_item
+    from webinars.newsletter.models import Subscriber as Person
+
+    with app.app_context():
+        coop = make_topic("cooperatives", "Co-operatives")
+        make_item(title="Co-op news", topics=[coop])
+        build_webinar(
+            title="Co-op webinar",
+            title_fr="Le webinaire des coopératives",
+            starts_at=utcnow() + timedelta(days=5),
+            display_zones=["Europe/Paris", "Asia/Tokyo"],
+            topics=[coop],
+        )
+        for email, language in (("lea@example.fr", "fr"), ("tom@example.org", "en")):
+            db.session.add(Person(email=email, status="subscribed", language=language, timezone="America/Sao_Paulo"))
+        db.session.commit()
+    result = runner.invoke(args=["newsletter", "digest"])
+    assert result.exit_code == 0, result.output
+    deliver(app)
+    mails = {message.rcpt_tos[0]: message for message in smtp_server.messages}
+    french, english = mails["lea@example.fr"], mails["tom@example.org"]
+    assert french.subject.replace("\u00a0", " ").endswith(": les nouveautés")
+    text = french.body("plain")
+    assert "Le webinaire des coopératives" in text and "heure de Paris" in text
+    assert "Chez vous (São Paulo, Brésil)" in text and "Se désabonner" in text and "Co-op news" in text
+    assert "Co-op webinar" in english.body("plain") and "Your time (São Paulo, Brazil):" in english.body("plain")
+    for message in (french, english):
+        assert "background:#14304f" in message.body("html")  # the branded layout of every message

@@ -17,7 +17,6 @@ from ..catalogue import queries as catalogue_queries
 from ..catalogue.viewer import remember, viewer_zone
 from ..database import utcnow
 from ..templating import page_locale
-from ..timezones import selectable_zones
 from . import feeds, queries
 from .models import ITEM_TYPES, TYPE_LABELS
 
@@ -79,7 +78,6 @@ def _topic_webinars(topic, choice, now) -> Markup:
                 upcoming=catalogue_queries.upcoming(now, topic),
                 recorded=catalogue_queries.recorded(now, topic),
                 viewer=choice,
-                zones=selectable_zones(),
                 now=now,
             )
         )

@@ -109,45 +109,71 @@ def digest(since, dry_run: bool):
     now = utcnow()
     start = pytz.utc.localize(since) if since is not None else None
     if start is not None and start >= now:
-        raise click.UsageError("--since must be in the past.")
+        raise click.UsageError(_("--since must be in the past."))
     if not dry_run:
         for unfinished in digests.resume_unfinished():
             click.echo(
-                f"Digest {unfinished.id}: finished an interrupted expansion ({unfinished.recipients_count} queued)."
+                _(
+                    "Digest %(id)s: finished an interrupted expansion (%(num)s queued).",
+                    id=unfinished.id,
+                    num=unfinished.recipients_count,
+                )
             )
     start, end = digests.next_period(now, start)
     plan = digests.make_plan(start, end)
-    period = f"{_when(start)} to {_when(end)}"
+    period = _("%(start)s to %(end)s", start=_when(start), end=_when(end))
     new_webinars = sum(1 for webinar in plan.webinars if webinar.new)
-    summary = (
-        f"{len(plan.items)} new items, {len(plan.webinars)} webinars in the next {plan.upcoming_days} days "
-        f"({new_webinars} new)"
+    summary = _(
+        "%(items)s new items, %(webinars)s webinars in the next %(days)s days (%(new)s new)",
+        items=len(plan.items),
+        webinars=len(plan.webinars),
+        days=plan.upcoming_days,
+        new=new_webinars,
     )
     if dry_run:
         click.echo(
-            f"Dry run, period {period}: {summary}; {digests.estimate_recipients(plan)} subscribers would get it."
+            _(
+                "Dry run, period %(period)s: %(summary)s; %(num)s subscribers would get it.",
+                period=period,
+                summary=summary,
+                num=digests.estimate_recipients(plan),
+            )
         )
         return
     try:
         digest_row = digests.create_digest(plan, created_by="cli")
     except digests.DigestExists as exists:
         db.session.rollback()
-        number = f" (digest {exists.digest.id})" if exists.digest is not None else ""
-        click.echo(f"A digest for the period from {_when(start)} is already recorded{number}; nothing sent.")
+        if exists.digest is not None:
+            message = _(
+                "A digest for the period from %(start)s is already recorded (digest %(id)s); nothing sent.",
+                start=_when(start),
+                id=exists.digest.id,
+            )
+        else:
+            message = _("A digest for the period from %(start)s is already recorded; nothing sent.", start=_when(start))
+        click.echo(message)
         return
     db.session.commit()  # recorded before expansion: an interruption leaves a digest that can be resumed
     digests.expand_digest(digest_row)
     skipped = digest_row.considered_count - digest_row.recipients_count
     click.echo(
-        f"Digest {digest_row.id}, period {period}: {summary}; {digest_row.recipients_count} recipients queued, "
-        f"{skipped} with nothing new (or suppressed) skipped. The mail worker delivers them."
+        _(
+            "Digest %(id)s, period %(period)s: %(summary)s; %(num)s recipients queued, %(skipped)s with nothing new "
+            "(or suppressed) skipped. The mail worker delivers them.",
+            id=digest_row.id,
+            period=period,
+            summary=summary,
+            num=digest_row.recipients_count,
+            skipped=skipped,
+        )
     )
 
 
 def _when(instant) -> str:
     from .digest import FIRST_PERIOD_START
 
-    return "the beginning" if instant == FIRST_PERIOD_START else f"{instant:%Y-%m-%d %H:%M} UTC"
+    return _("the beginning") if instant == FIRST_PERIOD_START else f"{instant:%Y-%m-%d %H:%M} UTC"
 
 
 @newsletter_group.command("resume")

@@ -42,8 +42,9 @@ from ..content.feeds import item_url
 from ..content.models import TYPE_LABELS, ContentItem
 from ..database import UTCDateTime, utcnow
 from ..extensions import db
+from ..language import LOCALES, language_of
 from ..outbox.models import OutboxMessage
-from ..timezones import canonical_zone_or_none, day_date, long_date, time_range, to_zone, zone_times_line
+from ..timezones import canonical_zone_or_none, day_date, long_date, time_range, to_zone, zone_place, zone_times_line
 from ..tokens import make_token
 from ..urls import external_url, service_domain
 from . import operations
@@ -103,6 +104,8 @@ class WebinarFacts:
     title: str
     summary: str
     url: str
+    title_fr: str
+    summary_fr: str
     starts_at: datetime
     ends_at: datetime
     timezone: str
@@ -118,6 +121,8 @@ class WebinarFacts:
             title=webinar.title,
             summary=webinar.summary,
             url=external_url("catalogue.webinar", slug=webinar.slug),
+            title_fr=webinar.title_fr,
+            summary_fr=webinar.summary_fr,
             starts_at=webinar.starts_at,
             ends_at=webinar.ends_at,
             timezone=webinar.timezone,
@@ -412,16 +417,19 @@ def resume_unfinished(now: datetime | None = None, stale_after: timedelta = time
 # -- rendering at send time -------------------------------------------------------------------------
 
 
-def subscriber_language(subscriber_values) -> str:
-    """The language a subscriber reads the digest in. The site speaks one language today; when
-    subscribers carry one, it is read here and everything below renders in it."""
-    return current_app.config.get("BABEL_DEFAULT_LOCALE", "en_GB")
+def subscriber_language(language: str | None) -> str:
+    """The locale a subscriber reads the digest in: that of the language they signed up in (English for
+    the admin's preview, which stands for no one in particular). Everything below renders in it."""
+    return LOCALES[language_of(language)]
 
 
 def _webinar_context(webinar: WebinarFacts, zone: str | None, locale: str) -> dict:
     local = to_zone(webinar.starts_at, webinar.timezone)
+    language = language_of(locale)
     context = {
         "webinar": webinar,
+        "title": webinar.title_fr if language == "fr" and webinar.title_fr else webinar.title,
+        "summary": webinar.summary_fr if language == "fr" and webinar.summary_fr else webinar.summary,
         "date": long_date(local, locale),
         "range": time_range(webinar.starts_at, webinar.ends_at, webinar.timezone, locale),
         "zones_line": zone_times_line(webinar.starts_at, list(webinar.display_zones), locale),
@@ -432,7 +440,7 @@ def _webinar_context(webinar: WebinarFacts, zone: str | None, locale: str) -> di
         context["your_time"] = (
             f"{long_date(mine, locale)}, {time_range(webinar.starts_at, webinar.ends_at, zone, locale)}"
         )
-        context["your_zone"] = zone
+        context["your_zone"] = zone_place(zone, locale)  # "São Paulo, Brazil", never the IANA id
     return context
 
 
@@ -627,6 +635,7 @@ def _load_recipients(row, cache: _Cache) -> None:
             Subscriber.token_version,
             Subscriber.timezone,
             Suppression.id,
+            Subscriber.language,
         )
         .join(Subscriber, Subscriber.id == OutboxMessage.subscriber_id)
         .outerjoin(Suppression, Suppression.email == Subscriber.email)
@@ -651,14 +660,14 @@ def _load_recipients(row, cache: _Cache) -> None:
     now = time.monotonic()
     if len(cache.recipients) > 4 * LOOKAHEAD:
         cache.recipients.clear()
-    for subscriber_id, email, status, version, zone, suppressed in found:
+    for subscriber_id, email, status, version, zone, suppressed, language in found:
         cache.recipients[(row.digest_id, subscriber_id)] = _Recipient(
             email=email,
             token_version=version,
             deliverable=status == "subscribed" and suppressed is None,
             zone=canonical_zone_or_none(zone),
             topics=frozenset(topics.get(subscriber_id, ())),
-            language=subscriber_language(None),
+            language=subscriber_language(language),
             loaded_at=now,
         )
 
