@@ -24,12 +24,28 @@ AXE = ROOT / "tests" / "js" / "node_modules" / "axe-core" / "axe.min.js"
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
 LANGUAGES = {"en": "en-GB", "fr": "fr-FR"}
 
-# Admin GET endpoints that are not pages: what each answers instead.
+# GET endpoints that are not pages: what each answers instead.
 NOT_PAGES = {
     "admin.registrations_csv": "a CSV file",
     "admin.subscribers_csv": "a CSV file",
     "admin.preview_zones": "JSON for the form's live preview",
+    "static": "CSS and scripts",
+    "catalogue.feed": "a calendar feed",
+    "catalogue.download": "a calendar file",
+    "catalogue.zone_names": "JSON for the browser's zone offer",
+    "content.feed": "an Atom feed",
+    "content.topic_feed": "an Atom feed",
+    "language.switch": "a redirect back to the page, in the chosen language",
 }
+
+
+def _pages(app, admin: bool) -> set[str]:
+    """Every GET endpoint that answers with a page, public or admin."""
+    return {
+        rule.endpoint
+        for rule in app.url_map.iter_rules()
+        if "GET" in rule.methods and rule.endpoint not in NOT_PAGES and rule.endpoint.startswith("admin.") == admin
+    }
 
 
 def _axe_source() -> str:
@@ -53,11 +69,13 @@ def _describe(violations: list[dict]) -> str:
 class Auditor:
     """Runs axe on the page as it is now; collects violations per page state."""
 
-    def __init__(self, page, source: str):
+    def __init__(self, page, source: str, app=None):
         self.page = page
         self.source = source
+        self.app = app
         self.failures: dict[str, list[dict]] = {}
         self.audited: list[str] = []
+        self.endpoints: set[str] = set()  # which of the app's pages were audited
 
     def check(self, name: str) -> None:
         self.page.wait_for_load_state("load")
@@ -72,8 +90,27 @@ class Auditor:
             WCAG_TAGS,
         )
         self.audited.append(name)
+        if self.app is not None:
+            self.endpoints.add(self._endpoint())
         if result:
             self.failures[f"{name} ({self.page.url})"] = result
+
+    def _endpoint(self) -> str:
+        """The endpoint of the page shown now (a form sent back answers at the POST's address)."""
+        from urllib.parse import urlsplit
+
+        from werkzeug.exceptions import MethodNotAllowed, NotFound
+
+        adapter = self.app.url_map.bind("localhost")
+        path = urlsplit(self.page.url).path
+        for method in ("GET", "POST"):
+            try:
+                return adapter.match(path, method=method)[0]
+            except MethodNotAllowed:
+                continue
+            except NotFound:
+                return "(not found)"
+        return "(unknown)"
 
     def visit(self, name: str, url: str) -> None:
         response = self.page.goto(url)
@@ -90,13 +127,13 @@ def auditor_for(chromium):
     source = _axe_source()
     contexts = []
 
-    def make(language: str) -> Auditor:
+    def make(language: str, app=None) -> Auditor:
         context = chromium.new_context(
             viewport=VIEWPORT, locale=LANGUAGES[language], timezone_id="Europe/Paris", bypass_csp=True
         )
         context.set_default_timeout(15_000)
         contexts.append(context)
-        return Auditor(context.new_page(), source)
+        return Auditor(context.new_page(), source, app)
 
     yield make
     for context in contexts:
@@ -115,6 +152,9 @@ class States:
     confirm: str
     newsletter_confirm: str
     newsletter_manage: str
+    item: str
+    item_id: int
+    topic_id: int
     webinar_id: int
     draft_id: int
     registration_id: int
@@ -127,6 +167,7 @@ def states(live_site) -> States:
     """Every kind of page the site can show, made with the real operations."""
     from tests.factories import make_topic, make_webinar
     from tests.test_admin import make_organiser
+    from tests.test_content import make_item
     from webinars.database import utcnow
     from webinars.extensions import db
     from webinars.newsletter import operations as newsletter
@@ -168,6 +209,7 @@ def states(live_site) -> States:
             speakers=speakers,
         )
         draft = make_webinar(slug="a11y-draft", title="Not yet", status="draft")
+        item = make_item(title="A report on care co-operatives", topics=[topic], body="The **findings**.")
         registration, _created = operations.register(
             upcoming, name="Ana Lima", email="ana@example.org", timezone="America/Sao_Paulo", now=now
         )
@@ -206,6 +248,9 @@ def states(live_site) -> States:
             confirm="/registrations/" + notifications.confirm_token(pending) + "/confirm",
             newsletter_confirm=f"/newsletter/confirm/{confirm_token}",
             newsletter_manage=newsletter.manage_token(subscriber),
+            item=f"/content/{item.slug}",
+            item_id=item.id,
+            topic_id=topic.id,
             webinar_id=upcoming.id,
             draft_id=draft.id,
             registration_id=registration.id,
@@ -216,7 +261,7 @@ def states(live_site) -> States:
 
 @pytest.mark.parametrize("language", ["en", "fr"])
 def test_every_public_page_state_has_no_wcag_violation(live_site, states, auditor_for, language):
-    audit = auditor_for(language)
+    audit = auditor_for(language, live_site.app)
     page, url = audit.page, live_site.url
     audit.visit("home", url + "/")
     audit.visit("home with the visitor's zone", url + "/?tz=America/Sao_Paulo")
@@ -260,10 +305,15 @@ def test_every_public_page_state_has_no_wcag_violation(live_site, states, audito
     audit.visit("newsletter confirmation", url + states.newsletter_confirm)
     audit.visit("newsletter preferences", url + "/newsletter/preferences/" + states.newsletter_manage)
     audit.visit("newsletter unsubscribe", url + "/newsletter/unsubscribe/" + states.newsletter_manage)
+    audit.visit("topics", url + "/topics/")
+    audit.visit("topic page", url + "/topics/cooperatives?tz=Asia/Tokyo")
+    audit.visit("news and publications", url + "/content/")
+    audit.visit("a content item", url + states.item)
     audit.visit("not found", url + "/webinars/no-such-webinar")
     audit.visit("invalid link", url + "/registrations/not-a-token")
+    missed = _pages(live_site.app, admin=False) - audit.endpoints
+    assert not missed, f"public pages not audited: {sorted(missed)}"
     audit.assert_clean()
-    assert len(audit.audited) == 23
 
 
 def _admin_urls(app, states: States) -> dict[str, str]:
@@ -271,6 +321,8 @@ def _admin_urls(app, states: States) -> dict[str, str]:
         "webinar_id": states.webinar_id,
         "registration_id": states.registration_id,
         "campaign_id": states.campaign_id,
+        "item_id": states.item_id,
+        "topic_id": states.topic_id,
     }
     special = {
         "admin.registration_promote": {"registration_id": states.waitlisted_id},
@@ -322,11 +374,7 @@ def test_every_page_of_the_organisers_area_has_no_wcag_violation(live_site, stat
     audit.check("personal data found")
 
     walked = {name for name in audit.audited if name.startswith("admin.")}
-    every_page = {
-        rule.endpoint
-        for rule in live_site.app.url_map.iter_rules()
-        if rule.endpoint.startswith("admin.") and "GET" in rule.methods and rule.endpoint not in NOT_PAGES
-    } - {"admin.login"}
+    every_page = _pages(live_site.app, admin=True) - {"admin.login"}  # audited first, before signing in
     assert walked == every_page, f"admin pages not audited: {sorted(every_page - walked)}"
     audit.assert_clean()
 
