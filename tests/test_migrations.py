@@ -218,13 +218,13 @@ def test_0020_stores_each_persons_language_and_keeps_one_live_registration_per_a
     # Rebuilding registrations on SQLite kept the partial unique index partial: a cancelled row of an
     # address does not stop a live one, two live ones are refused.
     insert = (
-        "INSERT INTO registrations (webinar_id, email, name, organisation, country, timezone, status,"
-        " wants_newsletter, created_at, language) VALUES (1, 'hans@xn--bcher-kva.example', 'Hans', '', '', 'UTC',"
-        " '{status}', false, '2026-11-02 10:00:00', 'fr')"
+        "INSERT INTO registrations (id, webinar_id, email, name, organisation, country, timezone, status,"
+        " wants_newsletter, created_at, language) VALUES ({id}, 1, 'hans@xn--bcher-kva.example', 'Hans', '', '',"
+        " 'UTC', '{status}', false, '2026-11-02 10:00:00', 'fr')"
     )
-    _execute(url, insert.format(status="confirmed"))
+    _execute(url, insert.format(id=4, status="confirmed"))
     with pytest.raises(sa.exc.IntegrityError):
-        _execute(url, insert.format(status="waitlisted"))
+        _execute(url, insert.format(id=5, status="waitlisted"))
 
     _migrate(url, "downgrade", "0006_content_items")
     assert _column(url, "SELECT count(*) FROM registrations") == [4]
