@@ -17,7 +17,7 @@ from tests._support.forms import post_form
 from tests.factories import make_webinar
 from tests.test_admin import EMAIL, signed_in
 from tests.test_admin_webinars import _publish, create_via_form
-from webinars.admin.models import AuditEvent
+from webinars.audit import AuditEvent
 from webinars.catalogue.models import Webinar
 from webinars.database import utcnow
 from webinars.extensions import db
@@ -52,7 +52,9 @@ def _full_house(app, capacity: int = 2, people=PEOPLE) -> tuple[int, dict[str, i
         )
         ids = {}
         for name, email in people:
-            registration, _created = register(webinar, name=name, email=email, timezone="Asia/Tokyo", now=utcnow())
+            registration = db.session.get(
+                Registration, register(webinar, name=name, email=email, timezone="Asia/Tokyo", now=utcnow()).id
+            )
             ids[email] = registration.id
         db.session.commit()
         deliver_due()

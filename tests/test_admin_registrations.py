@@ -29,7 +29,9 @@ def _webinar_with_registrations(app, people, capacity=2):
         webinar = make_webinar(local_start=datetime(2030, 6, 4, 10, 0), capacity=capacity, title="Full house")
         ids = {}
         for name, email in people:
-            registration, _created = register(webinar, name=name, email=email, timezone="Europe/Paris", now=utcnow())
+            registration = db.session.get(
+                Registration, register(webinar, name=name, email=email, timezone="Europe/Paris", now=utcnow()).id
+            )
             ids[email] = registration.id
         db.session.commit()
         return webinar.id, ids

@@ -14,8 +14,8 @@ from webinars.database import utcnow
 from webinars.extensions import db
 from webinars.newsletter import operations
 from webinars.newsletter.campaigns import campaign_message_bytes
-from webinars.newsletter.models import Campaign, Subscriber, Suppression
-from webinars.outbox.models import OutboxMessage
+from webinars.newsletter.models import Campaign, Subscriber
+from webinars.outbox.models import OutboxMessage, Suppression
 from webinars.outbox.sender import Sender, deliver_due
 
 BODY = "Hello **everyone**.\n\nSee [the programme](https://example.org/p).\n\n<script>alert(1)</script>\n"

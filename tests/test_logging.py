@@ -17,6 +17,7 @@ from webinars.extensions import db
 from webinars.logs import REDACTED, redact
 from webinars.newsletter import operations as newsletter
 from webinars.newsletter.models import Subscriber
+from webinars.registrations.models import Registration
 from webinars.registrations.notifications import manage_token
 from webinars.registrations.operations import register
 from webinars.tokens import make_token
@@ -26,7 +27,9 @@ def _tokens(app) -> dict[str, str]:
     """A registration's manage token and a subscriber's manage and confirmation tokens."""
     with app.app_context():
         webinar = make_webinar(local_start=datetime(2030, 6, 4, 10, 0))
-        registration, _ = register(webinar, name="Ana", email="ana@example.org", now=utcnow())
+        registration = db.session.get(
+            Registration, register(webinar, name="Ana", email="ana@example.org", now=utcnow()).id
+        )
         newsletter.request_subscription("bo@example.org", "Bo", [], source="test", consent_text="yes")
         subscriber = db.session.scalar(db.select(Subscriber))
         db.session.commit()
@@ -75,7 +78,7 @@ def test_application_log_lines_carry_level_and_request_id_and_no_token(app, caps
     def broken(*args):
         raise RuntimeError("the template blew up")
 
-    monkeypatch.setattr("webinars.registrations.operations.waitlist_position", broken)
+    monkeypatch.setattr("webinars.registrations.queries.waitlist_position", broken)
     capsys.readouterr()
     response = app.test_client().get(f"/registrations/{tokens['registration']}")
     assert response.status_code == 500

@@ -41,6 +41,9 @@ def test_the_newest_migrations_downgrade_and_upgrade_again(app):
 
     with app.app_context(), _logging_kept():
         downgrade(directory=str(MIGRATIONS), revision="-1")
+        assert _revision(db) == "0020_french_and_zones"
+        assert "payload" not in {c["name"] for c in inspect(db.engine).get_columns("outbox_messages")}
+        downgrade(directory=str(MIGRATIONS), revision="-1")
         assert _revision(db) == "0006_content_items"
         assert "language" not in {column["name"] for column in inspect(db.engine).get_columns("registrations")}
         downgrade(directory=str(MIGRATIONS), revision="-1")
@@ -210,7 +213,7 @@ def test_0020_stores_each_persons_language_and_keeps_one_live_registration_per_a
             connection.execute(sa.text(statement), {"now": NOW, **params})
     engine.dispose()
 
-    _migrate(url, "upgrade", "head")
+    _migrate(url, "upgrade", "0020_french_and_zones")
     # Everyone who signed up before French existed signed up in English.
     assert _column(url, "SELECT language FROM registrations ORDER BY id") == ["en", "en", "en"]
     assert _column(url, "SELECT language FROM subscribers ORDER BY id") == ["en", "en", "en"]
@@ -234,3 +237,56 @@ def test_0020_stores_each_persons_language_and_keeps_one_live_registration_per_a
     finally:
         engine.dispose()
     assert "language" not in columns
+
+
+def test_0010_keys_live_registrations_by_mailbox_and_keeps_intents_until_delivered(empty_database):
+    url = empty_database
+    _migrate(url, "upgrade", "0020_french_and_zones")
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text(OLD_ROWS[0][0]), {"now": NOW, **OLD_ROWS[0][1]})
+        connection.execute(
+            sa.text(
+                "INSERT INTO registrations (id, webinar_id, email, name, organisation, country, timezone, status,"
+                " wants_newsletter, created_at) VALUES"
+                " (1, 1, 'Ana@Example.org', 'Ana', '', '', 'UTC', 'confirmed', false, :now),"
+                " (2, 1, 'ana@example.org', 'Ana again', '', '', 'UTC', 'waitlisted', false, :now),"
+                " (3, 1, 'ANA@example.org', 'Ana before', '', '', 'UTC', 'cancelled', false, :now),"
+                " (4, 1, 'Élise@example.org', 'Élise', '', '', 'UTC', 'confirmed', false, :now)"
+            ),
+            {"now": NOW},
+        )
+    engine.dispose()
+
+    _migrate(url, "upgrade", "head")
+    # One live registration per mailbox: the later spelling of Ana's address is cancelled, the earlier kept.
+    assert _column(url, "SELECT email_key, status FROM registrations ORDER BY id") == [
+        ("ana@example.org", "confirmed"),
+        ("ana@example.org", "cancelled"),
+        ("ana@example.org", "cancelled"),
+        ("élise@example.org", "confirmed"),  # case-folded in Python: SQL's lower() leaves É alone
+    ]
+    with pytest.raises(sa.exc.IntegrityError):
+        _execute(
+            url,
+            "INSERT INTO registrations (webinar_id, email, email_key, name, organisation, country, timezone, status,"
+            " wants_newsletter, created_at) VALUES (1, 'ÉLISE@example.org', 'élise@example.org', 'É', '', '',"
+            " 'UTC', 'waitlisted', false, '2026-11-01 12:00:00')",
+        )
+
+    # An intent still waiting to be sent: the older code could not build it, so no downgrade yet.
+    _execute(
+        url,
+        "INSERT INTO outbox_messages (id, kind, to_address, payload, status, attempts, next_attempt_at, created_at)"
+        " VALUES (7, 'registration_confirmed', 'Ana@Example.org', '{\"r\": 1}', 'queued', 0,"
+        " '2026-11-01 12:00:00', '2026-11-01 12:00:00')",
+    )
+    with pytest.raises(SystemExit):  # Flask-Migrate logs "... deliver them first ..." and exits with 1
+        _migrate(url, "downgrade", "0020_french_and_zones")
+    assert _column(url, "SELECT version_num FROM alembic_version") == ["0010_intent_outbox"]
+    _execute(url, "UPDATE outbox_messages SET status = 'sent'")
+    _migrate(url, "downgrade", "0020_french_and_zones")
+    assert _column(url, "SELECT id, status FROM outbox_messages") == [(7, "sent")]
+    assert _column(url, "SELECT count(*) FROM outbox_messages WHERE raw IS NOT NULL") == [1]
+    _migrate(url, "upgrade", "head")
+    assert _column(url, "SELECT count(*) FROM registrations WHERE email_key = 'ana@example.org'") == [3]

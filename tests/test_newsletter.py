@@ -14,7 +14,8 @@ from tests.factories import make_topic
 from webinars.database import utcnow
 from webinars.extensions import db
 from webinars.newsletter import operations
-from webinars.newsletter.models import ConsentEvent, Subscriber, Suppression
+from webinars.newsletter.models import ConsentEvent, Subscriber
+from webinars.outbox.models import Suppression
 from webinars.outbox.sender import deliver_due
 from webinars.tokens import make_token
 

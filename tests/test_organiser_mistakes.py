@@ -22,7 +22,7 @@ from tests._support.forms import csrf_token, post_form
 from tests.factories import make_topic, make_webinar
 from tests.test_admin import signed_in
 from tests.test_admin_webinars import webinar_form
-from webinars.admin.models import AuditEvent
+from webinars.audit import AuditEvent
 from webinars.catalogue.models import Topic, Webinar, new_ical_uid
 from webinars.database import utcnow
 from webinars.extensions import db

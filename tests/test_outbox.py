@@ -11,9 +11,8 @@ from sqlalchemy import func, select
 
 from webinars.database import utcnow
 from webinars.extensions import db
-from webinars.newsletter.models import Suppression
 from webinars.outbox.messages import build_email
-from webinars.outbox.models import OutboxMessage
+from webinars.outbox.models import OutboxMessage, Suppression
 from webinars.outbox.operations import enqueue
 from webinars.outbox.sender import Sender, deliver_due
 

@@ -17,11 +17,12 @@ from sqlalchemy import func, select
 from tests._support.forms import post_form
 from tests.factories import make_topic, make_webinar
 from tests.test_admin import EMAIL, make_organiser, signed_in
-from webinars.admin.models import AuditEvent
+from webinars.audit import AuditEvent
 from webinars.database import utcnow
 from webinars.extensions import db
 from webinars.newsletter import operations as newsletter
-from webinars.newsletter.models import ConsentEvent, Subscriber, Suppression
+from webinars.newsletter.models import ConsentEvent, Subscriber
+from webinars.outbox.models import Suppression
 from webinars.outbox.sender import deliver_due
 from webinars.registrations.models import Registration
 from webinars.registrations.operations import counts, register

@@ -42,7 +42,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     configure(app, test_config)
     configure_logging(app)
     register_extensions(app)
-    register_blueprints(app)
+    register_parts(app)
     register_errorhandlers(app)
     register_template_helpers(app)
     register_security_headers(app)
@@ -105,7 +105,6 @@ def default_base_url(instance_path: str, port: int) -> str:
 
 def register_extensions(app: Flask) -> None:
     from . import models  # noqa: F401  (the whole schema, for Alembic and relationships)
-    from .admin import auth  # noqa: F401  (registers the organiser loader)
     from .database import configure_engine_events
 
     db.init_app(app)
@@ -124,22 +123,21 @@ def select_locale() -> str:
     return select_locale()
 
 
-def register_blueprints(app: Flask) -> None:
-    from .admin.routes import blueprint as admin
-    from .catalogue.routes import blueprint as catalogue
-    from .content.routes import register as register_content
+def register_parts(app: Flask) -> None:
+    """Each part plugs itself in (its pages, the renderers of its mail, its idle-time housekeeping,
+    its answers to other parts' signals); this is the one place that knows them all."""
+    from . import admin, catalogue, content, newsletter, registrations
     from .language import register as register_language
-    from .newsletter.routes import blueprint as newsletter
-    from .registrations.routes import blueprint as registrations
+    from .outbox import register_idle_hook
+    from .ratelimit import forget_stale
     from .urls import DatabaseIdConverter
 
     # Before any route is added: every <int:...> is bounded to what a database id can be.
     app.url_map.converters["int"] = DatabaseIdConverter
-    app.register_blueprint(catalogue)
-    app.register_blueprint(registrations)
-    app.register_blueprint(newsletter)
-    register_content(app)
-    app.register_blueprint(admin)
+    for part in (catalogue, registrations, newsletter, content, admin):
+        part.init_app(app)
+    # Rate-limit counters older than any window are forgotten while the mail worker is idle.
+    register_idle_hook(app, forget_stale)
     register_language(app, TRANSLATIONS)
 
 

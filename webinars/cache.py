@@ -1,10 +1,12 @@
 """Small per-process caches for pages and files that are costly to build and cheap to version."""
 
+import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
 from flask import current_app
+from flask_wtf.csrf import generate_csrf
 
 
 class BoundedCache:
@@ -36,3 +38,28 @@ def app_cache(name: str, size: int) -> BoundedCache:
     """The named cache of the current app (each app, and so each test database, has its own)."""
     # setdefault is atomic on a dict, so two threads of a fresh worker end up with the same cache.
     return current_app.extensions.setdefault(f"webinars.cache.{name}", BoundedCache(size))
+
+
+# -- pages served from the cache, each with the visitor's own CSRF token --------------------------------
+
+# Stands for the visitor's CSRF token in a page rendered for the cache: random per process, so that
+# no stored text can contain it by chance.
+CSRF_PLACEHOLDER = "csrf-" + secrets.token_hex(16)
+
+
+def _placeholder() -> str:
+    return CSRF_PLACEHOLDER
+
+
+def cacheable_context() -> dict:
+    """Template context that makes a page the same for every visitor: forms write csrf_token() (the
+    global Flask-WTF provides), which this shadows with the placeholder."""
+    return {"csrf_token": _placeholder}
+
+
+def personal(body: str) -> str:
+    """A cached page with this visitor's CSRF token in place of the placeholder (a cheap signature;
+    the session cookie keeps the raw token, as with any form)."""
+    if CSRF_PLACEHOLDER not in body:
+        return body
+    return body.replace(CSRF_PLACEHOLDER, generate_csrf())

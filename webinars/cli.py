@@ -11,7 +11,7 @@ from .catalogue.demo import load_demo_data
 from .content.demo import load_demo_content
 from .newsletter.commands import newsletter_group
 from .outbox.commands import mail_group
-from .privacy.commands import privacy_group
+from .privacy.commands import newsletter_erase, newsletter_export, privacy_group
 from .registrations.commands import reminders_group
 
 
@@ -36,5 +36,8 @@ def demo_load(if_empty: bool):
 
 
 def register(app: Flask) -> None:
+    # The newsletter's old names for a person's data requests, which the privacy part answers.
+    newsletter_group.add_command(newsletter_export)
+    newsletter_group.add_command(newsletter_erase)
     for group in (demo_group, mail_group, reminders_group, newsletter_group, privacy_group, admin_group):
         app.cli.add_command(group)

@@ -21,17 +21,17 @@ def parse_id(text: str | None) -> int | None:
     return number if 0 < number <= MAX_ID else None
 
 
-def _mailbox(address: str) -> str:
-    # The address rule (webinars/addresses.py): the domain in its ASCII form, so that
-    # marie@bücher.example and marie@xn--bcher-kva.example are one address.
+def mailbox_key(address: str) -> str:
+    """The mailbox an address names, for comparing: the domain in its ASCII form (the address rule,
+    webinars/addresses.py) and everything case-folded, so that marie@bücher.example and
+    marie@xn--bcher-kva.example are one address, and Ana.Lima@, ana.lima@, Élise@ and élise@ too
+    (mailboxes are case-insensitive in practice). Python folds every script; SQL's lower() does not."""
     return delivery_address((address or "").strip()).casefold()
 
 
 def same_address(a: str | None, b: str | None) -> bool:
-    """Whether two spellings name the same mailbox for a person asking about their data: Ana.Lima@ and
-    ana.lima@ are one person (mailboxes are case-insensitive in practice), Élise@ and élise@ too, and
-    so are a domain in Unicode and in ASCII form."""
-    return bool(a) and bool(b) and _mailbox(a) == _mailbox(b)
+    """Whether two spellings name the same mailbox (mailbox_key), for a person asking about their data."""
+    return bool(a) and bool(b) and mailbox_key(a) == mailbox_key(b)
 
 
 def address_condition(column, email: str):

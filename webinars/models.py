@@ -1,10 +1,11 @@
 """Imports every model so that the metadata (and Alembic) sees the whole schema."""
 
-from .admin.models import AuditEvent, Organiser
+from .admin.models import Organiser
+from .audit import AuditEvent
 from .catalogue.models import AgendaSection, Partner, Speaker, Topic, Webinar
 from .content.models import ContentItem
-from .newsletter.models import Campaign, ConsentEvent, Digest, Subscriber, Suppression
-from .outbox.models import OutboxMessage
+from .newsletter.models import Campaign, ConsentEvent, Digest, Subscriber
+from .outbox.models import OutboxMessage, Suppression
 from .ratelimit import RateLimitBackoff, RateLimitCounter
 from .registrations.models import Registration
 

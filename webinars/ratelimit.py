@@ -198,6 +198,16 @@ def prune(older_than: timedelta, now: datetime | None = None) -> int:
     return removed or 0
 
 
+# Longer than any window: counters older than this are no use to anyone.
+HISTORY = timedelta(days=1)
+
+
+def forget_stale(now: datetime | None = None) -> int:
+    """Forget counters older than any rate-limit window, so that the table stays small (the mail
+    worker's housekeeping)."""
+    return prune(HISTORY, now)
+
+
 def _address_keys(model, address: str):
     # An address is stored as its normalised self, alone or first in a composite key ("address client").
     key = _key(lookup_key(address))

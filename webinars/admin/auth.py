@@ -15,10 +15,6 @@ from ..database import parse_id, utcnow
 from ..extensions import db, login_manager
 from .models import Organiser
 
-login_manager.login_view = "admin.login"
-login_manager.login_message = _l("Please sign in to see that page.")
-login_manager.login_message_category = "info"
-
 PASSWORD_METHOD = "scrypt"
 MIN_PASSWORD_LENGTH = 12
 
@@ -37,7 +33,14 @@ SEEN_AT = "organiser_seen_at"
 SEEN_RESOLUTION = 60  # the idle clock is moved at most once a minute, not on every request
 
 
-@login_manager.user_loader
+def init_login(app) -> None:
+    """Flask-Login's side of the organisers' sessions: who a session belongs to, where to sign in."""
+    login_manager.user_loader(load_organiser)
+    login_manager.login_view = "admin.login"
+    login_manager.login_message = _l("Please sign in to see that page.")
+    login_manager.login_message_category = "info"
+
+
 def load_organiser(user_id: str) -> Organiser | None:
     """The organiser a session belongs to, checked on every request: the session ends when its
     version is behind the organiser's (sign-out, new password, deactivation), when the organiser

@@ -55,6 +55,11 @@ def _http_url(form, field):
 DATE_RANGE_MESSAGE = _l("Choose a date from %(first)s to %(last)s.", first=FIRST_YEAR, last=LAST_YEAR)
 
 
+def year_allowed(year: int) -> bool:
+    """Whether a date in this year can be stored (the forms' bounds, FIRST_YEAR to LAST_YEAR)."""
+    return FIRST_YEAR <= year <= LAST_YEAR
+
+
 def in_date_range(form, field):
     """Dates far outside the present would overflow every zone's wall clock and calendar files."""
     if field.data and not FIRST_YEAR <= field.data.year <= LAST_YEAR:

@@ -1,10 +1,10 @@
-"""Organisers who sign in, and the audit trail of what they changed."""
+"""Organisers who sign in (what they did is in the audit trail, webinars/audit.py)."""
 
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import Boolean, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
 
 from ..database import UTCDateTime, utcnow
 from ..extensions import db
@@ -33,29 +33,3 @@ class Organiser(UserMixin, db.Model):
     def end_sessions(self) -> None:
         """End every session of this organiser, on every device (the caller commits)."""
         self.session_version = (self.session_version or 0) + 1
-
-
-class AuditEvent(db.Model):
-    __tablename__ = "audit_events"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
-    organiser_id: Mapped[int | None] = mapped_column(ForeignKey("organisers.id", ondelete="SET NULL"), nullable=True)
-    webinar_id: Mapped[int | None] = mapped_column(
-        ForeignKey("webinars.id", ondelete="CASCADE"), nullable=True, index=True
-    )
-    # The registration an organiser acted on (a seat given, a cancellation): shown by its current name,
-    # so that the audit text holds no personal data and erasing the person leaves none behind.
-    registration_id: Mapped[int | None] = mapped_column(
-        ForeignKey("registrations.id", ondelete="SET NULL"), nullable=True, index=True
-    )
-    # A content item's history, kept the same way as a webinar's.
-    item_id: Mapped[int | None] = mapped_column(
-        ForeignKey("content_items.id", ondelete="CASCADE"), nullable=True, index=True
-    )
-    action: Mapped[str] = mapped_column(String(60))  # created, updated, published, rescheduled, ...
-    details: Mapped[str] = mapped_column(Text, default="")
-
-    organiser: Mapped[Organiser | None] = relationship()
-    webinar: Mapped["Webinar | None"] = relationship()  # noqa: F821 (the catalogue imports this module)
-    registration: Mapped["Registration | None"] = relationship()  # noqa: F821 (registrations imports admin)

@@ -11,36 +11,28 @@ from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_t
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
-from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import TooManyRequests
 
+from .. import audit
 from ..catalogue import operations as catalogue_ops
-from ..catalogue.models import FIRST_YEAR, LAST_YEAR, Topic, Webinar
+from ..catalogue import queries as catalogue_queries
 from ..content import operations as content_ops
 from ..content import queries as content_queries
-from ..content.models import ContentItem
 from ..database import parse_id, utcnow
 from ..extensions import db, login_manager
 from ..forms import ButtonForm
 from ..markup import markdown_to_html
 from ..newsletter import digest as digests
-from ..newsletter.models import Campaign, Digest, Subscriber, subscriber_topics
-from ..newsletter.operations import (
-    announcement_markdown,
-    campaign_progress,
-    count_recipients,
-    create_campaign,
-    expand_campaign,
-)
+from ..newsletter import queries as newsletter_queries
+from ..newsletter.operations import announcement_markdown, create_campaign, expand_campaign
 from ..outbox import queries as outbox_queries
 from ..outbox.operations import requeue_failed
 from ..privacy import operations as privacy_ops
-from ..registrations.models import REGISTRATION_STATUSES, Registration
-from ..registrations.operations import SeatsFull, cancel_registration, first_waitlisted, give_seat
+from ..registrations import queries as registration_queries
+from ..registrations.operations import SeatsFull, cancel_registration, give_seat
 from ..timezones import UnknownZoneError, WallTimeError, canonical_zone_or_none, localize, to_zone, zone_times_line
-from . import exports
+from . import exports, trail
 from .auth import authenticate, begin_sign_in, end_session, session_used, signed_in, start_session
 from .forms import (
     DATE_RANGE_MESSAGE,
@@ -55,9 +47,9 @@ from .forms import (
     WebinarForm,
     capacity_below_confirmed_message,
     split_zones,
+    year_allowed,
 )
 from .lines import format_agenda, format_partners, format_references
-from .models import AuditEvent
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -142,24 +134,23 @@ def logout():
 # -- webinars ----------------------------------------------------------------------------------------
 
 
-def _webinar_or_404(webinar_id: int | None) -> Webinar:
-    webinar = db.session.get(Webinar, webinar_id) if webinar_id is not None else None
+def _webinar_or_404(webinar_id: int | None):
+    webinar = catalogue_queries.webinar_by_id(webinar_id)
     if webinar is None:
         abort(404)
     return webinar
 
 
 def _topic_choices() -> list[tuple[int, str]]:
-    return [(topic.id, topic.name) for topic in db.session.scalars(select(Topic).order_by(Topic.name))]
+    return [(topic.id, topic.name) for topic in catalogue_queries.all_topics()]
 
 
 @blueprint.get("/")
 def index():
-    webinars = db.session.scalars(select(Webinar).order_by(Webinar.starts_at.desc(), Webinar.id.desc())).all()
-    return render_template("admin/index.html", webinars=webinars, now=utcnow())
+    return render_template("admin/index.html", webinars=catalogue_queries.all_webinars(), now=utcnow())
 
 
-def _form_data(webinar: Webinar) -> dict:
+def _form_data(webinar) -> dict:
     items = catalogue_ops.items_of(webinar)
     data = {
         "title": webinar.title,
@@ -193,7 +184,7 @@ def _form_data(webinar: Webinar) -> dict:
 
 
 def _fields(form: WebinarForm) -> catalogue_ops.WebinarFields:
-    topics = [db.session.get(Topic, topic_id) for topic_id in form.topics.data or []]
+    topics = catalogue_queries.topics_by_id(form.topics.data)
     topics += [catalogue_ops.topic_named(name) for name in form.new_topic_names()]
     return catalogue_ops.WebinarFields(
         title=form.title.data,
@@ -267,7 +258,7 @@ def webinar_new():
     return render_template("admin/webinar_form.html", form=form, webinar=None, preview=preview), status
 
 
-def _edit_saved_message(webinar: Webinar, changes: dict, notified: bool, moved_up: int) -> str:
+def _edit_saved_message(webinar, changes: dict, notified: bool, moved_up: int) -> str:
     if not changes:
         return _("Nothing changed.")
     published = webinar.status == "published"
@@ -333,12 +324,7 @@ def webinar_edit(webinar_id: int):
 @blueprint.get("/webinars/<int:webinar_id>")
 def webinar(webinar_id: int):
     webinar = _webinar_or_404(webinar_id)
-    events = db.session.scalars(
-        select(AuditEvent)
-        .where(AuditEvent.webinar_id == webinar.id)
-        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
-        .options(selectinload(AuditEvent.organiser), selectinload(AuditEvent.registration))
-    ).all()
+    events = trail.lines(audit.events_of_webinar(webinar.id))
     return render_template("admin/webinar.html", webinar=webinar, events=events, counts=_counts(webinar))
 
 
@@ -406,7 +392,7 @@ def preview_zones():
         clock = time.fromisoformat(args.get("time", ""))
     except ValueError:
         return jsonify(line="", error=_("Enter a start date and time."))
-    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+    if not year_allowed(day.year):
         return jsonify(line="", error=str(DATE_RANGE_MESSAGE))
     try:
         instant = localize(datetime.combine(day, clock.replace(tzinfo=None)), zone)
@@ -424,21 +410,13 @@ def preview_zones():
 # -- registrations -----------------------------------------------------------------------------------
 
 
-def _counts(webinar: Webinar) -> dict:
+def _counts(webinar) -> dict:
     """Registrations per state; a hold past its deadline counts as expired before housekeeping marks it."""
-    overdue = and_(Registration.status.in_(("pending", "waitlisted")), Registration.confirm_by <= utcnow())
-    state = case((overdue, literal("expired")), else_=Registration.status)
-    rows = db.session.execute(
-        select(state, func.count(Registration.id)).where(Registration.webinar_id == webinar.id).group_by(state)
-    ).all()
-    counts = dict.fromkeys(REGISTRATION_STATUSES, 0)
-    counts.update({status: number for status, number in rows})
-    counts["all"] = sum(counts.values())
-    return counts
+    return registration_queries.counts_by_state(webinar.id)
 
 
-def _registration_or_404(registration_id: int) -> Registration:
-    registration = db.session.get(Registration, registration_id)
+def _registration_or_404(registration_id: int):
+    registration = registration_queries.registration(registration_id)
     if registration is None:
         abort(404)
     return registration
@@ -448,10 +426,7 @@ def _registration_or_404(registration_id: int) -> Registration:
 def registrations(webinar_id: int):
     webinar = _webinar_or_404(webinar_id)
     status = request.args.get("status", "")
-    query = select(Registration).where(Registration.webinar_id == webinar.id)
-    if status in REGISTRATION_STATUSES:
-        query = query.where(Registration.status == status)
-    rows = db.session.scalars(query.order_by(Registration.created_at, Registration.id)).all()
+    rows = registration_queries.of_webinar(webinar.id, status)
     return render_template(
         "admin/registrations.html", webinar=webinar, registrations=rows, counts=_counts(webinar), status=status
     )
@@ -460,13 +435,10 @@ def registrations(webinar_id: int):
 @blueprint.get("/webinars/<int:webinar_id>/registrations.csv")
 def registrations_csv(webinar_id: int):
     webinar = _webinar_or_404(webinar_id)
-    rows = db.session.scalars(
-        select(Registration).where(Registration.webinar_id == webinar.id).order_by(Registration.id)
-    ).all()
-    return exports.registrations_response(webinar, rows)
+    return exports.registrations_response(webinar, registration_queries.of_webinar(webinar.id, by_id=True))
 
 
-def _registration_page(template: str, registration: Registration, form, status: int = 200):
+def _registration_page(template: str, registration, form, status: int = 200):
     """A confirmation step: what will happen and what will be sent, before the POST acts."""
     webinar = registration.webinar
     counts = _counts(webinar)
@@ -477,7 +449,7 @@ def _registration_page(template: str, registration: Registration, form, status: 
             webinar=webinar,
             form=form,
             counts=counts,
-            next_waiting=first_waitlisted(webinar, utcnow()),
+            next_waiting=registration_queries.first_waitlisted(webinar, utcnow()),
             starts_in_future=webinar.starts_at > utcnow(),
         ),
         status,
@@ -499,22 +471,23 @@ def registration_cancel(registration_id: int):
         return _registration_page("admin/registration_cancel.html", registration, form)
     now, by = utcnow(), _organiser()
     promoted = cancel_registration(registration, now=now, by="organiser")
+    webinar_id = registration.webinar_id
     if registration.cancelled_at == now:  # not cancelled by the person a moment earlier
-        catalogue_ops.audit(
-            registration.webinar,
+        audit.record(
             "registration cancelled",
             by,
             now,
             _("Cancelled by hand"),
+            webinar_id=webinar_id,
             registration_id=registration.id,
         )
     if promoted is not None:
-        catalogue_ops.audit(
-            registration.webinar,
+        audit.record(
             "seat given",
             by,
             now,
             _("Moved up from the waiting list: a seat freed"),
+            webinar_id=webinar_id,
             registration_id=promoted.id,
         )
     db.session.commit()
@@ -551,7 +524,7 @@ def registration_promote(registration_id: int):
     details = _("Given a seat by hand") if registration.status == "confirmed" else _("Offered a seat by hand")
     if capacity is not None and taken > capacity:
         details += _(", beyond capacity (%(taken)s seats taken of %(capacity)s)", taken=taken, capacity=capacity)
-    catalogue_ops.audit(registration.webinar, "seat given", by, now, details, registration_id=registration.id)
+    audit.record("seat given", by, now, details, webinar_id=registration.webinar_id, registration_id=registration.id)
     db.session.commit()
     if registration.status == "pending":
         flash(
@@ -610,92 +583,43 @@ def history():
     """Every organiser's action, newest first, including those whose webinar is gone (discarded drafts)
     and those about no webinar (data requests)."""
     page = parse_id(request.args.get("page")) or 1
-    events = db.paginate(
-        select(AuditEvent)
-        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
-        .options(
-            selectinload(AuditEvent.organiser),
-            selectinload(AuditEvent.webinar),
-            selectinload(AuditEvent.registration),
-        ),
-        page=min(page, 100_000),
-        per_page=100,
-        error_out=False,
-    )
+    events = db.paginate(audit.events(), page=min(page, 100_000), per_page=100, error_out=False)
+    events.items = trail.lines(events.items)
     return render_template("admin/history.html", events=events)
 
 
 # -- newsletter --------------------------------------------------------------------------------------
 
 
-def _subscriber_query():
-    """Subscribers matching the search form: text in address or name, state, topic."""
+def _search() -> newsletter_queries.SubscriberSearch:
+    """The subscriber search form's values: text in address or name, state, topic."""
     args = request.args
-    query = select(Subscriber)
-    text = (args.get("q") or "").strip()[:200]
-    if text:
-        pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        query = query.where(
-            or_(
-                func.lower(Subscriber.email).like(pattern, escape="\\"),
-                func.lower(Subscriber.name).like(pattern, escape="\\"),
-            )
-        )
-    if args.get("status") in ("pending", "subscribed", "unsubscribed"):
-        query = query.where(Subscriber.status == args["status"])
-    topic_slug = args.get("topic") or ""
-    if topic_slug:
-        query = query.where(Subscriber.topics.any(Topic.slug == topic_slug))
-    return query.order_by(Subscriber.id)
+    return newsletter_queries.SubscriberSearch(
+        text=(args.get("q") or "").strip()[:200], status=args.get("status") or "", topic=args.get("topic") or ""
+    )
 
 
 @blueprint.get("/newsletter")
 def newsletter():
-    by_state = {"pending": 0, "subscribed": 0, "unsubscribed": 0}
-    by_state.update(
-        dict(db.session.execute(select(Subscriber.status, func.count(Subscriber.id)).group_by(Subscriber.status)).all())
-    )
-    by_topic: dict[str, dict] = {}
-    topic_rows = db.session.execute(
-        select(Topic.slug, Topic.name, Subscriber.status, func.count(Subscriber.id))
-        .join(subscriber_topics, subscriber_topics.c.topic_id == Topic.id)
-        .join(Subscriber, Subscriber.id == subscriber_topics.c.subscriber_id)
-        .group_by(Topic.slug, Topic.name, Subscriber.status)
-        .order_by(Topic.name)
-    ).all()
-    for slug, name, state, number in topic_rows:
-        entry = by_topic.setdefault(slug, {"name": name, "pending": 0, "subscribed": 0, "unsubscribed": 0})
-        entry[state] = number
     page = request.args.get("page", "1")
-    results = db.paginate(
-        _subscriber_query().options(selectinload(Subscriber.topics)),
-        page=int(page) if page.isdigit() and len(page) < 7 else 1,
-        per_page=50,
-        error_out=False,
-    )
-    topics = db.session.scalars(select(Topic).order_by(Topic.name)).all()
     return render_template(
         "admin/newsletter.html",
-        by_state=by_state,
-        by_topic=by_topic,
-        results=results,
-        topics=topics,
+        by_state=newsletter_queries.subscribers_by_state(),
+        by_topic=newsletter_queries.subscribers_by_topic(),
+        results=newsletter_queries.search_page(_search(), int(page) if page.isdigit() and len(page) < 7 else 1),
+        topics=catalogue_queries.all_topics(),
         args=request.args.to_dict(),
     )
 
 
 @blueprint.get("/newsletter/subscribers.csv")
 def subscribers_csv():
-    rows = db.session.scalars(_subscriber_query().options(selectinload(Subscriber.topics))).all()
-    return exports.subscribers_response(rows)
+    return exports.subscribers_response(newsletter_queries.search_all(_search()))
 
 
 @blueprint.get("/newsletter/campaigns")
 def campaigns():
-    rows = db.session.scalars(select(Campaign).order_by(Campaign.created_at.desc(), Campaign.id.desc())).all()
-    return render_template(
-        "admin/campaigns.html", campaigns=[(campaign, campaign_progress(campaign)) for campaign in rows]
-    )
+    return render_template("admin/campaigns.html", campaigns=newsletter_queries.campaigns_with_progress())
 
 
 @blueprint.route("/newsletter/campaigns/new", methods=["GET", "POST"])
@@ -712,8 +636,8 @@ def campaign_new():
     form = CampaignForm(topic_choices=_topic_choices(), data=initial)
     preview, status = None, 200
     # Said before sending, for the topics ticked now; the same selection as the expansion's.
-    slugs = list(db.session.scalars(select(Topic.slug).where(Topic.id.in_(form.topics.data or []))))
-    recipients = count_recipients(slugs)
+    slugs = [topic.slug for topic in catalogue_queries.topics_by_id(form.topics.data)]
+    recipients = newsletter_queries.count_recipients(slugs)
     if form.validate_on_submit():
         if request.form.get("action") == "send" and form.confirm.data:
             try:
@@ -772,10 +696,12 @@ def mail_retry(message_id: int):
 
 @blueprint.get("/newsletter/campaigns/<int:campaign_id>")
 def campaign(campaign_id: int):
-    campaign = db.session.get(Campaign, campaign_id)
+    campaign = newsletter_queries.campaign(campaign_id)
     if campaign is None:
         abort(404)
-    return render_template("admin/campaign.html", campaign=campaign, progress=campaign_progress(campaign))
+    return render_template(
+        "admin/campaign.html", campaign=campaign, progress=newsletter_queries.campaign_progress(campaign)
+    )
 
 
 # -- the digest ----------------------------------------------------------------------------------------
@@ -787,7 +713,7 @@ def digests_page():
     and the history of digests with their counts."""
     start, end = digests.next_period(utcnow())
     plan = digests.make_plan(start, end)
-    history = db.session.scalars(select(Digest).order_by(Digest.period_end.desc(), Digest.id.desc()).limit(50)).all()
+    history = newsletter_queries.recent_digests(50)
     return render_template(
         "admin/digests.html",
         plan=plan,
@@ -801,8 +727,8 @@ def digests_page():
 # -- content items -------------------------------------------------------------------------------
 
 
-def _item_or_404(item_id: int) -> ContentItem:
-    item = db.session.get(ContentItem, item_id)
+def _item_or_404(item_id: int):
+    item = content_queries.item_by_id(item_id)
     if item is None:
         abort(404)
     return item
@@ -818,14 +744,14 @@ def items():
     return render_template("admin/items.html", results=content_queries.admin_listing(_page_arg()))
 
 
-def _item_form_data(item: ContentItem) -> dict:
+def _item_form_data(item) -> dict:
     data = {name: getattr(item, name) for name in content_ops.EDITABLE_FIELDS}
     data["topics"] = [topic.id for topic in item.topics]
     return data
 
 
 def _item_fields(form: ItemForm) -> content_ops.ItemFields:
-    topics = [db.session.get(Topic, topic_id) for topic_id in form.topics.data or []]
+    topics = catalogue_queries.topics_by_id(form.topics.data)
     topics += [catalogue_ops.topic_named(name) for name in form.new_topic_names()]
     return content_ops.ItemFields(
         type=form.type.data,
@@ -871,12 +797,7 @@ def item_edit(item_id: int):
 @blueprint.get("/content/<int:item_id>")
 def item(item_id: int):
     item = _item_or_404(item_id)
-    events = db.session.scalars(
-        select(AuditEvent)
-        .where(AuditEvent.item_id == item.id)
-        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
-        .options(selectinload(AuditEvent.organiser))
-    ).all()
+    events = trail.lines(audit.events_of_item(item.id))
     return render_template("admin/item.html", item=item, events=events)
 
 
@@ -907,12 +828,12 @@ def item_unpublish(item_id: int):
 
 @blueprint.get("/topics")
 def topics():
-    return render_template("admin/topics.html", topics=db.session.scalars(select(Topic).order_by(Topic.name)).all())
+    return render_template("admin/topics.html", topics=catalogue_queries.all_topics())
 
 
 @blueprint.route("/topics/<int:topic_id>/edit", methods=["GET", "POST"])
 def topic_edit(topic_id: int):
-    topic = db.session.get(Topic, topic_id)
+    topic = catalogue_queries.topic_by_id(topic_id)
     if topic is None:
         abort(404)
     form = TopicForm(data={"name": topic.name, "description": topic.description, "page_date": topic.page_date})

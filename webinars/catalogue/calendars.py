@@ -13,7 +13,7 @@ from ..extensions import db
 from ..language import current_language
 from ..urls import external_url
 from .models import AgendaSection, Topic, Webinar
-from .queries import PUBLIC_STATUSES, shown
+from .queries import PUBLIC_STATUSES, load_agenda, shown
 
 FEED_HISTORY = timedelta(days=365)
 FEED_REFRESH_MINUTES = 60
@@ -115,5 +115,18 @@ def download_version(webinar: Webinar) -> str:
     return hashlib.sha256(fingerprint.encode()).hexdigest()[:32]
 
 
+DOWNLOAD_CACHE_SIZE = 256
+
+
 def download_bytes(webinar: Webinar) -> bytes:
     return ical.webinar_calendar(webinar, page_url=page_url(webinar))
+
+
+def cached_download_bytes(webinar: Webinar, etag: str) -> bytes:
+    """download_bytes(), built once per webinar version (its ETag) and process; the agenda (in the
+    description) is loaded only then."""
+
+    def build() -> bytes:
+        return download_bytes(load_agenda(webinar))
+
+    return app_cache("download", DOWNLOAD_CACHE_SIZE).get_or_build((etag, current_app.config["BASE_URL"]), build)

@@ -3,12 +3,15 @@
 This is the only place that raises a webinar's iCalendar SEQUENCE. It only ever goes up, and only
 when something a calendar entry shows changes: the time, the duration, the title, the join details
 (join URL, location) or the status. Every change sets `updated_at` (LAST-MODIFIED, feed ETags) and
-leaves an AuditEvent saying who changed what. Nothing here commits: the view does, once.
+leaves an event in the audit trail (webinars/audit.py) saying who changed what. Nothing here
+commits: the view does, once.
 
 Registrants are emailed only for what they need to act on: a new time, place or join link (and
 only if the organiser left "notify registrants" ticked), or a cancellation; a corrected typo in the
 title raises SEQUENCE for calendars but sends nobody anything. A draft is never public: it is
-published or discarded, never cancelled.
+published or discarded, never cancelled. The catalogue knows nothing of registrations: it announces
+changes, cancellations and new seats through webinars/signals.py, and asks the same way how many
+seats a capacity must leave room for.
 """
 
 import re
@@ -22,7 +25,9 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 
-from ..admin.models import AuditEvent, Organiser
+from .. import audit as audit_trail
+from .. import signals
+from ..audit import Actor
 from ..database import lock_for_update
 from ..extensions import db
 from ..labels import label
@@ -192,27 +197,18 @@ def topic_named(name: str) -> Topic:
 def audit(
     webinar: Webinar | None,
     action: str,
-    by: Organiser | None,
+    by: Actor | None,
     now: datetime,
     details: str = "",
     *,
     registration_id: int | None = None,
-) -> AuditEvent:
-    """Record who did what. `registration_id` names the registration acted on; its person's name is
-    shown from that row, never copied into `details`, so that erasing the person erases it here too."""
-    event = AuditEvent(
-        webinar_id=webinar.id if webinar is not None else None,
-        organiser_id=by.id if by is not None else None,
-        registration_id=registration_id,
-        action=action,
-        details=details,
-        at=now,
-    )
-    db.session.add(event)
-    return event
+) -> None:
+    """Record who did what to a webinar in the audit trail."""
+    webinar_id = webinar.id if webinar is not None else None
+    audit_trail.record(action, by, now, details, webinar_id=webinar_id, registration_id=registration_id)
 
 
-def create_webinar(fields: WebinarFields, *, by: Organiser | None, now: datetime) -> Webinar:
+def create_webinar(fields: WebinarFields, *, by: Actor | None, now: datetime) -> Webinar:
     """A new draft webinar with a permanent calendar UID."""
     domain = urlsplit(current_app.config["BASE_URL"]).hostname or "localhost"
     webinar = Webinar(
@@ -231,7 +227,7 @@ def create_webinar(fields: WebinarFields, *, by: Organiser | None, now: datetime
 
 
 def update_webinar(
-    webinar: Webinar, fields: WebinarFields, *, by: Organiser | None, now: datetime, notify: bool = True
+    webinar: Webinar, fields: WebinarFields, *, by: Actor | None, now: datetime, notify: bool = True
 ) -> dict:
     """Apply an edit; returns {field: (old, new)} for what changed ({} when nothing did).
 
@@ -252,7 +248,7 @@ def update_webinar(
     if not changes:
         return {}
     if published and "capacity" in changes:
-        _check_capacity(webinar)
+        _check_capacity(webinar, now)
     significant = {name: changes[name] for name in SIGNIFICANT_FIELDS if name in changes}
     if significant:
         webinar.sequence += 1
@@ -261,25 +257,26 @@ def update_webinar(
     details = describe_changes(webinar, changes)
     needs_notice = published and any(name in changes for name in NOTIFY_FIELDS)
     if needs_notice and notify:
-        sent = _send_update(webinar, significant)
+        sent = sum(signals.values_from(signals.webinar_rescheduled, webinar, changes=significant, now=now))
         details += "\n" + _("Registrants notified: %(num)s", num=sent)
     elif needs_notice:
         details += "\n" + _("Registrants not notified (the organiser unticked “notify registrants”)")
     audit(webinar, action, by, now, details)
     if published and "capacity" in changes:
-        for registration in _fill_free_seats(webinar, now):
-            audit(
-                webinar,
-                "seat given",
-                by,
-                now,
-                _("Moved up from the waiting list: more seats"),
-                registration_id=registration.id,
-            )
+        for moved in signals.values_from(signals.seats_added, webinar, now=now):
+            for registration_id in moved:
+                audit(
+                    webinar,
+                    "seat given",
+                    by,
+                    now,
+                    _("Moved up from the waiting list: more seats"),
+                    registration_id=registration_id,
+                )
     return changes
 
 
-def publish_webinar(webinar: Webinar, *, by: Organiser | None, now: datetime) -> None:
+def publish_webinar(webinar: Webinar, *, by: Actor | None, now: datetime) -> None:
     if webinar.status != "draft":
         raise WebinarStateError(
             _("Only a draft can be published; this webinar is %(status)s.", status=label("webinar", webinar.status))
@@ -297,7 +294,7 @@ def publish_webinar(webinar: Webinar, *, by: Organiser | None, now: datetime) ->
     )
 
 
-def cancel_webinar(webinar: Webinar, *, by: Organiser | None, now: datetime, reason: str = "") -> None:
+def cancel_webinar(webinar: Webinar, *, by: Actor | None, now: datetime, reason: str = "") -> None:
     """Cancel for good: calendars drop the entry (METHOD:CANCEL) and the pages say so."""
     if webinar.status == "cancelled":
         raise WebinarStateError(_("This webinar is already cancelled."))
@@ -313,21 +310,16 @@ def cancel_webinar(webinar: Webinar, *, by: Organiser | None, now: datetime, rea
         details += "\n" + _("Reason: %(reason)s", reason=reason)
     audit(webinar, "cancelled", by, now, details)
     if was == "published":
-        _send_cancellation(webinar, reason)
+        signals.webinar_cancelled.send(webinar, reason=reason, now=now)
 
 
-def discard_draft(webinar: Webinar, *, by: Organiser | None, now: datetime) -> None:
+def discard_draft(webinar: Webinar, *, by: Actor | None, now: datetime) -> None:
     """Delete a draft for good. Its history stays in the audit trail, detached from the row."""
     if webinar.status != "draft":
         raise WebinarStateError(
             _("Only a draft can be discarded; this webinar is %(status)s: cancel it instead.", status=webinar.status)
         )
-    db.session.execute(
-        update(AuditEvent)
-        .where(AuditEvent.webinar_id == webinar.id)
-        .values(webinar_id=None)
-        .execution_options(synchronize_session=False)
-    )
+    audit_trail.detach_webinar(webinar.id)
     audit(
         None,
         "discarded",
@@ -343,33 +335,11 @@ def discard_draft(webinar: Webinar, *, by: Organiser | None, now: datetime) -> N
     db.session.delete(webinar)
 
 
-def _send_update(webinar: Webinar, changes: dict) -> int:
-    # Imported here: the registrations package imports the catalogue's models, not the reverse.
-    from ..registrations.notifications import send_webinar_update
-
-    return send_webinar_update(webinar, changes)
-
-
-def _check_capacity(webinar: Webinar) -> None:
-    from ..registrations.operations import counts
-
+def _check_capacity(webinar: Webinar, now: datetime) -> None:
     if webinar.capacity is not None:
-        seats = counts(webinar)
-        taken = seats["confirmed"] + seats["pending"]  # a seat held until an address is confirmed counts
+        taken = sum(signals.values_from(signals.seats_taken, webinar, now=now))
         if webinar.capacity < taken:
             raise CapacityBelowConfirmed(taken)
-
-
-def _fill_free_seats(webinar: Webinar, now: datetime) -> list:
-    from ..registrations.operations import PROMOTED_FOR_MORE_SEATS, fill_freed_seats
-
-    return fill_freed_seats(webinar, now, reason=PROMOTED_FOR_MORE_SEATS)
-
-
-def _send_cancellation(webinar: Webinar, reason: str) -> None:
-    from ..registrations.notifications import send_webinar_cancellation
-
-    send_webinar_cancellation(webinar, reason)
 
 
 def _apply(webinar: Webinar, fields: WebinarFields, *, set_slug: bool) -> None:

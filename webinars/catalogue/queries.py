@@ -87,22 +87,70 @@ def topic_by_slug(slug: str | None) -> Topic | None:
 
 
 def public_webinar_or_404(slug: str) -> Webinar:
-    """A published or cancelled webinar with everything its page shows; drafts are not public."""
+    """A published or cancelled webinar's own row (one indexed query); drafts are not public. What its
+    page shows besides comes with load_page(), only when the page is rendered."""
     if len(slug) > 120:
         abort(404)
+    webinar = db.session.scalar(select(Webinar).where(Webinar.slug == slug, Webinar.status.in_(PUBLIC_STATUSES)))
+    if webinar is None or not shown([webinar], "its page"):
+        abort(404)
+    return webinar
+
+
+def load_page(webinar: Webinar) -> Webinar:
+    """Everything a webinar's page shows, loaded onto it: topics, the agenda with its speakers,
+    partners and documents (one query each)."""
     query = (
         select(Webinar)
-        .where(Webinar.slug == slug, Webinar.status.in_(PUBLIC_STATUSES))
+        .where(Webinar.id == webinar.id)
         .options(
             selectinload(Webinar.topics),
             selectinload(Webinar.sections).selectinload(AgendaSection.speakers),
             selectinload(Webinar.partners),
         )
     )
-    webinar = db.session.scalar(query)
-    if webinar is None or not shown([webinar], "its page"):
-        abort(404)
-    return webinar
+    return db.session.scalars(query).one()
+
+
+def load_agenda(webinar: Webinar) -> Webinar:
+    """A webinar's agenda with its speakers (what its calendar entries describe), loaded onto it."""
+    query = (
+        select(Webinar)
+        .where(Webinar.id == webinar.id)
+        .options(selectinload(Webinar.sections).selectinload(AgendaSection.speakers))
+    )
+    return db.session.scalars(query).one()
+
+
+# -- what the organisers' screens and the audit trail need -------------------------------------------
+
+
+def webinar_by_id(webinar_id: int | None) -> Webinar | None:
+    return db.session.get(Webinar, webinar_id) if webinar_id is not None else None
+
+
+def all_webinars() -> list[Webinar]:
+    """Every webinar, drafts included, latest first (the organisers' dashboard)."""
+    return list(db.session.scalars(select(Webinar).order_by(Webinar.starts_at.desc(), Webinar.id.desc())))
+
+
+def webinars_by_id(ids) -> dict[int, Webinar]:
+    ids = {i for i in ids if i is not None}
+    if not ids:
+        return {}
+    return {webinar.id: webinar for webinar in db.session.scalars(select(Webinar).where(Webinar.id.in_(ids)))}
+
+
+def all_topics() -> list[Topic]:
+    """Every topic, by name (topics are few)."""
+    return list(db.session.scalars(select(Topic).order_by(Topic.name)))
+
+
+def topics_by_id(ids) -> list[Topic]:
+    ids = [i for i in ids or [] if i is not None]
+    if not ids:
+        return []
+    return list(db.session.scalars(select(Topic).where(Topic.id.in_(ids)).order_by(Topic.name)))
 
 
 def catalogue_version() -> tuple:

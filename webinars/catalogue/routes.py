@@ -2,7 +2,8 @@
 
 from flask import Blueprint, abort, current_app, jsonify, make_response, render_template, request
 
-from ..cache import app_cache
+from .. import signals
+from ..cache import app_cache, cacheable_context, personal
 from ..database import utcnow
 from ..templating import page_locale
 from ..timezones import zone_links
@@ -61,27 +62,61 @@ def index():
     return remember(make_response(body), choice, current_app.config.get("SESSION_COOKIE_SECURE", False))
 
 
+# Rendered webinar pages kept per process: one per webinar version, seats figure, zone and language.
+WEBINAR_PAGE_CACHE_SIZE = 512
+
+
+def _page_key(webinar, choice, now) -> tuple:
+    """What a webinar page shows, beside the visitor's CSRF token: the webinar's row (every edit moves
+    updated_at), what other parts put on it (the seats figure), the visitor's zone and language, and
+    the two things the clock changes (over or not; registration open or not)."""
+    return (
+        webinar.id,
+        webinar.updated_at,
+        webinar.sequence,
+        webinar.status,
+        tuple(signals.values_from(signals.webinar_page_version, webinar, now=now)),
+        choice.zone,
+        page_locale(),
+        webinar.is_past(now),
+        webinar.registration_open(now),
+    )
+
+
 @blueprint.get("/webinars/<slug>")
 def webinar(slug: str):
     now = utcnow()
     webinar = queries.public_webinar_or_404(slug)
     choice = viewer_zone(request)
-    from ..registrations.routes import registration_context
 
-    body = render_template(
-        "catalogue/webinar.html",
-        webinar=webinar,
-        viewer=choice,
-        now=now,
-        is_past=webinar.is_past(now),
-        calendar_links=calendars.calendar_links(webinar),
-        **registration_context(webinar, choice.zone, now),
-    )
-    return remember(make_response(body), choice, current_app.config.get("SESSION_COOKIE_SECURE", False))
+    def render() -> str:
+        queries.load_page(webinar)
+        panel: dict = {}
+        # Other parts' panels (registration) come through a signal: the catalogue does not import them.
+        for context in signals.values_from(signals.webinar_page, webinar, viewer_zone=choice.zone, now=now):
+            panel.update(context)
+        return render_template(
+            "catalogue/webinar.html",
+            webinar=webinar,
+            viewer=choice,
+            now=now,
+            is_past=webinar.is_past(now),
+            calendar_links=calendars.calendar_links(webinar),
+            **panel,
+            **cacheable_context(),
+        )
+
+    if choice.error:
+        body = render()  # echoes what the visitor typed: not worth caching
+    else:
+        body = app_cache("webinar-page", WEBINAR_PAGE_CACHE_SIZE).get_or_build(_page_key(webinar, choice, now), render)
+    response = make_response(personal(body))
+    return remember(response, choice, current_app.config.get("SESSION_COOKIE_SECURE", False))
 
 
-def _calendar_response(body_or_none, etag: str, last_modified, filename: str | None):
-    response = make_response(body_or_none() if callable(body_or_none) else b"")
+def _calendar_response(etag: str, last_modified, filename: str | None, build):
+    """A calendar answer, conditional on If-None-Match / If-Modified-Since: `build()` runs only for a 200."""
+    response = make_response(b"")
     response.set_etag(etag)
     if last_modified is not None:
         response.last_modified = last_modified
@@ -90,34 +125,34 @@ def _calendar_response(body_or_none, etag: str, last_modified, filename: str | N
     response.headers["Content-Type"] = "text/calendar; charset=utf-8"
     if filename:
         response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response = response.make_conditional(request)
+    if response.status_code == 304:
+        response.set_data(b"")
+        return response
+    response.set_data(build())
     return response
 
 
 @blueprint.get("/calendar.ics")
 def feed():
-    """Subscribable feed; revalidation (If-None-Match) answers 304 after one aggregate query."""
+    """Subscribable feed; revalidation answers 304 after one aggregate query, without building."""
     now = utcnow()
     topic = queries.topic_by_slug(request.args.get("topic"))
     if request.args.get("topic") and topic is None:
         abort(404)
     etag, last_modified = calendars.feed_version(now, topic)
-    if etag in request.if_none_match:
-        response = _calendar_response(None, etag, last_modified, None)
-        response.status_code = 304
-        response.set_data(b"")
-        return response
-    response = _calendar_response(lambda: calendars.cached_feed_bytes(etag, now, topic), etag, last_modified, None)
-    return response.make_conditional(request)
+    return _calendar_response(etag, last_modified, None, lambda: calendars.cached_feed_bytes(etag, now, topic))
 
 
 @blueprint.get("/webinars/<slug>.ics")
 def download(slug: str):
+    """One webinar's file: its row decides the ETag, so a 304 costs one indexed query; the body is built
+    once per webinar version and process."""
     webinar = queries.public_webinar_or_404(slug)
     etag = calendars.download_version(webinar)
-    response = _calendar_response(
-        lambda: calendars.download_bytes(webinar), etag, webinar.updated_at, f"{webinar.slug}.ics"
+    return _calendar_response(
+        etag, webinar.updated_at, f"{webinar.slug}.ics", lambda: calendars.cached_download_bytes(webinar, etag)
     )
-    return response.make_conditional(request)
 
 
 @blueprint.get("/time-zones.json")

@@ -1,1 +1,22 @@
-"""The newsletter: double opt-in, preferences, one-click unsubscribe, campaigns."""
+"""The newsletter: double opt-in, preferences, one-click unsubscribe, campaigns.
+
+`init_app` plugs it in when the app is built: its pages, the renderers of its messages (campaigns
+and the sign-up's confirmation) and the campaign housekeeping go to the outbox, and it starts the
+double opt-in when a registrant asks for the newsletter (signals.newsletter_requested).
+"""
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from .. import signals
+    from ..outbox import register_idle_hook, register_renderer
+    from . import campaigns, operations, routes
+
+    app.register_blueprint(routes.blueprint)
+    register_renderer(app, "campaign", campaigns.campaign_message_bytes, on_failure=campaigns.campaign_failed)
+    for kind in ("newsletter_confirm", "newsletter_already"):
+        register_renderer(app, kind, operations.render_signup_message)
+    # While the mail worker is idle: finish an interrupted expansion, mark delivered campaigns done.
+    register_idle_hook(app, operations.tend_campaigns)
+    signals.connect(signals.newsletter_requested, operations.on_newsletter_requested)

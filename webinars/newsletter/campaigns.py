@@ -1,6 +1,7 @@
 """Building each campaign message at send time, fast: render once per campaign, then fill in per recipient.
 
-The outbox sender calls `campaign_message_bytes(row)` for campaign rows (raw NULL). Rendering
+The outbox sender calls `campaign_message_bytes(row)` for campaign rows: it is the renderer the
+newsletter registers for the "campaign" kind (newsletter/__init__.py). Rendering
 templates and building an EmailMessage per recipient costs milliseconds; here the campaign is
 rendered once per process and language (the footer is in each subscriber's language) with a random
 marker where each recipient's token goes, and a message
@@ -26,10 +27,10 @@ from ..addresses import delivery_address, mailbox_header
 from ..cache import BoundedCache
 from ..extensions import db
 from ..language import in_language, language_of
-from ..outbox.models import OutboxMessage
+from ..outbox.models import OutboxMessage, Suppression
 from ..urls import external_url, service_domain
 from . import operations
-from .models import Campaign, Subscriber, Suppression
+from .models import Campaign, Subscriber
 
 # How many upcoming rows of a campaign to look up in one query, and for how long an answer holds.
 LOOKAHEAD = 500
@@ -234,3 +235,15 @@ def campaign_message_bytes(row: OutboxMessage) -> bytes | None:
             b"--\r\n",
         )
     )
+
+
+def campaign_failed(row, error: Exception, now, worker_id: str) -> tuple[str, str]:
+    """A campaign message that cannot be built will not build on the next try either (the same
+    campaign, rendered the same way): the whole campaign stops with the reason, once, for everyone
+    to see, instead of each of its messages being retried for hours. Never commits (the worker does)."""
+    reason = (
+        f"The messages of this campaign could not be built ({type(error).__name__}: {error}); "
+        "nothing more of it is sent. Correct the campaign and send it again as a new one."
+    )
+    operations.stop_campaign(row.campaign_id, reason, now=now, keep_claimed_by=worker_id)
+    return f"Campaign {row.campaign_id}", reason

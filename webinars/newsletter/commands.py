@@ -212,29 +212,6 @@ def progress(campaign_id: int):
         click.echo(_("Stopped: %(reason)s", reason=campaign.error))
 
 
-# Kept for scripts written against them: a person's data is wider than the newsletter's, so both
-# now do exactly what `privacy export` and `privacy erase` do.
-@newsletter_group.command("export")
-@click.argument("email")
-@with_appcontext
-def export(email: str):
-    """Same as `privacy export EMAIL`: everything held about one address, as JSON."""
-    from ..privacy.commands import export_address
-
-    export_address(email)
-
-
-@newsletter_group.command("erase")
-@click.argument("email")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@with_appcontext
-def erase(email: str, yes: bool):
-    """Same as `privacy erase EMAIL`: erase everything held about one address."""
-    from ..privacy.commands import erase_address
-
-    erase_address(email, yes)
-
-
 @newsletter_group.group("suppressions")
 def suppressions_group():
     """Addresses that hard-bounced and are skipped by campaigns."""
@@ -243,9 +220,9 @@ def suppressions_group():
 @suppressions_group.command("list")
 @with_appcontext
 def suppressions_list():
-    from . import operations
+    from ..outbox.operations import suppressions
 
-    rows = operations.suppressions()
+    rows = suppressions()
     if not rows:
         click.echo(_("No suppressed addresses."))
     for row in rows:
@@ -257,10 +234,11 @@ def suppressions_list():
 @with_appcontext
 def suppressions_clear(email: str):
     """Mail this address again (after the person fixed their mailbox)."""
-    from . import operations
+    from ..outbox.operations import clear_suppression
+    from .operations import normalise_email
 
-    if operations.clear_suppression(email):
+    if clear_suppression(email):
         db.session.commit()
-        click.echo(_("%(email)s is no longer suppressed.", email=operations.normalise_email(email)))
+        click.echo(_("%(email)s is no longer suppressed.", email=normalise_email(email)))
     else:
         raise click.ClickException(_("%(email)s is not suppressed.", email=email))

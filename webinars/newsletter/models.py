@@ -1,4 +1,4 @@
-"""Newsletter subscribers, their consent history, campaigns and suppressed addresses."""
+"""Newsletter subscribers, their consent history and campaigns."""
 
 from datetime import datetime
 
@@ -122,14 +122,3 @@ class Digest(db.Model):
     created_by: Mapped[str] = mapped_column(String(254), default="cli")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-
-
-class Suppression(db.Model):
-    """An address that hard-bounced (5xx on RCPT): later campaigns skip it."""
-
-    __tablename__ = "suppressions"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(String(254), unique=True)
-    reason: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

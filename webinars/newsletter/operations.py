@@ -8,12 +8,12 @@ checkpoint after each batch, so that a crash resumes where it stopped.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from flask import current_app, render_template
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, delete, exists, func, insert, literal, or_, select, text, update
+from sqlalchemy import and_, exists, func, insert, literal, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from ..addresses import lookup_key
@@ -24,13 +24,13 @@ from ..forms import is_one_line
 from ..language import in_language, language_of
 from ..markup import markdown_to_html, markdown_to_text
 from ..outbox.messages import build_email
-from ..outbox.models import OutboxMessage
-from ..outbox.operations import enqueue_unsolicited
+from ..outbox.models import OutboxMessage, Suppression
+from ..outbox.operations import enqueue_intent, message_bytes
 from ..ratelimit import check
 from ..timezones import canonical_zone_or_none, long_date, to_zone, zone_times_line
 from ..tokens import BadToken, make_token, read_token
 from ..urls import external_url
-from .models import Campaign, ConsentEvent, Subscriber, Suppression, campaign_topics, subscriber_topics
+from .models import Campaign, ConsentEvent, Subscriber, campaign_topics, subscriber_topics
 
 # Lazy: shown on the sign-up page in the reader's language; store str(CONSENT_TEXT), the text as shown.
 CONSENT_TEXT = _l(
@@ -212,7 +212,7 @@ def request_subscription(
     if subscriber.status == "subscribed":
         # Nothing changes from an unauthenticated form: topics belong to the owner's preferences link.
         _record(subscriber, "requested", source, now, consent_text, detail="already subscribed; nothing changed")
-        template, subject, kind = "already_subscribed", ALREADY_SUBSCRIBED_SUBJECT, "newsletter_already"
+        kind = "newsletter_already"
     else:
         if subscriber.status == "unsubscribed":
             subscriber.status = "pending"
@@ -223,42 +223,69 @@ def request_subscription(
         subscriber.topics = chosen
         subscriber.language = language_of(language)  # confirming again, in the language of this form
         _record(subscriber, "requested", source, now, consent_text)
-        template, subject, kind = "confirm", CONFIRM_SUBJECT, "newsletter_confirm"
+        kind = "newsletter_confirm"
     db.session.flush()
-    # Capped per address with every other unconfirmed flow, silently: the same answer either way.
-    _send(subscriber, template, subject, kind, now)
+    # Capped per address with every other unconfirmed flow, silently: the same answer either way. The
+    # moment of the request is frozen: the confirmation link's lifetime runs from it. (The language is
+    # the subscriber's own, stored.)
+    payload = {"s": subscriber.id, "t": int(now.timestamp())}
+    enqueue_intent(kind, subscriber.email, payload, unsolicited=True, now=now)
 
 
 ALREADY_SUBSCRIBED_SUBJECT = _l("You are already subscribed")
 CONFIRM_SUBJECT = _l("Please confirm your newsletter subscription")
+# The two messages of the sign-up, built by the mail worker (newsletter/__init__.py registers them).
+_SIGNUP_MESSAGES = {
+    "newsletter_confirm": ("confirm", CONFIRM_SUBJECT),
+    "newsletter_already": ("already_subscribed", ALREADY_SUBSCRIBED_SUBJECT),
+}
 
 
-def _send(subscriber: Subscriber, template: str, subject, kind: str, now: datetime) -> None:
-    """One message to a subscriber, in their language. The confirmation request goes to someone who
-    has not subscribed yet: it has no unsubscribe link nor List-Unsubscribe header (there is nothing
-    to leave); the other messages have both."""
+def render_signup_message(row) -> bytes | None:
+    """The confirmation request, or the note to someone already subscribed, in the subscriber's
+    language; None when the subscriber is gone (erased at their request). The confirmation request
+    goes to someone who has not subscribed yet: it has no unsubscribe link nor List-Unsubscribe
+    header (there is nothing to leave); the other message has both."""
+    subscriber = db.session.get(Subscriber, row.payload["s"])
+    if subscriber is None:
+        return None
+    template, subject = _SIGNUP_MESSAGES[row.kind]
+    issued = datetime.fromtimestamp(row.payload["t"], UTC)
     with in_language(subscriber.language):
-        _send_now(subscriber, template, str(subject), kind, now)
+        token = manage_token(subscriber)
+        context = {
+            "subscriber": subscriber,
+            "confirm_url": external_url("newsletter.confirm", token=confirm_token(subscriber, issued)),
+            "preferences_url": preferences_url(token),
+            "unsubscribe_url": unsubscribe_url(token),
+            "signup_url": external_url("newsletter.signup"),
+            "link_days": CONFIRM_LINK_LIFETIME.days,
+            "site_name": current_app.config.get("SITE_NAME", ""),
+        }
+        message = build_email(
+            to=row.to_address,
+            subject=str(subject),
+            text=render_template(f"emails/newsletter/{template}.txt", **context),
+            html=render_template(f"emails/newsletter/{template}.html", **context),
+            headers=None if template == "confirm" else list_unsubscribe_headers(token),
+        )
+    return message_bytes(message)
 
 
-def _send_now(subscriber: Subscriber, template: str, subject: str, kind: str, now: datetime) -> None:
-    token = manage_token(subscriber)
-    context = {
-        "subscriber": subscriber,
-        "confirm_url": external_url("newsletter.confirm", token=confirm_token(subscriber, now)),
-        "preferences_url": preferences_url(token),
-        "unsubscribe_url": unsubscribe_url(token),
-        "signup_url": external_url("newsletter.signup"),
-        "link_days": CONFIRM_LINK_LIFETIME.days,
-    }
-    message = build_email(
-        to=subscriber.email,
-        subject=subject,
-        text=render_template(f"emails/newsletter/{template}.txt", **context),
-        html=render_template(f"emails/newsletter/{template}.html", **context),
-        headers=None if template == "confirm" else list_unsubscribe_headers(token),
+def on_newsletter_requested(
+    _sender, *, email: str, name: str, timezone: str, language: str, consent_text: str, now: datetime
+):
+    """Someone ticked the newsletter box while registering (signals.newsletter_requested)."""
+    request_subscription(
+        email,
+        name,
+        [],
+        source="registration_form",
+        consent_text=consent_text,
+        timezone=timezone,
+        language=language,
+        now=now,
     )
-    enqueue_unsolicited(message, kind, now)
 
 
 def confirm(subscriber: Subscriber, *, source: str = "confirmation_link", now: datetime | None = None) -> bool:
@@ -312,18 +339,11 @@ def subscriber_of(email: str) -> Subscriber | None:
     return found[0] if found else None
 
 
-def suppression_of(email: str) -> Suppression | None:
-    found = _for_address(Suppression, email)
-    return found[0] if found else None
-
-
 def export_subscriber(email: str) -> dict:
-    """What the newsletter holds about one address: the subscription with its consent history, and a
-    suppression after a hard bounce (the messages are the outbox's, see webinars/privacy)."""
-    subscriber, suppression = subscriber_of(email), suppression_of(email)
-    data: dict = {"subscriber": None, "suppression": None}
-    if suppression is not None:
-        data["suppression"] = {"reason": suppression.reason, "created_at": _iso(suppression.created_at)}
+    """What the newsletter holds about one address: the subscription with its consent history (the
+    messages and a suppression after a hard bounce are the outbox's, see webinars/privacy)."""
+    subscriber = subscriber_of(email)
+    data: dict = {"subscriber": None}
     if subscriber is not None:
         data["subscriber"] = {
             "email": subscriber.email,
@@ -349,17 +369,14 @@ def export_subscriber(email: str) -> dict:
 
 
 def erase_subscriber(email: str) -> dict:
-    """Remove the subscription (its consent history and topic choices go with it) and the suppression of
-    an address, however it is spelt; returns what was removed. The exception to "states replace
-    deletes": erasure on request. Links already mailed stop working with the row."""
-    removed = {"subscriber": 0, "consent_events": 0, "suppression": 0}
+    """Remove the subscription of an address however it is spelt (its consent history and topic choices
+    go with it); returns what was removed. The exception to "states replace deletes": erasure on
+    request. Links already mailed stop working with the row."""
+    removed = {"subscriber": 0, "consent_events": 0}
     subscriber = subscriber_of(email)
     if subscriber is not None:
         removed["subscriber"], removed["consent_events"] = 1, len(subscriber.consent_events)
         db.session.delete(subscriber)  # consent events and topic choices go with it (cascade)
-    for suppression in _for_address(Suppression, email):
-        db.session.delete(suppression)
-        removed["suppression"] += 1
     db.session.flush()
     return removed
 
@@ -369,15 +386,6 @@ def campaign_subjects(ids) -> dict[int, str]:
     if not ids:
         return {}
     return dict(db.session.execute(select(Campaign.id, Campaign.subject).where(Campaign.id.in_(ids))).all())
-
-
-def suppressions() -> list[Suppression]:
-    return list(db.session.scalars(select(Suppression).order_by(Suppression.created_at, Suppression.id)))
-
-
-def clear_suppression(email: str) -> bool:
-    result = db.session.execute(delete(Suppression).where(Suppression.email == normalise_email(email)))
-    return bool(result.rowcount)
 
 
 # -- campaigns ----------------------------------------------------------------------------------

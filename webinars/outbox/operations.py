@@ -1,5 +1,11 @@
-"""Putting messages in the outbox. Never commits: the caller's transaction carries the message
-together with the change that caused it, so either both happen or neither does."""
+"""Putting messages in the outbox, and the list of addresses not to mail. Never commits: the caller's
+transaction carries the message together with the change that caused it, so either both happen or
+neither does.
+
+Most messages are queued as an intent (`enqueue_intent`: a kind, the recipient and a payload of ids
+and frozen facts) and built by the mail worker with the kind's registered renderer; `enqueue` queues
+a message already built.
+"""
 
 from datetime import datetime, timedelta
 from email import policy
@@ -11,12 +17,15 @@ from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from .. import ratelimit
-from ..addresses import needs_smtputf8
-from ..database import address_condition, same_address
+from ..addresses import lookup_key, needs_smtputf8
+from ..database import address_condition, same_address, utcnow
 from ..extensions import db
-from .models import OutboxMessage
+from .models import OutboxMessage, Suppression
+from .registry import renderer_for
 
 UNSOLICITED_BUCKET = "unconfirmed-mail"
 UNSOLICITED_WINDOW = timedelta(hours=1)
@@ -82,18 +91,39 @@ def recipient_key(address: str) -> str:
     return (address or "").strip().lower()
 
 
-def enqueue_unsolicited(message: EmailMessage, kind: str, now: datetime | None = None) -> OutboxMessage | None:
-    """Queue a message that a public form made us send to an address that has confirmed nothing
-    (a registration's confirmation or waitlist notice, its re-sends, a newsletter confirmation):
-    at most MAIL_UNCONFIRMED_PER_ADDRESS such messages per address per hour, across every flow, so
-    that nobody can turn the service against a stranger's mailbox. Beyond that the message is
-    dropped without a trace in the answer: the caller's page must be the same either way.
-    Returns the new row, or None when dropped."""
+def _unsolicited_allowed(address: str, now: datetime | None) -> bool:
+    """A message that a public form made us send to an address that has confirmed nothing (a
+    registration's confirmation or waitlist notice, its re-sends, a newsletter confirmation): at most
+    MAIL_UNCONFIRMED_PER_ADDRESS such messages per address per hour, across every flow, so that nobody
+    can turn the service against a stranger's mailbox. Beyond that the message is dropped without a
+    trace in the answer: the caller's page must be the same either way."""
     limit = int(current_app.config["MAIL_UNCONFIRMED_PER_ADDRESS"])
-    key = recipient_key(envelope_recipient(message))
-    if not ratelimit.allow(UNSOLICITED_BUCKET, key, limit, UNSOLICITED_WINDOW, now):
+    return ratelimit.allow(UNSOLICITED_BUCKET, recipient_key(address), limit, UNSOLICITED_WINDOW, now)
+
+
+def enqueue_unsolicited(message: EmailMessage, kind: str, now: datetime | None = None) -> OutboxMessage | None:
+    """Queue a built message caused by a public form, capped per address (see _unsolicited_allowed).
+    Returns the new row, or None when dropped."""
+    if not _unsolicited_allowed(envelope_recipient(message), now):
         return None
     return enqueue(message, kind)
+
+
+def enqueue_intent(
+    kind: str, to: str, payload: dict, *, unsolicited: bool = False, now: datetime | None = None
+) -> OutboxMessage | None:
+    """Queue what to send to `to`: the mail worker builds it with the renderer registered for `kind`.
+    `payload` holds ids and the facts that must stay as they are now (JSON types only). A message caused
+    by a public form (`unsolicited`) is capped per address; returns the new row, or None when dropped."""
+    if renderer_for(kind) is None:
+        raise LookupError(f"no renderer is registered for {kind!r} messages")
+    if unsolicited and not _unsolicited_allowed(to, now):
+        return None
+    row = OutboxMessage(kind=kind, to_address=to, payload=payload, status="queued", attempts=0)
+    if now is not None:
+        row.created_at = row.next_attempt_at = now
+    db.session.add(row)
+    return row
 
 
 def requeue_failed(message_id: int, *, now) -> bool:
@@ -118,17 +148,22 @@ def messages_to(email: str) -> list[OutboxMessage]:
 
 
 def subject_of(message: OutboxMessage) -> str | None:
-    """The Subject of a stored message (campaign rows store none: their campaign has it)."""
-    if message.raw is None:
+    """The Subject of a message: from its bytes, or for an intent as its renderer writes it now; None
+    for a campaign row (its campaign has the subject) or a message with nothing left to send."""
+    raw = message.raw
+    if raw is None and message.payload is not None:
+        renderer = renderer_for(message.kind)
+        raw = renderer.render(message) if renderer is not None else None
+    if raw is None:
         return None
-    headers = BytesHeaderParser(policy=policy.default).parsebytes(bytes(message.raw))
+    headers = BytesHeaderParser(policy=policy.default).parsebytes(bytes(raw))
     return str(headers["Subject"] or "")
 
 
 def erase_messages_to(email: str) -> int:
-    """Delete every message to this address, whatever its state: the bytes carry the person's name and
-    the links to their registration and subscription. One being handed to the SMTP server at this
-    moment may still arrive; its worker then finds no row to mark."""
+    """Delete every message to this address, whatever its state: the row holds the address, and built
+    bytes carry the person's name and the links to their registration and subscription. One being
+    handed to the SMTP server at this moment may still arrive; its worker then finds no row to mark."""
     ids = [message.id for message in messages_to(email)]
     if ids:
         db.session.execute(
@@ -160,3 +195,41 @@ def erase_mail_files_to(email: str, directory: str | Path) -> int:
     for path in files:
         path.unlink(missing_ok=True)
     return len(files)
+
+
+# -- addresses not to mail ---------------------------------------------------------------------------
+
+
+def suppress(address: str, reason: str) -> None:
+    """Stop mailing `address` (a hard bounce); a second bounce changes nothing."""
+    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(Suppression.__table__).values(email=address.lower(), reason=reason[:2000], created_at=utcnow())
+    db.session.execute(stmt.on_conflict_do_nothing(index_elements=["email"]))
+
+
+def suppressions() -> list[Suppression]:
+    return list(db.session.scalars(select(Suppression).order_by(Suppression.created_at, Suppression.id)))
+
+
+def clear_suppression(email: str) -> bool:
+    """Mail this address again (the person fixed their mailbox); False when it was not suppressed."""
+    result = db.session.execute(delete(Suppression).where(Suppression.email == lookup_key(email)))
+    return bool(result.rowcount)
+
+
+def _suppressions_of(email: str) -> list[Suppression]:
+    candidates = db.session.scalars(select(Suppression).where(address_condition(Suppression.email, email)))
+    return [row for row in candidates if same_address(row.email, email)]
+
+
+def suppression_of(email: str) -> Suppression | None:
+    """The suppression of this address however it is spelt (for requests about personal data)."""
+    found = _suppressions_of(email)
+    return found[0] if found else None
+
+
+def erase_suppressions_of(email: str) -> int:
+    found = _suppressions_of(email)
+    for suppression in found:
+        db.session.delete(suppression)
+    return len(found)

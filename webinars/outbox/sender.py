@@ -16,6 +16,9 @@ Guarantees
   local part is not ASCII needs SMTPUTF8: without it on the server, the row is 'failed' at once with
   that reason in last_error (the message is kept, the address is not suppressed).
 - With no MAIL_SERVER (development) messages are written as .eml files to MAIL_OUTBOX_DIR.
+- A row that holds no bytes is built right before it is sent, by the renderer its part registered for
+  its kind (outbox/registry.py). A message that cannot be built fails at once with the reason (a
+  database briefly unavailable is the exception: retried like a server that is down).
 """
 
 from __future__ import annotations
@@ -37,18 +40,14 @@ from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import and_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from ..addresses import delivery_address, needs_smtputf8
 from ..database import utcnow
 from ..extensions import db
-from ..newsletter.campaigns import campaign_message_bytes
-from ..newsletter.digest import digest_message_bytes
-from ..newsletter.operations import stop_campaign, tend_campaigns
-from ..ratelimit import prune
-from .idle import idle_hooks
 from .models import OutboxMessage
+from .operations import suppress
+from .registry import idle_hooks, renderer_for
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +57,7 @@ _COLUMNS = (
     _table.c.kind,
     _table.c.to_address,
     _table.c.raw,
+    _table.c.payload,
     _table.c.campaign_id,
     _table.c.digest_id,
     _table.c.subscriber_id,
@@ -83,15 +83,15 @@ class DeliveryReport:
     bounced: int = 0
     suppressed: int = 0
     errors: list[str] = field(default_factory=list)
-    stopped_campaigns: dict[int, str] = field(default_factory=dict)  # campaign id: why
+    stopped: dict[str, str] = field(default_factory=dict)  # what stopped ("Campaign 3"): why
 
     def __str__(self) -> str:
         text = (
             f"{self.sent} sent, {self.retried} to retry, {self.failed} failed ({self.bounced} bounced), "
             f"{self.suppressed} suppressed (of {self.claimed} claimed)"
         )
-        for campaign_id, reason in self.stopped_campaigns.items():
-            text += f"\nCampaign {campaign_id} stopped: {reason}"
+        for label, reason in self.stopped.items():
+            text += f"\n{label} stopped: {reason}"
         return text
 
 
@@ -118,6 +118,10 @@ class ConnectionLost(TransientError):
     def __init__(self, message: str, *, reused: bool = False):
         super().__init__(message)
         self.reused = reused
+
+
+class Unbuildable(Exception):
+    """A row whose message cannot be built (no renderer for its kind)."""
 
 
 class PermanentError(Exception):
@@ -342,24 +346,16 @@ class Sender:
         )
         db.session.commit()
 
-    def _suppress(self, address: str, reason: str) -> None:
-        from ..newsletter.models import Suppression
-
-        table = Suppression.__table__
-        insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        stmt = insert(table).values(email=address.lower(), reason=reason[:2000], created_at=utcnow())
-        db.session.execute(stmt.on_conflict_do_nothing(index_elements=["email"]))
-
     # -- delivering -----------------------------------------------------------------------------
 
     def _content(self, row) -> bytes | None:
-        """The bytes to send; None: skip (the subscriber left or is suppressed)."""
+        """The bytes to send; None: nothing to send any more (skip it)."""
         if row.raw is not None:
             return bytes(row.raw)
-        # Campaign and digest rows carry no message: it is built now, from what each renders once per process.
-        if row.digest_id is not None:
-            return digest_message_bytes(row)
-        return campaign_message_bytes(row)
+        renderer = renderer_for(row.kind)
+        if renderer is None:
+            raise Unbuildable(f"no renderer is registered for {row.kind!r} messages")
+        return renderer.render(row)
 
     def deliver(self, now: datetime | None = None) -> DeliveryReport:
         """Deliver everything due now, batch after batch, then return. Each row is tried at most
@@ -379,21 +375,28 @@ class Sender:
             db.session.rollback()  # leave no transaction open between runs
         return report
 
-    def _stop_campaign(self, row, error: Exception, report: DeliveryReport, clock: datetime) -> None:
-        """A campaign message that cannot be built will not build on the next try either (the same
-        campaign, rendered the same way): stop the campaign with the reason, once, for everyone to see."""
-        reason = (
-            f"The messages of this campaign could not be built ({type(error).__name__}: {error}); "
-            "nothing more of it is sent. Correct the campaign and send it again as a new one."
-        )
-        stop_campaign(row.campaign_id, reason, now=clock, keep_claimed_by=self.worker_id)
-        db.session.commit()
-        report.stopped_campaigns[row.campaign_id] = reason
-        log.error("campaign %s stopped: %s", row.campaign_id, reason)
+    def _unbuildable(self, row, error: Exception, rest: list, report: DeliveryReport, clock: datetime) -> set[int]:
+        """A message that cannot be built will not build on the next try either: it fails now, with
+        the reason. Its kind's on_failure may stop what fails with it (a campaign's other messages);
+        returns the ids among `rest` (this batch's rows still to go) that it failed."""
+        log.error("outbox %s (%s) could not be built: %s", row.id, row.kind, error, exc_info=error)
+        reason = f"The message could not be built ({type(error).__name__}: {error})."
+        renderer = renderer_for(row.kind)
+        stopped = renderer.on_failure(row, error, clock, self.worker_id) if renderer and renderer.on_failure else None
+        if stopped is not None:
+            label, reason = stopped
+            report.stopped[label] = reason
+            log.error("%s stopped: %s", label, reason)
+        self._finish(row, status="failed", last_error=reason[:2000])
+        report.failed += 1
+        if stopped is None or not rest:
+            return set()
+        failed = select(_table.c.id).where(_table.c.id.in_([r.id for r in rest]), _table.c.status == "failed")
+        return set(db.session.scalars(failed))
 
     def _deliver_batch(self, rows: list, report: DeliveryReport, fixed_now: datetime | None) -> None:
         connection_down: str | None = None
-        stopped: set[int] = set()  # campaigns stopped during this batch: their rows are failed already
+        failed_with_another: set[int] = set()  # rows stopped with a message that could not be built
         for index, row in enumerate(rows):
             if self.stop.is_set():
                 self._release(rows[index:])
@@ -403,19 +406,19 @@ class Sender:
                 # The server went away earlier in this batch: do not hammer it message by message.
                 self._retry_or_fail(row, connection_down, report, clock)
                 continue
-            if row.campaign_id in stopped:
+            if row.id in failed_with_another:
                 report.failed += 1
                 continue
             try:
                 content = self._content(row)
-            except Exception as error:  # a campaign renderer bug must not stop the whole worker
-                log.exception("outbox %s: could not build the campaign message", row.id)
-                if row.campaign_id is None:
-                    self._retry_or_fail(row, f"build failed: {error}", report, clock)
-                else:
-                    self._stop_campaign(row, error, report, clock)
-                    stopped.add(row.campaign_id)
-                    report.failed += 1
+            except (OperationalError, InterfaceError) as error:
+                # The database went away while building: like a server that is down, try later.
+                db.session.rollback()
+                self._retry_or_fail(row, f"database unavailable while building: {error}", report, clock)
+                continue
+            except Exception as error:  # one message's renderer bug must not stop the whole worker
+                db.session.rollback()
+                failed_with_another |= self._unbuildable(row, error, rows[index + 1 :], report, clock)
                 continue
             if content is None:
                 self._finish(row, status="suppressed", last_error=None)
@@ -455,7 +458,7 @@ class Sender:
             self._retry_or_fail(row, error, report, now)
         else:
             if outcome is Outcome.BOUNCED:
-                self._suppress(row.to_address, error)
+                suppress(row.to_address, error)
                 report.bounced += 1
             self._finish(row, status="failed", last_error=error[:2000])
             report.failed += 1
@@ -473,25 +476,14 @@ def deliver_due(now: datetime | None = None, *, worker_id: str | None = None) ->
         sender.close()
 
 
-RATE_LIMIT_HISTORY = timedelta(days=1)  # longer than any rate-limit window
-
-
 def _housekeeping() -> None:
-    """While idle: resume interrupted campaign expansions, mark finished campaigns done, forget
-    rate-limit counters older than any window (so that table stays small), then run the hooks other
-    parts registered (outbox.idle), such as expiring unconfirmed seat holds."""
-    try:
-        tend_campaigns()
-        prune(RATE_LIMIT_HISTORY)
-        db.session.commit()
-    except Exception:  # housekeeping must never stop delivery
-        log.exception("outbox worker: housekeeping failed")
-        db.session.rollback()
-    for hook in idle_hooks(current_app._get_current_object()):
+    """While idle: run the hooks the parts registered (outbox/registry.py), such as resuming an
+    interrupted campaign or expiring unconfirmed seat holds, each committed on its own."""
+    for hook in idle_hooks():
         try:
             hook(utcnow())
             db.session.commit()
-        except Exception:
+        except Exception:  # housekeeping must never stop delivery
             log.exception("outbox worker: idle hook %r failed", hook)
             db.session.rollback()
 

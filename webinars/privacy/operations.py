@@ -15,13 +15,14 @@ from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
+from .. import audit
 from ..addresses import lookup_key
-from ..admin.models import Organiser
-from ..catalogue.operations import audit
+from ..audit import Actor
 from ..newsletter import operations as newsletter
 from ..outbox import operations as outbox
 from ..ratelimit import forget_address, records_for_address
 from ..registrations import operations as registrations
+from ..registrations import queries as registration_queries
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -103,8 +104,8 @@ def find(email: str) -> Holdings:
     return Holdings(
         subscriber=int(subscriber is not None),
         consent_events=len(subscriber.consent_events) if subscriber is not None else 0,
-        suppression=int(newsletter.suppression_of(email) is not None),
-        registrations=len(registrations.registrations_of(email)),
+        suppression=int(outbox.suppression_of(email) is not None),
+        registrations=len(registration_queries.registrations_of(email)),
         messages=len(outbox.messages_to(email)),
         rate_limit_hits=len(records_for_address(email)),
         mail_files=len(outbox.mail_files_to(email, directory)) if directory else 0,
@@ -116,10 +117,14 @@ def export(email: str, *, now: datetime) -> dict:
     messages = outbox.messages_to(email)
     subjects = newsletter.campaign_subjects(message.campaign_id for message in messages)
     directory = _mail_dir()
+    suppression = outbox.suppression_of(email)
     return {
         "email": normalise(email),
         "exported_at": _iso(now),
         **newsletter.export_subscriber(email),
+        "suppression": {"reason": suppression.reason, "created_at": _iso(suppression.created_at)}
+        if suppression is not None
+        else None,
         "registrations": registrations.export_registrations(email),
         "messages": [
             {
@@ -146,7 +151,7 @@ def erase(email: str, *, now: datetime) -> Holdings:
     return Holdings(
         subscriber=newsletter_part["subscriber"],
         consent_events=newsletter_part["consent_events"],
-        suppression=newsletter_part["suppression"],
+        suppression=outbox.erase_suppressions_of(email),
         registrations=registrations.erase_registrations(email, now=now),
         messages=outbox.erase_messages_to(email),
         rate_limit_hits=forget_address(email),
@@ -155,10 +160,10 @@ def erase(email: str, *, now: datetime) -> Holdings:
     )
 
 
-def record(action: str, email: str, holdings: Holdings, *, by: Organiser | None, now: datetime) -> None:
+def record(action: str, email: str, holdings: Holdings, *, by: Actor | None, now: datetime) -> None:
     """The request in the audit trail: what was held, and the address's fingerprint, never the address."""
     what = "; ".join(holdings.describe()) or _("nothing")
     who = _("an organiser") if by is not None else _("the command line")
     details = _("Address fingerprint %(fingerprint)s (from %(who)s)", fingerprint=fingerprint(email), who=who)
     details += "\n" + what
-    audit(None, action, by, now, details)
+    audit.record(action, by, now, details)

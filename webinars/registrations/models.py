@@ -14,10 +14,10 @@ A hold past its `confirm_by` no longer counts, even before the mail worker's hou
 from datetime import datetime
 
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from ..catalogue.models import Webinar
-from ..database import UTCDateTime, utcnow
+from ..database import UTCDateTime, mailbox_key, utcnow
 from ..extensions import db
 
 REGISTRATION_STATUSES = ("confirmed", "waitlisted", "pending", "expired", "cancelled")
@@ -31,11 +31,12 @@ class Registration(db.Model):
         CheckConstraint("status IN ('confirmed', 'waitlisted', 'pending', 'expired', 'cancelled')", name="status"),
         # Only a registration waiting for its address to be confirmed has a deadline.
         CheckConstraint("confirm_by IS NULL OR status IN ('pending', 'waitlisted', 'expired')", name="confirm_by"),
-        # One live registration per address and webinar; cancelled and expired rows stay as history.
+        # One live registration per mailbox and webinar (Ana@ and ana@ are one person); cancelled and
+        # expired rows stay as history. It is also what the duplicate check under the lock reads.
         Index(
             "uq_registrations_live_email",
             "webinar_id",
-            "email",
+            "email_key",
             unique=True,
             sqlite_where=text("status NOT IN ('cancelled', 'expired')"),
             postgresql_where=text("status NOT IN ('cancelled', 'expired')"),
@@ -46,6 +47,9 @@ class Registration(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     webinar_id: Mapped[int] = mapped_column(ForeignKey("webinars.id", ondelete="CASCADE"))
     email: Mapped[str] = mapped_column(String(254))  # normalised by email-validator
+    # The mailbox the address names, for comparing (database.mailbox_key): kept with `email` by the
+    # validator below; Core inserts set it themselves.
+    email_key: Mapped[str] = mapped_column(String(254))
     name: Mapped[str] = mapped_column(String(200))
     organisation: Mapped[str] = mapped_column(String(200), default="")
     country: Mapped[str] = mapped_column(String(100), default="")
@@ -72,3 +76,8 @@ class Registration(db.Model):
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     webinar: Mapped[Webinar] = relationship()
+
+    @validates("email")
+    def _keep_email_key(self, _key, email: str) -> str:
+        self.email_key = mailbox_key(email)
+        return email

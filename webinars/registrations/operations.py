@@ -3,22 +3,25 @@ commit (except expire_lapsed_holds, the worker's housekeeping, which commits per
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, bindparam, func, or_, select
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy import bindparam, func, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from .. import ratelimit
+from .. import ratelimit, signals
 from ..catalogue.models import Webinar, new_ical_uid
-from ..database import UTCDateTime, address_condition, lock_and_load, lock_for_update, same_address, utcnow
+from ..database import UTCDateTime, lock_and_load, lock_for_update, mailbox_key, utcnow
 from ..extensions import db
 from ..language import language_of
 from ..timezones import canonical_zone_or_none
 from ..urls import service_domain
 from . import notifications
 from .models import ENDED_STATUSES, Registration
+from .queries import counts, first_waitlisted, holds_seat, lapsed, registrations_of, seats_held
 
 # The label of the form's newsletter box (the same message), stored as the text the registrant saw.
 NEWSLETTER_CONSENT_TEXT = _l("Also send me the newsletter (you will be asked to confirm)")
@@ -39,31 +42,6 @@ class RegistrationClosed(Exception):
 
 # How long an attendee has to confirm their address, for webinars that ask for it.
 CONFIRMATION_HOLD = timedelta(hours=48)
-
-
-def holds_seat(now):
-    """SQL: the registration takes a seat at `now` (confirmed, or pending and not past its deadline)."""
-    return or_(
-        Registration.status == "confirmed",
-        and_(Registration.status == "pending", Registration.confirm_by > now),
-    )
-
-
-def in_queue(now):
-    """SQL: the registration is on the waiting list at `now` (an unconfirmed address not past its deadline)."""
-    return and_(
-        Registration.status == "waitlisted",
-        or_(Registration.confirm_by.is_(None), Registration.confirm_by > now),
-    )
-
-
-def lapsed(registration: Registration, now: datetime) -> bool:
-    """A hold or waiting-list place whose address was not confirmed in time (even if not yet marked expired)."""
-    return (
-        registration.status in ("pending", "waitlisted")
-        and registration.confirm_by is not None
-        and registration.confirm_by <= now
-    )
 
 
 class CancellationClosed(Exception):
@@ -92,93 +70,44 @@ def _cancel_refusal(registration: Registration, now: datetime) -> str | None:
     return None
 
 
-def counts(webinar, now: datetime | None = None) -> dict:
-    """{'confirmed': n, 'pending': n, 'waitlisted': n, 'capacity': n | None, 'available': n | None}:
-    seats held at `now` (a lapsed hold counts as free), and the waiting list."""
-    now = now or utcnow()
-    confirmed, pending, waitlisted = db.session.execute(
-        select(
-            func.count().filter(Registration.status == "confirmed"),
-            func.count().filter(Registration.status == "pending", Registration.confirm_by > now),
-            func.count().filter(in_queue(now)),
-        ).where(Registration.webinar_id == webinar.id)
-    ).one()
-    available = None if webinar.capacity is None else max(0, webinar.capacity - confirmed - pending)
-    return {
-        "confirmed": confirmed,
-        "pending": pending,
-        "waitlisted": waitlisted,
-        "capacity": webinar.capacity,
-        "available": available,
-    }
+# -- registering ---------------------------------------------------------------------------------------
 
-
-# The public page says "few seats" at or under this many, never a number: with an exact count, anyone
-# could learn whether an address is registered (re-registering a known address takes no seat). What is
-# left: a visitor who registers and cancels made-up addresses to stand exactly at a threshold can still
-# tell, there, whether one more address takes a seat; each such probe is a registration organisers see.
-FEW_SEATS = 10
-
-
-def seats_left(webinar) -> str | None:
-    """'many', 'few' or 'none' seats left; None when the webinar has no limit."""
-    available = counts(webinar)["available"]
-    if available is None:
-        return None
-    if available <= 0:
-        return "none"
-    return "few" if available <= FEW_SEATS else "many"
-
-
-def waitlist_position(registration: Registration, now: datetime | None = None) -> int | None:
-    """1 for the first person on the waiting list; None when not waitlisted."""
-    now = now or utcnow()
-    if registration.status != "waitlisted" or lapsed(registration, now):
-        return None
-    ahead = db.session.scalar(
-        select(func.count()).where(
-            Registration.webinar_id == registration.webinar_id,
-            in_queue(now),
-            Registration.id < registration.id,
-        )
-    )
-    return ahead + 1
-
-
-# Built once per process (bound parameters: webinar_id, email_lower, now): the seats taken, and the
-# id of a live registration of the address. Mailboxes are case-insensitive in practice: Ana@ and
-# ana@ are one person.
+# Read under the webinar's lock, in the statement that reloads it (bound parameters: webinar_id,
+# email_key, now): the seats taken, and the live registration of the address, found through the
+# unique index on (webinar_id, email_key) that also makes a second one impossible.
 _NOW = bindparam("now", type_=UTCDateTime)
-_CONFIRMED = (
+_SEATS_TAKEN = (
     select(func.count()).where(Registration.webinar_id == bindparam("webinar_id"), holds_seat(_NOW)).scalar_subquery()
 )
-_EXISTING = (
+_LIVE_REGISTRATION = (
     select(Registration.id)
     .where(
         Registration.webinar_id == bindparam("webinar_id"),
+        Registration.email_key == bindparam("email_key"),
         Registration.status.not_in(ENDED_STATUSES),
-        func.lower(Registration.email) == bindparam("email_lower"),
     )
     .limit(1)
     .scalar_subquery()
 )
-_SEAT_AND_DUPLICATE = select(_CONFIRMED, _EXISTING)
+# The unique index's own WHERE, written out: a conflict target must name it in words both databases
+# can match against the index (bound parameters cannot be).
+_LIVE_WHERE = text("status NOT IN ('cancelled', 'expired')")
 
 
-def _seat_likely(webinar, email: str) -> bool:
-    """Whether a new registration will probably be confirmed: a read without the lock, so that
-    the confirmation's invite is built before the lock only when it will probably be used."""
-    if webinar.confirm_registrations:
-        return False  # the first email asks to confirm the address; the invite comes after that
-    if webinar.capacity is None:
-        return True
-    params = {"webinar_id": webinar.id, "email_lower": email.lower(), "now": utcnow()}
-    confirmed, existing_id = db.session.execute(_SEAT_AND_DUPLICATE, params).one()
-    return existing_id is None and confirmed < webinar.capacity
+@dataclass(frozen=True)
+class Registered:
+    id: int
+    created: bool  # False: the address was registered already (and was sent its email again)
+    # What the page after registering may say: 'confirmed', 'pending' (a seat held until the address is
+    # confirmed) or 'waitlisted'. It must read the same whether or not the address was registered
+    # before (nobody may learn that about someone else's address), so it is what a newcomer gets at
+    # this moment, which the seats shown on the webinar page already tell everyone; the email to the
+    # address tells its owner their real state.
+    outcome: str
 
 
 def register(
-    webinar,
+    webinar: Webinar,
     *,
     name: str,
     email: str,
@@ -188,95 +117,125 @@ def register(
     wants_newsletter: bool = False,
     language: str = "en",
     now: datetime,
-) -> tuple[Registration, bool]:
+) -> Registered:
     """Register `email` (already normalised) for `webinar`: confirmed while seats remain, then
-    waitlisted. The same address twice gets its existing registration back and the confirmation
-    again, so nobody can learn from the answer whether an address was registered.
+    waitlisted. The same address twice gets its existing registration back and its email again, so
+    nobody can learn from the answer whether an address was registered.
 
     A webinar with `confirm_registrations` holds the seat as 'pending' for CONFIRMATION_HOLD and
     sends a link to confirm the address instead of the invite; its waiting list asks for the same.
     `language` ('en', 'fr'), the language of the form, is the language of every email to the registrant.
-    Returns (registration, created)."""
-    # Everything that needs no lock happens first: on SQLite the lock is the database's only writer.
-    registration = Registration(
-        webinar=webinar,
-        webinar_id=webinar.id,
-        email=email,
-        name=name,
-        organisation=organisation or "",
-        country=country or "",
-        timezone=canonical_zone_or_none(timezone) or webinar.timezone,
-        status="confirmed",
-        wants_newsletter=wants_newsletter,
-        language=language_of(language),
-        created_at=now,
-        confirmed_at=now,
-        ical_uid=new_ical_uid(service_domain()),
-    )
-    invite = notifications.confirmation_invite(registration) if _seat_likely(webinar, email) else None
-
-    # Serialise registrations for this webinar before counting seats, or two could take the last;
-    # the same round trips reload the webinar and look for a live registration of this address.
-    agenda, version = webinar.__dict__.get("sections"), webinar.updated_at
-    params = {"webinar_id": webinar.id, "email_lower": email.lower(), "now": now}
-    locked, confirmed, existing_id = lock_and_load(Webinar, webinar.id, _CONFIRMED, _EXISTING, params=params)
+    The seats and the address's live registration are read once, under the webinar's row lock, which
+    serialises registrations for the webinar; the email is queued as an intent, built by the worker."""
+    key = mailbox_key(email)
+    params = {"webinar_id": webinar.id, "email_key": key, "now": now}
+    # Seats are counted only for a webinar with a capacity (the count reads every seat's index entry).
+    counted = webinar.capacity is not None
+    reads = (_SEATS_TAKEN, _LIVE_REGISTRATION) if counted else (_LIVE_REGISTRATION,)
+    locked, *values = lock_and_load(Webinar, webinar.id, *reads, params=params)
     if locked is None or not webinar.registration_open(now):
         raise RegistrationClosed(webinar.slug)
-    unchanged = webinar.updated_at == version
-    if agenda is not None and unchanged:
-        # The reload forgot the agenda read before the lock; it is still current (every edit of a
-        # webinar moves updated_at), so put it back rather than read it again under the lock.
-        set_committed_value(webinar, "sections", agenda)
+    seats_taken, existing_id = values if counted else (None, values[0])
+    if webinar.capacity is not None and seats_taken is None:  # a capacity set a moment ago
+        seats_taken = seats_held(webinar.id, now)
 
+    # The registrant's zone, else the webinar's as it is under the lock.
+    zone, language = canonical_zone_or_none(timezone) or webinar.timezone, language_of(language)
     if wants_newsletter:
-        request_newsletter(email, name, timezone=registration.timezone, now=now, language=registration.language)
-
+        signals.newsletter_requested.send(
+            None,
+            email=email,
+            name=name,
+            timezone=zone,
+            language=language,
+            consent_text=str(NEWSLETTER_CONSENT_TEXT),
+            now=now,
+        )
     existing = db.session.get(Registration, existing_id) if existing_id is not None else None
     if webinar.confirm_registrations or (existing is not None and lapsed(existing, now)):
         # Lapsed holds are let go first (this address's own included), and the seats they free go to
         # the waiting list before anyone new: housekeeping may not have come by yet.
-        confirmed += settle_holds(webinar, now)
+        moved_up = settle_holds(webinar, now)
+        seats_taken = None if seats_taken is None else seats_taken + moved_up
         if existing is not None and existing.status in ENDED_STATUSES:
             existing = None
-    if existing is not None:
-        if ratelimit.allow(RESEND_BUCKET, str(existing.id), _resends_per_hour(), RESEND_WINDOW, now):
-            notifications.send_registration_email(existing, resent=True, unsolicited=True)
-        return existing, False
-
-    if webinar.capacity is not None and webinar.capacity - confirmed <= 0:
-        registration.status, registration.confirmed_at = "waitlisted", None
+    status = "confirmed" if webinar.capacity is None or seats_taken < webinar.capacity else "waitlisted"
+    confirm_by = None
     if webinar.confirm_registrations:
-        registration.confirm_by = now + CONFIRMATION_HOLD
-        if registration.status == "confirmed":
-            registration.status, registration.confirmed_at = "pending", None
-    if not unchanged:
-        # The registrant's zone fell back to the webinar's, which may have changed under us.
-        registration.timezone = canonical_zone_or_none(timezone) or webinar.timezone
-    db.session.add(registration)
-    db.session.flush()  # the id goes into the manage link
-    # The invite built before the lock holds if the seat is confirmed and the webinar is as it was.
-    usable = registration.status == "confirmed" and unchanged
-    notifications.send_registration_email(registration, invite=invite if usable else None, unsolicited=True)
-    return registration, True
+        confirm_by = now + CONFIRMATION_HOLD
+        status = "pending" if status == "confirmed" else status
+    if existing is not None:
+        _resend(existing, now)
+        return Registered(existing.id, False, status)
+    values = {
+        "webinar_id": webinar.id,
+        "email": email,
+        "email_key": key,
+        "name": name,
+        "organisation": organisation or "",
+        "country": country or "",
+        "timezone": zone,
+        "status": status,
+        "wants_newsletter": wants_newsletter,
+        "language": language,
+        "created_at": now,
+        "confirmed_at": now if status == "confirmed" else None,
+        "confirm_by": confirm_by,
+        "ical_uid": new_ical_uid(service_domain()),
+    }
+    registration_id = _insert_unless_registered(values)
+    if registration_id is None:
+        # A live registration of this address appeared without the lock (none of ours writes one
+        # so): answered as the duplicate it is.
+        existing = db.session.scalar(
+            select(Registration).where(
+                Registration.webinar_id == webinar.id, Registration.email_key == key, _LIVE_WHERE
+            )
+        )
+        _resend(existing, now)
+        return Registered(existing.id, False, status)
+    notifications.queue(
+        _first_email_kind(status),
+        registration_id=registration_id,
+        email=email,
+        unsolicited=True,
+        now=now,
+        **_first_email_facts(status, confirm_by, webinar.sequence),
+    )
+    return Registered(registration_id, True, status)
 
 
-def public_outcome(registration: Registration, created: bool, now: datetime) -> str:
-    """What the page after registering may say about this submission: 'confirmed', 'pending' (a seat
-    held until the address is confirmed) or 'waitlisted'.
+def _first_email_kind(status: str) -> str:
+    return {"confirmed": "registration_confirmed"}.get(status, f"registration_{status}")
 
-    The page must read the same whether or not the address was registered before (nobody may learn
-    that about someone else's address), so it says what a newcomer gets at this moment, which the
-    seats shown on the webinar page already tell everyone: for a new registration, its state; for an
-    address registered before, whose existing registration stands, the state a new one would have had.
-    The email sent to the address tells its owner their real state."""
-    if created:
-        return registration.status
-    webinar = registration.webinar
-    seats = counts(webinar, now)
-    if seats["available"] is not None and seats["available"] <= 0:
-        return "waitlisted"
-    return "pending" if webinar.confirm_registrations else "confirmed"
 
+def _first_email_facts(status: str, confirm_by: datetime | None, sequence: int) -> dict:
+    if status == "confirmed":
+        return {"resent": False, "promoted": False, "seq": sequence, "reason": "freed"}
+    return {"resent": False, "promoted": False, "confirm_by": confirm_by.isoformat() if confirm_by else None}
+
+
+def _insert_unless_registered(values: dict) -> int | None:
+    """INSERT the registration; None when the unique index says the address has a live one already.
+    One statement on both databases (ON CONFLICT ... DO NOTHING RETURNING id), so a lost race is an
+    answer, never an error."""
+    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert(Registration.__table__)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["webinar_id", "email_key"], index_where=_LIVE_WHERE)
+        .returning(Registration.__table__.c.id)
+    )
+    return db.session.execute(statement).scalar()
+
+
+def _resend(existing: Registration, now: datetime) -> None:
+    """The email of a registration again, for an address that registered again (capped)."""
+    if ratelimit.allow(RESEND_BUCKET, str(existing.id), _resends_per_hour(), RESEND_WINDOW, now):
+        notifications.queue_registration_email(existing, resent=True, unsolicited=True)
+
+
+# -- promoting -----------------------------------------------------------------------------------------
 
 # Why someone on the waiting list gets a seat; the email says which.
 PROMOTED_AS_SEAT_FREED, PROMOTED_FOR_MORE_SEATS, PROMOTED_BY_ORGANISER = "freed", "capacity", "organiser"
@@ -293,7 +252,7 @@ def promote(registration: Registration, *, now: datetime, reason: str = PROMOTED
         registration.confirmed_at = now
         registration.confirm_by = None
     db.session.flush()
-    notifications.send_registration_email(registration, promoted=True, reason=reason)
+    notifications.queue_registration_email(registration, promoted=True, reason=reason)
     return registration
 
 
@@ -316,15 +275,6 @@ def give_seat(registration: Registration, *, now: datetime, beyond_capacity: boo
     return promote(registration, now=now, reason=PROMOTED_BY_ORGANISER)
 
 
-def first_waitlisted(webinar, now: datetime | None = None) -> Registration | None:
-    return db.session.scalar(
-        select(Registration)
-        .where(Registration.webinar_id == webinar.id, in_queue(now or utcnow()))
-        .order_by(Registration.id)
-        .limit(1)
-    )
-
-
 def fill_freed_seats(webinar, now: datetime, *, reason: str = PROMOTED_AS_SEAT_FREED) -> list[Registration]:
     """Give free seats to the waiting list, in order (caller holds the webinar's lock). Nobody moves
     up once the webinar has started or is not published; returns who moved up."""
@@ -339,10 +289,6 @@ def fill_freed_seats(webinar, now: datetime, *, reason: str = PROMOTED_AS_SEAT_F
         if waiting is None:
             return moved
         moved.append(promote(waiting, now=now, reason=reason))
-
-
-def first_moved(moved: list[Registration]) -> Registration | None:
-    return moved[0] if moved else None
 
 
 def _expire_overdue(webinar, now: datetime) -> int:
@@ -417,7 +363,7 @@ def confirm_registration(registration: Registration, *, now: datetime) -> str:
     registration.status = "confirmed"
     registration.confirmed_at = now
     db.session.flush()
-    notifications.send_registration_email(registration)  # asked for: the invite and join link, not capped
+    notifications.queue_registration_email(registration)  # asked for: the invite and join link, not capped
     return ConfirmOutcome.CONFIRMED
 
 
@@ -444,42 +390,30 @@ def cancel_registration(registration: Registration, *, now: datetime, by: str = 
     registration.cancelled_at = now
     registration.confirm_by = None
     db.session.flush()
-    notifications.send_cancellation_email(registration, was_confirmed=was_confirmed, by=by)
+    notifications.queue_cancellation_email(registration, was_confirmed=was_confirmed, by=by)
 
     if not held_seat:
         return None
-    return first_moved(fill_freed_seats(webinar, now))
+    moved = fill_freed_seats(webinar, now)
+    return moved[0] if moved else None
 
 
-def request_newsletter(
-    email: str, name: str, *, timezone: str | None = None, now: datetime, language: str = "en"
-) -> None:
-    """Start the newsletter's double opt-in. The one place registrations call the newsletter."""
-    from ..newsletter.operations import request_subscription
+# -- what the catalogue asks, through signals (registrations/__init__.py connects them) ---------------
 
-    request_subscription(
-        email,
-        name,
-        [],
-        source="registration_form",
-        consent_text=str(NEWSLETTER_CONSENT_TEXT),
-        timezone=timezone,
-        now=now,
-        language=language,
-    )
+
+def on_seats_taken(webinar, *, now: datetime) -> int:
+    """How many seats a new capacity must leave room for (a seat held until an address is confirmed counts)."""
+    return seats_held(webinar.id, now)
+
+
+def on_seats_added(webinar, *, now: datetime) -> list[int]:
+    """More seats: the waiting list moves up, in order; the ids of who moved."""
+    return [registration.id for registration in fill_freed_seats(webinar, now, reason=PROMOTED_FOR_MORE_SEATS)]
 
 
 # -- personal data -----------------------------------------------------------------------------------
 
 ERASED_DOMAIN = "erased.invalid"  # RFC 2606: can never be anyone's address
-
-
-def registrations_of(email: str) -> list[Registration]:
-    """Every registration made with this address, however it was spelt, oldest first."""
-    candidates = db.session.scalars(
-        select(Registration).where(address_condition(Registration.email, email)).order_by(Registration.id)
-    )
-    return [registration for registration in candidates if same_address(registration.email, email)]
 
 
 def export_registrations(email: str) -> list[dict]:

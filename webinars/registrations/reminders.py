@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from ..catalogue.models import Webinar
 from ..extensions import db
 from .models import Registration
-from .notifications import send_reminder
+from .notifications import queue_reminder
 
 REMINDERS = {
     "24h": (timedelta(hours=24), Registration.reminder_24h_at),
@@ -72,7 +72,7 @@ def send_due_reminders(now: datetime) -> dict[str, int]:
                     log.error("reminder %s for registration %s skipped: its webinar cannot be shown", which, row.id)
                     result["skipped"] += 1
                 elif _decide(which, row.starts_at, row.confirmed_at or row.created_at, now):
-                    send_reminder(registration, which)
+                    queue_reminder(registration, which)
                     result[which] += 1
                 else:
                     result["skipped"] += 1

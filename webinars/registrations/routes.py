@@ -5,33 +5,29 @@ from datetime import timedelta
 from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 from werkzeug.exceptions import TooManyRequests
 
 from .. import ratelimit, timezones
-from ..catalogue import queries
+from ..catalogue import queries as catalogue_queries
 from ..catalogue.calendars import calendar_links
-from ..catalogue.models import AgendaSection, Webinar
+from ..catalogue.models import Webinar
 from ..database import MAX_ID, utcnow
 from ..errors import render_error
 from ..extensions import db
 from ..forms import ButtonForm
 from ..language import current_language
-from ..outbox.idle import on_idle
 from ..security import keep_private
 from ..tokens import BadToken, make_stable_token, read_stable_token, read_token
-from . import operations
+from . import operations, queries
 from .forms import RegistrationForm
 from .models import Registration
 from .notifications import CONFIRM_PURPOSE, TOKEN_PURPOSE, confirm_token, manage_token
 
 blueprint = Blueprint("registrations", __name__)
-# The mail worker lets lapsed seat holds go (and moves the waiting list up) while it is idle.
-blueprint.record_once(lambda state: on_idle(state.app, operations.expire_lapsed_holds))
 
 
 def registration_context(webinar, viewer_zone: str | None, now, form: RegistrationForm | None = None) -> dict:
-    """Extra template context for the webinar page's registration panel."""
+    """Extra template context for the registration panel (templates/registrations/_panel.html)."""
     if webinar.status != "published" or webinar.is_past(now):
         return {}
     fallback = None
@@ -41,14 +37,28 @@ def registration_context(webinar, viewer_zone: str | None, now, form: Registrati
             # The page does not know the visitor's zone: the webinar's, which the browser script may
             # replace with the browser's own (static/js/timezone.js), but never a silent first option.
             zone = fallback = webinar.timezone
-        form = RegistrationForm(formdata=None, timezone=zone)
+        # The page's form carries the visitor's CSRF token through csrf_token() (cached pages: cache.py).
+        form = RegistrationForm(formdata=None, timezone=zone, meta={"csrf": False})
     return {
         "registration_form": form,
         "registration_zone_fallback": fallback,
         "registration_open": webinar.registration_open(now),
-        "seats_left": operations.seats_left(webinar),
+        "seats_left": queries.seats_left(webinar, now),
         "registration_closes": timezones.zone_time(webinar.registration_closes_at, webinar.timezone),
     }
+
+
+def registration_panel(webinar, *, viewer_zone: str | None, now) -> dict:
+    """The webinar page's registration panel (a receiver of signals.webinar_page)."""
+    return registration_context(webinar, viewer_zone, now)
+
+
+def panel_version(webinar, *, now) -> tuple:
+    """What the panel shows that the webinar's row does not say (signals.webinar_page_version): the
+    seats figure, only for a webinar that takes registrations now."""
+    if webinar.status != "published" or webinar.is_past(now):
+        return ()
+    return ("seats", queries.seats_left(webinar, now))
 
 
 def _registration_page(webinar, form: RegistrationForm, status: int, notice: str | None = None):
@@ -64,13 +74,13 @@ def _registration_page(webinar, form: RegistrationForm, status: int, notice: str
     return body, status
 
 
-def _webinar_or_404(slug: str, *options) -> Webinar:
-    """The public webinar's own row (and what `options` load), not all that its page shows."""
+def _webinar_or_404(slug: str) -> Webinar:
+    """The public webinar's own row, not all that its page shows."""
     if len(slug) > 120:
         abort(404)
-    query = select(Webinar).where(Webinar.slug == slug, Webinar.status.in_(queries.PUBLIC_STATUSES))
-    webinar = db.session.scalars(query.options(*options)).unique().one_or_none()
-    if webinar is None or not queries.shown([webinar], "its registration page"):
+    query = select(Webinar).where(Webinar.slug == slug, Webinar.status.in_(catalogue_queries.PUBLIC_STATUSES))
+    webinar = db.session.scalar(query)
+    if webinar is None or not catalogue_queries.shown([webinar], "its registration page"):
         abort(404)
     return webinar
 
@@ -96,10 +106,7 @@ def _throttle_client() -> None:
 @blueprint.post("/webinars/<slug>/register")
 def register(slug: str):
     _throttle_client()
-    # The agenda goes into the confirmation's invite: read it now rather than while holding the lock
-    # that register() takes. Speakers come in a second query: joined in the same one, SQLite's plan
-    # scans every speaker link (75 ms on 10,000 webinars instead of under 1 ms).
-    webinar = _webinar_or_404(slug, joinedload(Webinar.sections).selectinload(AgendaSection.speakers))
+    webinar = _webinar_or_404(slug)
     form = RegistrationForm()
     now = utcnow()
     if not webinar.registration_open(now):
@@ -107,7 +114,7 @@ def register(slug: str):
     if not form.validate_on_submit():
         return _registration_page(webinar, form, 422)
     try:
-        registration, created = operations.register(
+        registered = operations.register(
             webinar,
             name=form.name.data,
             email=form.email.data,
@@ -118,16 +125,15 @@ def register(slug: str):
             language=current_language(),
             now=now,
         )
-        outcome = operations.public_outcome(registration, created, now)
     except operations.RegistrationClosed:
         db.session.rollback()
         return _registration_page(webinar, form, 409, _("Registration for this webinar has closed."))
     db.session.commit()
     # The same page whether the address was new or already registered: nothing to enumerate (see
-    # public_outcome). The outcome travels signed, so that nobody can make the page say something else.
+    # Registered.outcome). The outcome travels signed, so that nobody can make the page say something else.
     # `slug` is the webinar's (it was looked up by it): reading webinar.slug would reload the row.
     # Stable: every submission with this outcome gets the very same address and page.
-    token = make_stable_token(OUTCOME_PURPOSE, {"w": webinar.id, "o": outcome})
+    token = make_stable_token(OUTCOME_PURPOSE, {"w": webinar.id, "o": registered.outcome})
     return redirect(url_for(".thanks", slug=slug, outcome=token), 303)
 
 
@@ -195,8 +201,8 @@ def _manage_page(registration: Registration, token: str, notice: str | None = No
         zone=timezones.canonical_zone_or_none(registration.timezone)
         or timezones.canonical_zone_or_none(webinar.timezone)
         or "UTC",
-        position=operations.waitlist_position(registration, now),
-        lapsed=registration.status == "expired" or operations.lapsed(registration, now),
+        position=queries.waitlist_position(registration, now),
+        lapsed=registration.status == "expired" or queries.lapsed(registration, now),
         # The same question the cancel POST asks again (operations.cancel_registration).
         can_cancel=operations.attendee_may_cancel(registration, now),
         # Whoever holds the manage link has the mailbox: they may confirm from here too.
@@ -245,7 +251,7 @@ def _confirm_page(registration, token: str, outcome: str | None = None, status: 
     now = utcnow()
     webinar = registration.webinar
     zone = timezones.canonical_zone_or_none(registration.timezone) or webinar.timezone
-    if registration.status == "expired" or operations.lapsed(registration, now):
+    if registration.status == "expired" or queries.lapsed(registration, now):
         outcome, status = operations.ConfirmOutcome.EXPIRED, 410
     body = render_template(
         "registrations/confirm.html",
@@ -253,7 +259,7 @@ def _confirm_page(registration, token: str, outcome: str | None = None, status: 
         webinar=webinar,
         zone=zone,
         outcome=outcome,
-        position=operations.waitlist_position(registration, now),
+        position=queries.waitlist_position(registration, now),
         manage_token=manage_token(registration),
         form=ButtonForm(),
         token=token,
