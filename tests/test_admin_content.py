@@ -12,7 +12,8 @@ from tests.factories import make_topic, make_webinar
 from tests.test_admin import EMAIL, signed_in
 from tests.test_admin_webinars import webinar_form
 from tests.test_content import make_item
-from webinars.admin.models import AuditEvent
+from webinars.admin.models import Organiser
+from webinars.audit import AuditEvent
 from webinars.catalogue.models import Topic
 from webinars.content.models import ContentItem
 from webinars.extensions import db
@@ -109,7 +110,7 @@ def test_an_organiser_creates_publishes_edits_and_unpublishes_an_item_with_an_au
     assert "Title: Siôn Whellens: Incubating worker cooperatives in the changing world of work → A new title" in history
     with app.app_context():
         events = db.session.scalars(select(AuditEvent).where(AuditEvent.item_id == item_id)).all()
-        assert {event.organiser.email for event in events} == {EMAIL}
+        assert {db.session.get(Organiser, event.organiser_id).email for event in events} == {EMAIL}
 
 
 def test_publishing_twice_says_so_and_changes_nothing(app, organiser_client):

@@ -16,8 +16,8 @@ from webinars.database import utcnow
 from webinars.extensions import db
 from webinars.newsletter import digest as digests
 from webinars.newsletter import operations
-from webinars.newsletter.models import Digest, Subscriber, Suppression
-from webinars.outbox.models import OutboxMessage
+from webinars.newsletter.models import Digest, Subscriber
+from webinars.outbox.models import OutboxMessage, Suppression
 from webinars.outbox.sender import deliver_due
 
 

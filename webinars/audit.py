@@ -32,6 +32,10 @@ class AuditEvent(db.Model):
     registration_id: Mapped[int | None] = mapped_column(
         ForeignKey("registrations.id", ondelete="SET NULL"), nullable=True, index=True
     )
+    # A content item's history, kept the same way as a webinar's.
+    item_id: Mapped[int | None] = mapped_column(
+        ForeignKey("content_items.id", ondelete="CASCADE"), nullable=True, index=True
+    )
     action: Mapped[str] = mapped_column(String(60))  # created, updated, published, rescheduled, ...
     details: Mapped[str] = mapped_column(Text, default="")
 
@@ -50,6 +54,7 @@ def record(
     *,
     webinar_id: int | None = None,
     registration_id: int | None = None,
+    item_id: int | None = None,
 ) -> AuditEvent:
     """Record who did what. `registration_id` names the registration acted on; its person's name is
     shown from that row, never copied into `details`, so that erasing the person erases it here too."""
@@ -57,6 +62,7 @@ def record(
         webinar_id=webinar_id,
         organiser_id=by.id if by is not None else None,
         registration_id=registration_id,
+        item_id=item_id,
         action=action,
         details=details,
         at=now,
@@ -85,3 +91,11 @@ def events(webinar_id: int | None = None):
 
 def events_of_webinar(webinar_id: int) -> list[AuditEvent]:
     return list(db.session.scalars(events(webinar_id)))
+
+
+def events_of_item(item_id: int) -> list[AuditEvent]:
+    return list(
+        db.session.scalars(
+            select(AuditEvent).where(AuditEvent.item_id == item_id).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        )
+    )

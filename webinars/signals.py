@@ -12,6 +12,7 @@ Every signal's sender is the object the event is about; the keyword arguments ar
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from blinker import Namespace, Signal
 
@@ -19,9 +20,21 @@ _signals = Namespace()
 
 # -- the catalogue announces --------------------------------------------------------------------------
 
+
+@dataclass(frozen=True)
+class PagePanel:
+    """What a part adds to a page of another part: its template, included at `place`, with `context`
+    (names the part owns, merged into the page's context)."""
+
+    place: str  # a webinar page: "hero" (its first screen), "main" (after the summary) or "end" (after the partners)
+    template: str
+    context: dict = field(default_factory=dict)
+
+
 webinar_page = _signals.signal("webinar-page")
 """A public webinar page is being rendered. sender: the webinar; viewer_zone (canonical name or None),
-now. Receivers return a dict of template context (the registration panel)."""
+now. Receivers return a PagePanel (related content), a list of them (the registration call to action
+and form) or None."""
 
 webinar_page_version = _signals.signal("webinar-page-version")
 """What else a cached webinar page depends on. sender: the webinar; now. Receivers return a hashable
@@ -55,6 +68,15 @@ opt-in."""
 def values_from(signal: Signal, sender, **kwargs) -> list:
     """What every receiver returned (None left out), in the order they were connected."""
     return [value for _receiver, value in signal.send(sender, **kwargs) if value is not None]
+
+
+def panels_from(values: list) -> list[PagePanel]:
+    """The panels receivers of webinar_page returned: one each, or a list (a part that puts things in
+    several places of the page)."""
+    panels = []
+    for value in values:
+        panels.extend(value if isinstance(value, list) else [value])
+    return panels
 
 
 def connect(signal: Signal, receiver: Callable) -> None:

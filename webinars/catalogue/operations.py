@@ -28,7 +28,7 @@ from sqlalchemy import select, update
 from .. import audit as audit_trail
 from .. import signals
 from ..audit import Actor
-from ..database import lock_for_update
+from ..database import lock_for_update, utcnow
 from ..extensions import db
 from ..labels import label
 from ..timezones import abbreviation, is_known_zone, to_zone, utc_text, zone_place
@@ -42,6 +42,7 @@ from .models import (
     Topic,
     Webinar,
     new_ical_uid,
+    webinar_topics,
     within_bounds,
 )
 
@@ -470,5 +471,14 @@ def update_topic(topic: Topic, *, name: str, description: str, page_date) -> boo
     """Rename a topic or change what its page says; True when something changed. Its slug (part of
     topic page, calendar and feed addresses) never changes."""
     changed = (topic.name, topic.description, topic.page_date) != (name, description, page_date)
+    if name != topic.name:
+        # Its webinars' pages and cards show the name: they are new versions (and re-rendered) now.
+        tagged = select(webinar_topics.c.webinar_id).where(webinar_topics.c.topic_id == topic.id)
+        db.session.execute(
+            update(Webinar)
+            .where(Webinar.id.in_(tagged))
+            .values(updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
     topic.name, topic.description, topic.page_date = name, description, page_date
     return changed

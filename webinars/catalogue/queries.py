@@ -98,8 +98,8 @@ def public_webinar_or_404(slug: str) -> Webinar:
 
 
 def load_page(webinar: Webinar) -> Webinar:
-    """Everything a webinar's page shows, loaded onto it: topics, the agenda with its speakers,
-    partners and documents (one query each)."""
+    """Everything a webinar's page shows, loaded onto it: topics, the agenda with its speakers and
+    the partners (one query each)."""
     query = (
         select(Webinar)
         .where(Webinar.id == webinar.id)
@@ -146,6 +146,10 @@ def all_topics() -> list[Topic]:
     return list(db.session.scalars(select(Topic).order_by(Topic.name)))
 
 
+def topic_by_id(topic_id: int | None) -> Topic | None:
+    return db.session.get(Topic, topic_id) if topic_id is not None else None
+
+
 def topics_by_id(ids) -> list[Topic]:
     ids = [i for i in ids or [] if i is not None]
     if not ids:
@@ -187,11 +191,6 @@ def upcoming_between(start: datetime, end: datetime) -> list[Webinar]:
         .options(selectinload(Webinar.topics))
     )
     return list(db.session.scalars(query))
-
-
-def all_topics() -> list[Topic]:
-    """Every topic, by name (topics are few)."""
-    return list(db.session.scalars(select(Topic).order_by(Topic.name)))
 
 
 def recent_catalogue_version(now: datetime) -> tuple:

@@ -68,8 +68,8 @@ WEBINAR_PAGE_CACHE_SIZE = 512
 
 def _page_key(webinar, choice, now) -> tuple:
     """What a webinar page shows, beside the visitor's CSRF token: the webinar's row (every edit moves
-    updated_at), what other parts put on it (the seats figure), the visitor's zone and language, and
-    the two things the clock changes (over or not; registration open or not)."""
+    updated_at), what other parts put on it (the seats figure), the visitor's zone and language, the
+    address (links back to it), and the two things the clock changes (over or not; registration open or not)."""
     return (
         webinar.id,
         webinar.updated_at,
@@ -78,6 +78,7 @@ def _page_key(webinar, choice, now) -> tuple:
         tuple(signals.values_from(signals.webinar_page_version, webinar, now=now)),
         choice.zone,
         page_locale(),
+        request.full_path,  # the language switch's links back here, the zone picker's kept ?lang=
         webinar.is_past(now),
         webinar.registration_open(now),
     )
@@ -91,10 +92,12 @@ def webinar(slug: str):
 
     def render() -> str:
         queries.load_page(webinar)
-        panel: dict = {}
-        # Other parts' panels (registration) come through a signal: the catalogue does not import them.
-        for context in signals.values_from(signals.webinar_page, webinar, viewer_zone=choice.zone, now=now):
-            panel.update(context)
+        # Other parts' panels (registration, related content) come through a signal: the catalogue
+        # does not import them.
+        panels = signals.panels_from(
+            signals.values_from(signals.webinar_page, webinar, viewer_zone=choice.zone, now=now)
+        )
+        context = {name: value for panel in panels for name, value in panel.context.items()}
         return render_template(
             "catalogue/webinar.html",
             webinar=webinar,
@@ -102,7 +105,8 @@ def webinar(slug: str):
             now=now,
             is_past=webinar.is_past(now),
             calendar_links=calendars.calendar_links(webinar),
-            **panel,
+            panels=panels,
+            **context,
             **cacheable_context(),
         )
 

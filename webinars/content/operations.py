@@ -1,7 +1,7 @@
 """Changing content items: create, edit, publish, unpublish, attach to webinars.
 
-Every change sets `updated_at` (feeds' ETags) and leaves an AuditEvent saying who changed what, as
-for webinars. Nothing here commits: the view does, once.
+Every change sets `updated_at` (feeds' ETags) and leaves an event in the audit trail
+(webinars/audit.py) saying who changed what, as for webinars. Nothing here commits: the view does, once.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from datetime import date, datetime
 from flask_babel import gettext as _
 from sqlalchemy import delete, insert
 
-from ..admin.models import AuditEvent, Organiser
+from .. import audit as audit_trail
+from ..audit import Actor
 from ..catalogue.models import Topic, Webinar
 from ..catalogue.operations import slugify
 from ..extensions import db
@@ -80,12 +81,8 @@ def unique_slug(base: str, exclude_id: int | None = None) -> str:
     return slug
 
 
-def audit(item: ContentItem, action: str, by: Organiser | None, now: datetime, details: str = "") -> AuditEvent:
-    event = AuditEvent(
-        item_id=item.id, organiser_id=by.id if by is not None else None, action=action, details=details, at=now
-    )
-    db.session.add(event)
-    return event
+def audit(item: ContentItem, action: str, by: Actor | None, now: datetime, details: str = "") -> None:
+    audit_trail.record(action, by, now, details, item_id=item.id)
 
 
 def _apply(item: ContentItem, fields: ItemFields) -> None:
@@ -102,7 +99,7 @@ def _apply(item: ContentItem, fields: ItemFields) -> None:
     item.topics = list(dict.fromkeys(fields.topics))
 
 
-def create_item(fields: ItemFields, *, by: Organiser | None, now: datetime, publish: bool = False) -> ContentItem:
+def create_item(fields: ItemFields, *, by: Actor | None, now: datetime, publish: bool = False) -> ContentItem:
     """A new item, a draft unless `publish`."""
     item = ContentItem(
         slug=unique_slug(fields.slug or slugify(fields.title, 150)),
@@ -143,7 +140,7 @@ def describe_changes(changes: dict) -> str:
     return "\n".join(lines)
 
 
-def update_item(item: ContentItem, fields: ItemFields, *, by: Organiser | None, now: datetime) -> dict:
+def update_item(item: ContentItem, fields: ItemFields, *, by: Actor | None, now: datetime) -> dict:
     """Apply an edit; returns {field: (old, new)} for what changed ({} when nothing did)."""
     before = _snapshot(item)
     with db.session.no_autoflush:
@@ -159,7 +156,7 @@ def update_item(item: ContentItem, fields: ItemFields, *, by: Organiser | None, 
     return changes
 
 
-def publish_item(item: ContentItem, *, by: Organiser | None, now: datetime) -> None:
+def publish_item(item: ContentItem, *, by: Actor | None, now: datetime) -> None:
     """Public from now on: listings, topic pages, feeds, and the next digest if it is new."""
     if item.status == "published":
         raise ItemStateError(_("This item is already published."))
@@ -171,7 +168,7 @@ def publish_item(item: ContentItem, *, by: Organiser | None, now: datetime) -> N
     audit(item, "published", by, now, "Status: draft → published")
 
 
-def unpublish_item(item: ContentItem, *, by: Organiser | None, now: datetime) -> None:
+def unpublish_item(item: ContentItem, *, by: Actor | None, now: datetime) -> None:
     """Back to a draft: gone from public pages and feeds, kept with its history."""
     if item.status != "published":
         raise ItemStateError(_("Only a published item can be unpublished."))
@@ -181,7 +178,7 @@ def unpublish_item(item: ContentItem, *, by: Organiser | None, now: datetime) ->
 
 
 def attach_to_webinar(
-    webinar: Webinar, items: list[ContentItem], *, by: Organiser | None, now: datetime
+    webinar: Webinar, items: list[ContentItem], *, by: Actor | None, now: datetime
 ) -> tuple[list[str], list[str]] | None:
     """Make `items`, in this order, the webinar's related content. Returns (before, after) titles when
     that changed anything (and records it in the webinar's history), None otherwise."""
@@ -197,13 +194,5 @@ def attach_to_webinar(
         )
     before, after = [item.title for item in current], [item.title for item in items]
     details = "Related content: " + (" · ".join(after) if after else "(none)")
-    db.session.add(
-        AuditEvent(
-            webinar_id=webinar.id,
-            organiser_id=by.id if by is not None else None,
-            action="updated",
-            details=details,
-            at=now,
-        )
-    )
+    audit_trail.record("updated", by, now, details, webinar_id=webinar.id)
     return before, after

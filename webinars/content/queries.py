@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import abort
+from flask import abort, current_app
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import selectinload
 
+from ..cache import app_cache
 from ..catalogue.models import Topic, Webinar, webinar_topics
 from ..extensions import db
+from ..signals import PagePanel
 from .models import ITEM_TYPES, ContentItem, content_item_topics, webinar_items
 
 PER_PAGE = 20
@@ -123,6 +125,37 @@ def related_to_webinar(webinar: Webinar, limit: int = RELATED_LIMIT) -> list[Con
             query = query.where(ContentItem.id.not_in([item.id for item in chosen]))
         chosen += list(db.session.scalars(query))[: limit - len(chosen)]
     return chosen
+
+
+def related_panel(webinar: Webinar, *, viewer_zone: str | None, now: datetime) -> PagePanel | None:
+    """A webinar page's related content (a receiver of signals.webinar_page)."""
+    related = related_to_webinar(webinar)
+    return PagePanel("end", "content/_related.html", {"related_content": related}) if related else None
+
+
+def related_version(webinar: Webinar, *, now: datetime) -> tuple:
+    """What a webinar page's related content depends on (signals.webinar_page_version): the public items
+    as a whole (their count, last change and ids, re-read at most every CATALOGUE_VERSION_SECONDS) and
+    the items attached to this webinar."""
+    attached = db.session.execute(
+        select(func.count(), func.sum(webinar_items.c.item_id), func.sum(webinar_items.c.position)).where(
+            webinar_items.c.webinar_id == webinar.id
+        )
+    ).one()
+    return ("content", recent_feed_version(now), tuple(attached))
+
+
+def recent_feed_version(now: datetime) -> tuple:
+    """feed_version() of all public items, re-read at most every CATALOGUE_VERSION_SECONDS per process."""
+    ttl = current_app.config.get("CATALOGUE_VERSION_SECONDS", 0)
+    if not ttl:
+        return feed_version()
+    slot = int(now.timestamp() // ttl)
+    return app_cache("content-version", 2).get_or_build(slot, feed_version)
+
+
+def item_by_id(item_id: int | None) -> ContentItem | None:
+    return db.session.get(ContentItem, item_id) if item_id is not None else None
 
 
 def items_by_slugs(slugs: list[str]) -> dict[str, ContentItem]:

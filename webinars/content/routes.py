@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 
-from flask import Blueprint, Flask, abort, current_app, make_response, render_template, request, url_for
+from flask import Blueprint, abort, current_app, make_response, render_template, request, url_for
 from flask_babel import gettext as _
 from markupsafe import Markup
 
@@ -182,10 +182,3 @@ def topic_feed(slug: str):
     if topic is None:
         abort(404)
     return _feed_response(topic)
-
-
-def register(app: Flask) -> None:
-    """The content part's blueprint, and what other parts' templates may ask of it: a webinar page
-    shows related content through `related_items(webinar)` without the catalogue importing this part."""
-    app.register_blueprint(blueprint)
-    app.jinja_env.globals["related_items"] = queries.related_to_webinar

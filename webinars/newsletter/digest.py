@@ -43,13 +43,13 @@ from ..content.models import TYPE_LABELS, ContentItem
 from ..database import UTCDateTime, utcnow
 from ..extensions import db
 from ..language import LOCALES, language_of
-from ..outbox.models import OutboxMessage
+from ..outbox.models import OutboxMessage, Suppression
 from ..timezones import canonical_zone_or_none, day_date, long_date, time_range, to_zone, zone_place, zone_times_line
 from ..tokens import make_token
 from ..urls import external_url, service_domain
 from . import operations
 from .campaigns import _crlf, _date_header, _qp
-from .models import Digest, Subscriber, Suppression, subscriber_topics
+from .models import Digest, Subscriber, subscriber_topics
 
 # A first digest with no --since covers everything published so far. A fixed instant, not "a week
 # ago": two first runs at once must ask for the same period, so that only one can record it.
@@ -684,7 +684,7 @@ def _recipient(row) -> _Recipient | None:
 
 def digest_message_bytes(row) -> bytes | None:
     """The digest for one recipient, or None when they must be skipped (left, erased, suppressed,
-    or nothing new for them any more). The one function a renderer registry calls for kind "digest"."""
+    or nothing new for them any more): the renderer the newsletter registers for kind "digest"."""
     if row.digest_id is None or row.subscriber_id is None:
         return None
     recipient = _recipient(row)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import selectinload
 
 from ..catalogue.models import Topic
 from ..extensions import db
-from .models import SUBSCRIBER_STATUSES, Campaign, Subscriber, subscriber_topics
+from .models import SUBSCRIBER_STATUSES, Campaign, Digest, Subscriber, subscriber_topics
 from .operations import campaign_progress, count_recipients
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "campaign",
     "campaign_progress",
     "campaigns_with_progress",
+    "recent_digests",
     "count_recipients",
     "search_all",
     "search_page",
@@ -84,6 +85,14 @@ def search_all(search: SubscriberSearch) -> list[Subscriber]:
 
 def campaign(campaign_id: int) -> Campaign | None:
     return db.session.get(Campaign, campaign_id)
+
+
+def recent_digests(limit: int = 50) -> list[tuple[Digest, dict]]:
+    """The latest digests, newest period first, each with its delivery counts."""
+    from .digest import digest_progress
+
+    rows = db.session.scalars(select(Digest).order_by(Digest.period_end.desc(), Digest.id.desc()).limit(limit)).all()
+    return [(row, digest_progress(row)) for row in rows]
 
 
 def campaigns_with_progress() -> list[tuple[Campaign, dict]]:

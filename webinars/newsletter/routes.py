@@ -17,14 +17,11 @@ from ..catalogue.viewer import viewer_zone
 from ..errors import render_error
 from ..extensions import csrf, db
 from ..language import current_language
-from ..outbox.idle import on_idle
 from ..security import keep_private
-from . import digest, operations
+from . import operations
 from .forms import ButtonForm, PreferencesForm, SignupForm
 
 blueprint = Blueprint("newsletter", __name__, url_prefix="/newsletter")
-# The mail worker finishes interrupted digest expansions and marks sent digests done while it is idle.
-blueprint.record_once(lambda state: on_idle(state.app, digest.tend_digests))
 
 INVALID_LINK = _l(
     "This link is not valid. It may have been copied incompletely, or it belongs to an earlier "

@@ -17,6 +17,7 @@ from ..extensions import db
 from ..forms import ButtonForm
 from ..language import current_language
 from ..security import keep_private
+from ..signals import PagePanel
 from ..tokens import BadToken, make_stable_token, read_stable_token, read_token
 from . import operations, queries
 from .forms import RegistrationForm
@@ -48,9 +49,16 @@ def registration_context(webinar, viewer_zone: str | None, now, form: Registrati
     }
 
 
-def registration_panel(webinar, *, viewer_zone: str | None, now) -> dict:
-    """The webinar page's registration panel (a receiver of signals.webinar_page)."""
-    return registration_context(webinar, viewer_zone, now)
+def registration_panel(webinar, *, viewer_zone: str | None, now) -> list[PagePanel] | None:
+    """The webinar page's registration panels (a receiver of signals.webinar_page): the call to action
+    in its first screen and the form further down, with the same context."""
+    context = registration_context(webinar, viewer_zone, now)
+    if not context:
+        return None
+    return [
+        PagePanel("hero", "registrations/_hero.html", context),
+        PagePanel("main", "registrations/_panel.html", context),
+    ]
 
 
 def panel_version(webinar, *, now) -> tuple:
