@@ -136,6 +136,10 @@ def delays(free: int, first: timedelta, longest: timedelta) -> list[timedelta]:
     return schedule
 
 
+# The not_before of an attempt that leaves no delay: any instant before every clock reading will do.
+NO_DELAY = datetime(2000, 1, 1, tzinfo=pytz.utc)
+
+
 def attempt(
     bucket: str, key: str, schedule: Sequence[timedelta], *, forget_after: timedelta, now: datetime | None = None
 ) -> Verdict:
@@ -147,16 +151,22 @@ def attempt(
     now = now or utcnow()
     table = RateLimitBackoff.__table__
     fresh = table.c.last_at < now - forget_after
+
+    def after(delay: timedelta) -> datetime:
+        # No delay means "at once" for everyone: not this request's clock, which a parallel request that
+        # read the clock a moment earlier would see as the future (and be refused a free attempt).
+        return now + delay if delay else NO_DELAY
+
     attempts = case((fresh, 1), else_=table.c.attempts + 1)
     # The delay after this attempt, as an instant: a CASE over the schedule, so that it is set in the same statement.
     last = len(schedule) - 1
     not_before = case(
-        *((attempts == n + 1, literal(now + delay, UTCDateTime)) for n, delay in enumerate(schedule[:last])),
-        else_=literal(now + schedule[last], UTCDateTime),
+        *((attempts == n + 1, literal(after(delay), UTCDateTime)) for n, delay in enumerate(schedule[:last])),
+        else_=literal(after(schedule[last]), UTCDateTime),
     )
     statement = (
         _insert()(table)
-        .values(bucket=bucket, key=_key(key), attempts=1, not_before=now + schedule[0], last_at=now)
+        .values(bucket=bucket, key=_key(key), attempts=1, not_before=after(schedule[0]), last_at=now)
         .on_conflict_do_update(
             index_elements=[table.c.bucket, table.c.key],
             set_={"attempts": attempts, "not_before": not_before, "last_at": now},
