@@ -158,6 +158,7 @@ class Config:
     LOG_LEVEL = _log_level()
 
     ARCHIVE_PAGE_SIZE = 10
+    UPCOMING_PAGE_SIZE = 20  # the catalogue's upcoming webinars, a page at a time
     # The newsletter digest lists the webinars starting within this many days of its period's end.
     DIGEST_UPCOMING_DAYS = _int("DIGEST_UPCOMING_DAYS", 30, minimum=1)
     # An email shows at most this many new items and upcoming webinars, and links to the rest.

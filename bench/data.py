@@ -268,6 +268,7 @@ def load(url: str, scale: Scale, *, seed: int = 7) -> Prepared:
                 "id": n + 1,
                 "webinar_id": webinar["id"],
                 "email": f"attendee{n}@example.org",
+                "email_key": f"attendee{n}@example.org",
                 "name": f"{rng.choice(FIRST)} {rng.choice(LAST)}",
                 "organisation": rng.choice(ORGS),
                 "country": rng.choice(COUNTRIES),
@@ -399,3 +400,10 @@ def load(url: str, scale: Scale, *, seed: int = 7) -> Prepared:
 def prepare(url: str, scale: Scale) -> Prepared:
     migrate(url)
     return load(url, scale)
+
+
+if __name__ == "__main__":  # python -m bench.data URL [scale]: a database for bench.profile
+    import sys
+
+    done = prepare(sys.argv[1], Scale.scaled(float(sys.argv[2]) if len(sys.argv) > 2 else 1.0))
+    print(f"{done.counts} in {done.seconds:.0f} s; upcoming: /webinars/{done.upcoming_slugs[0]}")

@@ -24,7 +24,7 @@ from webinars.newsletter import operations as newsletter
 from webinars.newsletter.models import Subscriber
 from webinars.outbox.sender import deliver_due
 from webinars.registrations.models import Registration
-from webinars.registrations.notifications import send_reminder
+from webinars.registrations.notifications import queue_reminder
 
 FRENCH = {"Accept-Language": "fr-FR,fr;q=0.9,en;q=0.5"}
 ENGLISH = {"Accept-Language": "en-GB,en;q=0.9"}
@@ -191,7 +191,7 @@ def test_a_french_registrant_gets_every_email_in_french_whoever_causes_it(app, c
     smtp_server.clear()
     with app.app_context():
         marie_row = db.session.scalar(select(Registration).where(Registration.email == "marie@example.fr"))
-        send_reminder(marie_row, "24h")
+        queue_reminder(marie_row, "24h")
         cancel_webinar(db.session.scalar(select(Webinar)), by=None, now=utcnow(), reason="Speaker ill.")
         db.session.commit()
     deliver(app)

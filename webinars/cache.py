@@ -21,6 +21,9 @@ class BoundedCache:
     def __len__(self) -> int:
         return len(self._items)
 
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._items
+
     def get_or_build(self, key: Hashable, build: Callable[[], object]):
         with self._lock:
             if key in self._items:

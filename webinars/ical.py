@@ -38,12 +38,14 @@ from .addresses import mailto_uri
 from .language import current_language, in_language
 
 __all__ = [
+    "DescriptionWords",
     "feed_calendar",
     "google_calendar_url",
     "invite_calendar",
     "office365_calendar_url",
     "outlook_calendar_url",
     "plain_text_description",
+    "published_event",
     "vtimezone",
     "webinar_calendar",
 ]
@@ -395,34 +397,64 @@ def event_summary(webinar, *, cancelled: bool, language: str | None = None) -> s
         return pgettext("calendar entry", "Cancelled: %(title)s", title=title)
 
 
-def plain_text_description(webinar, *, page_url: str, join_url: str | None = None, language: str | None = None) -> str:
+@dataclass(frozen=True)
+class DescriptionWords:
+    """The words of an event's text in one language, looked up once for a whole feed."""
+
+    language: str
+    join: str
+    agenda: str
+    speakers: str
+    details: str
+    online: str
+
+    @classmethod
+    def of(cls, language: str | None = None) -> DescriptionWords:
+        language = language or current_language()
+        with in_language(language):
+            return cls(
+                language,
+                _("Join online: %(url)s"),
+                _("Agenda:"),
+                _("Speakers: %(speakers)s"),
+                _("Details: %(url)s"),
+                location_text(None),
+            )
+
+
+def plain_text_description(
+    webinar,
+    *,
+    page_url: str,
+    join_url: str | None = None,
+    language: str | None = None,
+    words: DescriptionWords | None = None,
+    sections=None,
+) -> str:
     """The DESCRIPTION text: how to join (invites only), summary, agenda with speakers, page URL,
-    with its labels in `language` (the reader's; the current language by default)."""
-    with in_language(language or current_language()):
-        return _description(webinar, page_url=page_url, join_url=join_url, language=language or current_language())
-
-
-def _description(webinar, *, page_url: str, join_url: str | None, language: str) -> str:
+    with its labels in `language` (the reader's; the current language by default; `words`, when
+    given, are that language's already looked up). `sections` (objects with title, description,
+    speakers) stands in for webinar.sections."""
+    if words is None or (language is not None and words.language != language):
+        words = DescriptionWords.of(language)
     blocks: list[str] = []
     if join_url:
-        blocks.append(_("Join online: %(url)s", url=join_url))
-    summary = _summary(webinar, language)
+        blocks.append(words.join % {"url": join_url})
+    summary = _summary(webinar, words.language)
     if summary:
         blocks.append(summary.strip())
-    sections = list(getattr(webinar, "sections", None) or [])
+    sections = list((getattr(webinar, "sections", None) if sections is None else sections) or [])
     if sections:
-        lines = [_("Agenda:")]
+        lines = [words.agenda]
         for number, section in enumerate(sections, start=1):
             lines.append(f"{number}. {section.title}")
             if getattr(section, "description", None):
                 lines.extend(f"   {line}" for line in section.description.strip().splitlines())
             speakers = list(getattr(section, "speakers", None) or [])
             if speakers:
-                lines.append(
-                    "   " + _("Speakers: %(speakers)s", speakers="; ".join(_speaker_line(s) for s in speakers))
-                )
+                lines.append("   " + words.speakers % {"speakers": "; ".join(_speaker_line(s) for s in speakers)})
         blocks.append("\n".join(lines))
-    blocks.append(_("Details: %(url)s", url=page_url))
+    blocks.append(words.details % {"url": page_url})
     return "\n\n".join(blocks)
 
 
@@ -507,23 +539,135 @@ def _to_bytes(cal: Calendar) -> bytes:
     return cal.to_ical(sorted=False)
 
 
+# --------------------------------------------------------------------------------------------------
+# Published calendars (downloads and the feed), written line by line
+# --------------------------------------------------------------------------------------------------
+#
+# A feed holds a thousand events, and icalendar's component machinery and its folding (character by
+# character) cost about a millisecond each. Published events are therefore written here as text: the
+# same properties in the same order, escaped and folded exactly as icalendar does (tests/test_ical.py
+# compares the two byte for byte), so every parser reads what it read before. Each event is one
+# block of bytes, which lets the caller keep blocks per webinar version; the calendar's own lines and
+# its VTIMEZONEs still come from icalendar.
+
+_TEXT_ESCAPES = (
+    ("\\N", "\n"),
+    ("\\", "\\\\"),
+    (";", "\\;"),
+    (",", "\\,"),
+    ("\r\n", "\\n"),
+    ("\n", "\\n"),
+    ("\r", "\\n"),
+)
+_LINE_LIMIT = 75  # octets: icalendar folds before a line would reach it
+_FOLD = b"\r\n "
+
+
+def _text(value: str) -> str:
+    """A TEXT value escaped as icalendar escapes it (RFC 5545 3.3.11; its \\N becomes a line break too)."""
+    for old, new in _TEXT_ESCAPES:
+        if old in value:
+            value = value.replace(old, new)
+    return value
+
+
+def _fold(line: str) -> bytes:
+    """A content line, UTF-8, folded as icalendar folds it: each piece the longest run of whole
+    characters of at most 74 octets (75 with the continuation's space), and never ending with a
+    backslash or caret, whose escape would then be split (the character starts the next piece)."""
+    data = line.encode("utf-8")
+    if len(data) < _LINE_LIMIT:
+        return data
+    pieces, start, size = [], 0, len(data)
+    while size - start >= _LINE_LIMIT:
+        stop = start + _LINE_LIMIT - 1
+        while data[stop] & 0xC0 == 0x80:  # inside a UTF-8 sequence: end before it
+            stop -= 1
+        if stop - start > 1 and data[stop - 1] in b"\\^":
+            stop -= 1
+        pieces.append(data[start:stop])
+        start = stop
+    pieces.append(data[start:])
+    return _FOLD.join(pieces)
+
+
+def _utc_stamp(instant: dt.datetime) -> str:
+    return _to_naive_utc(instant).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _time_line(name: str, zone: _ZoneModel, instant: dt.datetime) -> str:
+    # As _add_time(): wall time in the zone, or UTC for a wall time the clocks show twice.
+    local = zone.local(instant)
+    if zone.happens_twice(local) or zone.tzid == "UTC":  # icalendar writes TZID=UTC as a UTC value
+        return f"{name}:{_utc_stamp(instant)}"
+    return f"{name};TZID={zone.tzid}:{local:%Y%m%dT%H%M%S}"
+
+
+def published_event(
+    webinar,
+    zone: _ZoneModel,
+    *,
+    page_url: str,
+    language: str | None = None,
+    words: DescriptionWords | None = None,
+    sections=None,
+) -> bytes:
+    """One webinar's VEVENT in a published calendar (METHOD:PUBLISH): its content lines, CRLF-ended,
+    byte for byte as icalendar writes _event() with DTSTAMP = updated_at. `zone` is a model of the
+    webinar's zone covering its instants (any wider one gives the same text); `language`, `words`
+    and `sections` as for plain_text_description()."""
+    if words is None or (language is not None and words.language != language):
+        words = DescriptionWords.of(language)
+    cancelled = webinar.status == "cancelled"
+    description = plain_text_description(webinar, page_url=page_url, words=words, sections=sections)
+    location = words.online if not webinar.location or webinar.location.strip() == "Online" else webinar.location
+    lines = [
+        "BEGIN:VEVENT",
+        f"UID:{_text(webinar.ical_uid)}",
+        f"DTSTAMP:{_utc_stamp(webinar.updated_at)}",
+        _time_line("DTSTART", zone, webinar.starts_at),
+        _time_line("DTEND", zone, webinar.ends_at),
+        f"SUMMARY:{_text(event_summary(webinar, cancelled=cancelled, language=words.language))}",
+        f"DESCRIPTION:{_text(description)}",
+        f"LOCATION:{_text(location)}",
+        f"URL:{page_url}",
+        f"STATUS:{'CANCELLED' if cancelled else 'CONFIRMED'}",
+        f"SEQUENCE:{int(webinar.sequence)}",
+    ]
+    created = getattr(webinar, "created_at", None)
+    if created is not None:
+        lines.append(f"CREATED:{_utc_stamp(created)}")
+    lines += [f"LAST-MODIFIED:{_utc_stamp(webinar.updated_at)}", "TRANSP:OPAQUE", "END:VEVENT"]
+    return b"".join(_fold(line) + b"\r\n" for line in lines)
+
+
+@functools.lru_cache(maxsize=512)
+def _zone_bytes(tzid: str, earliest: dt.datetime) -> bytes:
+    # A VTIMEZONE depends only on its zone and the earliest instant it must cover (naive UTC).
+    return _ZoneModel(tzid, [pytz.utc.localize(earliest)]).to_component().to_ical(sorted=False)
+
+
+def _published(cal: Calendar, zones: dict[str, dt.datetime], events: Iterable[bytes]) -> bytes:
+    """The calendar's own lines (icalendar), a VTIMEZONE for each zone from its earliest instant, then
+    the events."""
+    head = _to_bytes(cal)
+    closing = b"END:VCALENDAR\r\n"
+    if not head.endswith(closing):
+        raise ValueError("unexpected calendar serialisation")
+    parts = [head[: -len(closing)]]
+    parts += [_zone_bytes(tzid, earliest) for tzid, earliest in sorted(zones.items())]
+    parts += list(events)
+    parts.append(closing)
+    return b"".join(parts)
+
+
 def webinar_calendar(webinar, *, page_url: str, prodid: str = DEFAULT_PRODID, language: str | None = None) -> bytes:
     """The public .ics download for one webinar (METHOD:PUBLISH, DTSTAMP = ``updated_at``), its text
     in `language` (the current language by default)."""
     zone = _ZoneModel(webinar.timezone, _instants(webinar))
-    cal = _new_calendar(prodid, "PUBLISH")
-    cal.add_component(zone.to_component())
-    cal.add_component(
-        _event(
-            webinar,
-            zone,
-            page_url=page_url,
-            dtstamp=webinar.updated_at,
-            cancelled=webinar.status == "cancelled",
-            language=language or current_language(),
-        )
-    )
-    return _to_bytes(cal)
+    earliest = min(_to_naive_utc(instant) for instant in _instants(webinar))
+    event = published_event(webinar, zone, page_url=page_url, language=language)
+    return _published(_new_calendar(prodid, "PUBLISH"), {webinar.timezone: earliest}, [event])
 
 
 def feed_calendar(
@@ -535,15 +679,34 @@ def feed_calendar(
     description: str | None = None,
     prodid: str = DEFAULT_PRODID,
     language: str | None = None,
+    event_bytes: Callable[[object, Callable[[], _ZoneModel]], bytes] | None = None,
 ) -> bytes:
     """A subscribable feed (METHOD:PUBLISH): one VEVENT per webinar given, sorted by start then UID,
-    one VTIMEZONE per distinct zone, its text in `language`. The caller chooses which webinars to list."""
-    language = language or current_language()
+    one VTIMEZONE per distinct zone, its text in `language` (the current language by default). The
+    caller chooses which webinars to list.
+
+    `event_bytes(webinar, zone)` may supply each event (a caller that keeps them per webinar
+    version); `zone()` gives the model published_event() needs, built only when called."""
     items = sorted(webinars, key=lambda w: (_to_naive_utc(w.starts_at), w.ical_uid))
-    instants: dict[str, list[dt.datetime]] = {}
+    earliest: dict[str, dt.datetime] = {}
     for webinar in items:
-        instants.setdefault(webinar.timezone, []).extend(_instants(webinar))
-    zones = {tzid: _ZoneModel(tzid, covered) for tzid, covered in sorted(instants.items())}
+        first = min(_to_naive_utc(instant) for instant in _instants(webinar))
+        earliest[webinar.timezone] = min(first, earliest.get(webinar.timezone, first))
+    models: dict[str, _ZoneModel] = {}
+
+    def model_for(webinar) -> Callable[[], _ZoneModel]:
+        def model() -> _ZoneModel:
+            tzid = webinar.timezone
+            if tzid not in models:
+                models[tzid] = _ZoneModel(tzid, [pytz.utc.localize(earliest[tzid])])
+            return models[tzid]
+
+        return model
+
+    words = DescriptionWords.of(language)
+
+    def build(webinar) -> bytes:
+        return published_event(webinar, model_for(webinar)(), page_url=page_url_for(webinar), words=words)
 
     cal = _new_calendar(prodid, "PUBLISH")
     cal.add("name", name)
@@ -555,20 +718,8 @@ def feed_calendar(
     cal.add("refresh-interval", refresh, parameters={"VALUE": "DURATION"})
     # Unknown X- properties are not typed by icalendar, so give the value its type.
     cal.add("x-published-ttl", vDuration(refresh))
-    for zone in zones.values():
-        cal.add_component(zone.to_component())
-    for webinar in items:
-        cal.add_component(
-            _event(
-                webinar,
-                zones[webinar.timezone],
-                page_url=page_url_for(webinar),
-                dtstamp=webinar.updated_at,
-                cancelled=webinar.status == "cancelled",
-                language=language,
-            )
-        )
-    return _to_bytes(cal)
+    events = (event_bytes(webinar, model_for(webinar)) if event_bytes else build(webinar) for webinar in items)
+    return _published(cal, earliest, events)
 
 
 def invite_calendar(

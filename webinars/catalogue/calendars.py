@@ -1,18 +1,18 @@
 """Calendar downloads and the subscribable feed, with cheap revalidation."""
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app, url_for
 from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
 
 from .. import ical
 from ..cache import app_cache
 from ..extensions import db
 from ..language import current_language
 from ..urls import external_url
-from .models import AgendaSection, Topic, Webinar
+from .models import AgendaSection, Speaker, Topic, Webinar, section_speakers
 from .queries import PUBLIC_STATUSES, load_agenda, shown
 
 FEED_HISTORY = timedelta(days=365)
@@ -61,8 +61,9 @@ FEED_CACHE_SIZE = 32  # the whole feed and one per topic, with room for a change
 
 
 def cached_feed_bytes(etag: str, now: datetime, topic: Topic | None) -> bytes:
-    """feed_bytes(), kept per process under its ETag: building 1,000 events takes about a second, and
-    the ETag changes with every change to the feed's webinars, so each change costs one build per worker."""
+    """feed_bytes(), kept per process under its ETag (which changes with every change to the feed's
+    webinars). A rebuild after a change builds only the events that changed: the others come from
+    the per-process cache of events (event_bytes)."""
     # The calendar's name and page URLs are not in the ETag (renaming a topic does not touch its webinars).
     key = (etag, _feed_name(topic), current_app.config["BASE_URL"])
     return app_cache("feed", FEED_CACHE_SIZE).get_or_build(key, lambda: feed_bytes(now, topic))
@@ -90,21 +91,79 @@ def _language_parameter() -> str | None:
     return None if language == "en" else language
 
 
-def feed_bytes(now: datetime, topic: Topic | None) -> bytes:
-    cutoff = feed_cutoff(now)
-    webinars = shown(
-        db.session.scalars(
-            _feed_filter(select(Webinar), cutoff, topic).options(
-                selectinload(Webinar.sections).selectinload(AgendaSection.speakers)
+# One event per webinar version, shared by the feed and its topic feeds: the size of the largest feed,
+# with room for the versions a change leaves behind.
+EVENT_CACHE_SIZE = 4096
+_AGENDA_BATCH = 500  # webinars whose agenda is loaded in one query (well under any driver's limit)
+
+
+def _event_key(webinar: Webinar) -> tuple:
+    # Every change to a webinar moves updated_at; the page URL and the language are in the text too.
+    return (webinar.id, webinar.updated_at, webinar.sequence, webinar.status, webinar.slug, current_language())
+
+
+@dataclass(frozen=True)
+class _Speaker:
+    name: str
+    credentials: str
+
+
+@dataclass(frozen=True)
+class _Section:
+    title: str
+    description: str
+    speakers: list
+
+
+def _agendas(webinar_ids: list[int]) -> dict[int, list[_Section]]:
+    """The agendas (in the events' descriptions) of the webinars whose event must be built: plain rows,
+    two queries per batch, in the order the webinar's page shows them."""
+    agendas: dict[int, list[_Section]] = {}
+    for start in range(0, len(webinar_ids), _AGENDA_BATCH):
+        ids = webinar_ids[start : start + _AGENDA_BATCH]
+        sections = db.session.execute(
+            select(AgendaSection.id, AgendaSection.webinar_id, AgendaSection.title, AgendaSection.description)
+            .where(AgendaSection.webinar_id.in_(ids))
+            .order_by(AgendaSection.webinar_id, AgendaSection.position, AgendaSection.id)
+        ).all()
+        speakers: dict[int, list[_Speaker]] = {}
+        if sections:
+            rows = db.session.execute(
+                select(section_speakers.c.section_id, Speaker.name, Speaker.role, Speaker.organisation, Speaker.country)
+                .join(Speaker, Speaker.id == section_speakers.c.speaker_id)
+                .where(section_speakers.c.section_id.in_([row.id for row in sections]))
+                .order_by(section_speakers.c.section_id, section_speakers.c.position)
             )
-        ),
-        "the calendar feed",
-    )
+            for section_id, name, *credentials in rows:
+                speakers.setdefault(section_id, []).append(_Speaker(name, ", ".join(c for c in credentials if c)))
+        for row in sections:
+            section = _Section(row.title, row.description or "", speakers.get(row.id, []))
+            agendas.setdefault(row.webinar_id, []).append(section)
+    return agendas
+
+
+def feed_bytes(now: datetime, topic: Topic | None) -> bytes:
+    """The feed: the webinars' rows in one query, their events from the cache where their version is
+    there, and the rest built after one agenda query per batch."""
+    cutoff = feed_cutoff(now)
+    webinars = shown(db.session.scalars(_feed_filter(select(Webinar), cutoff, topic)), "the calendar feed")
+    cache = app_cache("feed-events", EVENT_CACHE_SIZE)
+    agendas = _agendas([webinar.id for webinar in webinars if _event_key(webinar) not in cache])
+    words = ical.DescriptionWords.of(current_language())
+
+    def event(webinar: Webinar, zone) -> bytes:
+        def build() -> bytes:
+            sections = agendas.get(webinar.id, [])
+            return ical.published_event(webinar, zone(), page_url=page_url(webinar), words=words, sections=sections)
+
+        return cache.get_or_build(_event_key(webinar), build)
+
     return ical.feed_calendar(
         webinars,
         name=_feed_name(topic),
         page_url_for=page_url,
         refresh_minutes=FEED_REFRESH_MINUTES,
+        event_bytes=event,
     )
 
 

@@ -2,6 +2,7 @@
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from flask import abort, current_app
@@ -55,13 +56,60 @@ def upcoming(now: datetime, topic: Topic | None = None) -> list[Webinar]:
     )
 
 
+@dataclass
+class Page:
+    """One page of a list (the upcoming webinars), shaped as Flask-SQLAlchemy's pagination is."""
+
+    items: list
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def prev_num(self) -> int:
+        return self.page - 1
+
+    @property
+    def next_num(self) -> int:
+        return self.page + 1
+
+
+def upcoming_page(now: datetime, page: int, per_page: int, topic: Topic | None = None) -> Page:
+    """One page of the webinars that have not ended yet, soonest first: the ids and start times of all
+    of them (the rows that end in the future, a few hundred at most), then the page's rows."""
+    query = _public(select(Webinar.id, Webinar.starts_at), topic).where(Webinar.ends_at > now)
+    ordered = [row.id for row in sorted(db.session.execute(query), key=lambda row: (row.starts_at, row.id))]
+    ids = ordered[(page - 1) * per_page : page * per_page]
+    found = {webinar.id: webinar for webinar in db.session.scalars(select(Webinar).where(Webinar.id.in_(ids)))}
+    items = shown([found[i] for i in ids if i in found], "the catalogue")
+    return Page(items=items, page=page, per_page=per_page, total=len(ordered))
+
+
+def load_topics(webinars: list[Webinar]) -> None:
+    """The topics of these webinars (what their cards show), onto them, in one query."""
+    if webinars:
+        query = select(Webinar).where(Webinar.id.in_([webinar.id for webinar in webinars]))
+        db.session.scalars(query.options(selectinload(Webinar.topics))).all()
+
+
 def archive(now: datetime, page: int, per_page: int, topic: Topic | None = None):
     """Past published webinars, most recent first, a page at a time."""
     query = (
         _public(select(Webinar), topic)
         .where(Webinar.status == "published", Webinar.ends_at <= now)
         .order_by(Webinar.starts_at.desc(), Webinar.id.desc())
-        .options(selectinload(Webinar.topics))
     )
     pagination = db.paginate(query, page=page, per_page=per_page, error_out=False)
     pagination.items = shown(pagination.items, "the archive")

@@ -1,6 +1,7 @@
 """Public pages: the catalogue, the archive, one webinar page."""
 
 from flask import Blueprint, abort, current_app, jsonify, make_response, render_template, request
+from markupsafe import Markup
 
 from .. import signals
 from ..cache import app_cache, cacheable_context, personal
@@ -13,16 +14,40 @@ from .viewer import remember, viewer_zone
 blueprint = Blueprint("catalogue", __name__)
 
 
-def _page_number() -> int:
-    raw = request.args.get("page", "1")
-    return int(raw) if raw.isdigit() and 0 < len(raw) < 7 else 1
+def _page_number(name: str = "page") -> int:
+    raw = request.args.get(name, "1")
+    return int(raw) if raw.isdigit() and 0 < len(raw) < 7 and int(raw) > 0 else 1
 
 
 CATALOGUE_CACHE_SIZE = 256
+# Rendered cards kept per process: every webinar of the first pages in every language, and then some.
+CARD_CACHE_SIZE = 4096
 
 
 def _catalogue_version(now) -> tuple:
     return queries.recent_catalogue_version(now)
+
+
+def _cards(webinars, now, viewer) -> list[Markup]:
+    """Each webinar's card, rendered once per webinar version, language, visitor's zone and state (live,
+    over, open for registration): a catalogue page that is not in the cache is then a few queries and
+    these pieces put together. Topics are loaded only for the cards being rendered."""
+    locale = page_locale()
+    cache = app_cache("cards", CARD_CACHE_SIZE)
+
+    def key(webinar) -> tuple:
+        states = (webinar.is_live(now), webinar.is_past(now), webinar.registration_open(now))
+        return (webinar.id, webinar.updated_at, locale, viewer.zone, states)
+
+    queries.load_topics([webinar for webinar in webinars if key(webinar) not in cache])
+    template = current_app.jinja_env.get_template("catalogue/_card.html")
+
+    def card(webinar) -> Markup:
+        return cache.get_or_build(
+            key(webinar), lambda: Markup(template.render(webinar=webinar, now=now, viewer=viewer))
+        )
+
+    return [card(webinar) for webinar in webinars]
 
 
 @blueprint.get("/")
@@ -31,13 +56,17 @@ def index():
     choice = viewer_zone(request)
     raw_topic = request.args.get("topic")
     topic = queries.topic_by_slug(raw_topic)
-    page = _page_number()
+    page, soon = _page_number(), _page_number("upcoming")
 
     def render() -> str:
+        upcoming = queries.upcoming_page(now, soon, current_app.config["UPCOMING_PAGE_SIZE"], topic)
+        archive = queries.archive(now, page, current_app.config["ARCHIVE_PAGE_SIZE"], topic)
         return render_template(
             "catalogue/index.html",
-            upcoming=queries.upcoming(now, topic),
-            archive=queries.archive(now, page, current_app.config["ARCHIVE_PAGE_SIZE"], topic),
+            upcoming=upcoming,
+            upcoming_cards=_cards(upcoming.items, now, choice),
+            archive=archive,
+            archive_cards=_cards(archive.items, now, choice),
             topics=queries.topics_in_use(),
             topic=topic,
             topic_unknown=bool(raw_topic) and topic is None,
@@ -49,14 +78,17 @@ def index():
         body = render()  # echoes what the visitor typed: not worth caching
     else:
         # The page changes when a webinar does (the version) or when one moves from upcoming to the
-        # archive (the minute): rendered once per process for each, then served from memory.
+        # archive (the minute): rendered once per process for each, then served from memory. It shows
+        # times in the visitor's zone too, and links back to its own address (the language switch).
         key = (
             _catalogue_version(now),
             now.strftime("%Y%m%d%H%M"),
             choice.zone,
             topic.slug if topic else None,
             page,
+            soon,
             page_locale(),
+            request.full_path,
         )
         body = app_cache("catalogue", CATALOGUE_CACHE_SIZE).get_or_build(key, render)
     return remember(make_response(body), choice, current_app.config.get("SESSION_COOKIE_SECURE", False))
