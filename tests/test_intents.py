@@ -111,9 +111,9 @@ def test_a_waiting_list_notice_overtaken_by_a_seat_is_not_sent(app, client, smtp
 
 def _queue(app, kind: str, payload: dict | None = None) -> int:
     with app.app_context():
-        row = enqueue_intent(kind, "someone@example.org", payload or {"x": 1})
+        row_id = enqueue_intent(kind, "someone@example.org", payload or {"x": 1})
         db.session.commit()
-        return row.id
+        return row_id
 
 
 def test_a_message_that_cannot_be_built_fails_at_once_with_its_reason_and_is_not_retried(app, smtp_server):

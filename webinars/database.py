@@ -1,9 +1,10 @@
 """Column types and helpers shared by every model."""
 
 from datetime import datetime
+from functools import lru_cache
 
 import pytz
-from sqlalchemy import DateTime, TypeDecorator, func, select, text
+from sqlalchemy import DateTime, TypeDecorator, bindparam, func, select, text
 
 from .addresses import delivery_address
 from .extensions import db
@@ -98,14 +99,27 @@ def lock_and_load(model, row_id: int, *columns, params: dict | None = None):
     statement's snapshot is taken before it waits for the row lock; on SQLite they ride along with
     the reload, which comes after the no-op UPDATE that made the driver BEGIN and take the write lock.
     """
-    query = select(model).where(model.id == row_id).execution_options(populate_existing=True)
-    if db.session.get_bind().dialect.name == "postgresql":
-        obj = db.session.scalars(query.with_for_update()).one_or_none()
-        values = tuple(db.session.execute(select(*columns), params).one()) if columns and obj is not None else ()
+    dialect = db.session.get_bind().dialect.name
+    lock, reload, read = _lock_statements(model, columns, dialect)
+    params = {**(params or {}), "lock_id": row_id}
+    if dialect == "postgresql":
+        obj = db.session.scalars(lock, params).one_or_none()
+        values = tuple(db.session.execute(read, params).one()) if columns and obj is not None else ()
         return (obj, *(values or (None,) * len(columns)))
-    lock_for_update(model.__tablename__, row_id)
-    row = db.session.execute(query.add_columns(*columns), params).one_or_none()
+    db.session.execute(lock, params)
+    row = db.session.execute(reload, params).one_or_none()
     return tuple(row) if row is not None else (None,) * (1 + len(columns))
+
+
+@lru_cache(maxsize=32)
+def _lock_statements(model, columns: tuple, dialect: str):
+    """lock_and_load()'s statements, built once per model, columns and database kind (registrations
+    run them on every request): (lock, reload with the columns, the columns alone)."""
+    query = select(model).where(model.id == bindparam("lock_id")).execution_options(populate_existing=True)
+    if dialect == "postgresql":
+        return query.with_for_update(), None, select(*columns) if columns else None
+    lock = text(f"UPDATE {model.__tablename__} SET id = id WHERE id = :lock_id")
+    return lock, query.add_columns(*columns), None
 
 
 _engine_events_configured = False

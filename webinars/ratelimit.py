@@ -22,9 +22,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 import pytz
-from sqlalchemy import Integer, String, case, delete, literal, or_, select
+from sqlalchemy import Integer, String, bindparam, case, delete, literal, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, mapped_column
@@ -81,6 +82,21 @@ def window_start(window: timedelta, now: datetime) -> datetime:
     return datetime.fromtimestamp(start, pytz.utc)
 
 
+@lru_cache(maxsize=4)
+def _count_hit(dialect: str):
+    # Built once per database kind (registrations and emails count on every request): only the values change.
+    table = RateLimitCounter.__table__
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        insert(table)
+        .values(bucket=bindparam("bucket"), key=bindparam("key"), window_start=bindparam("start"), hits=1)
+        .on_conflict_do_update(
+            index_elements=[table.c.bucket, table.c.key, table.c.window_start], set_={"hits": table.c.hits + 1}
+        )
+        .returning(table.c.hits)
+    )
+
+
 def check(bucket: str, key: str, limit: int, window: timedelta, now: datetime | None = None) -> Verdict:
     """Count one hit of `key` and say whether it stays within `limit` hits per fixed `window`.
 
@@ -88,16 +104,8 @@ def check(bucket: str, key: str, limit: int, window: timedelta, now: datetime | 
     """
     now = now or utcnow()
     start = window_start(window, now)
-    table = RateLimitCounter.__table__
-    statement = (
-        _insert()(table)
-        .values(bucket=bucket, key=_key(key), window_start=start, hits=1)
-        .on_conflict_do_update(
-            index_elements=[table.c.bucket, table.c.key, table.c.window_start], set_={"hits": table.c.hits + 1}
-        )
-        .returning(table.c.hits)
-    )
-    hits = db.session.execute(statement).scalar_one()
+    statement = _count_hit(db.session.get_bind().dialect.name)
+    hits = db.session.execute(statement, {"bucket": bucket, "key": _key(key), "start": start}).scalar_one()
     if hits <= limit:
         return Verdict(True, hits)
     retry_after = (start + window - now).total_seconds()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
@@ -215,18 +216,24 @@ def _first_email_facts(status: str, confirm_by: datetime | None, sequence: int) 
     return {"resent": False, "promoted": False, "confirm_by": confirm_by.isoformat() if confirm_by else None}
 
 
+@lru_cache(maxsize=4)
+def _insert_statement(dialect: str):
+    # Built once per database kind: every registration runs it, with its own values.
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    table = Registration.__table__
+    return (
+        insert(table)
+        .on_conflict_do_nothing(index_elements=["webinar_id", "email_key"], index_where=_LIVE_WHERE)
+        .returning(table.c.id)
+    )
+
+
 def _insert_unless_registered(values: dict) -> int | None:
     """INSERT the registration; None when the unique index says the address has a live one already.
     One statement on both databases (ON CONFLICT ... DO NOTHING RETURNING id), so a lost race is an
     answer, never an error."""
-    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = (
-        insert(Registration.__table__)
-        .values(values)
-        .on_conflict_do_nothing(index_elements=["webinar_id", "email_key"], index_where=_LIVE_WHERE)
-        .returning(Registration.__table__.c.id)
-    )
-    return db.session.execute(statement).scalar()
+    statement = _insert_statement(db.session.get_bind().dialect.name)
+    return db.session.execute(statement, values).scalar()
 
 
 def _resend(existing: Registration, now: datetime) -> None:

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from werkzeug.exceptions import TooManyRequests
 
 from .. import ratelimit, timezones
@@ -82,13 +82,24 @@ def _registration_page(webinar, form: RegistrationForm, status: int, notice: str
     return body, status
 
 
-def _webinar_or_404(slug: str) -> Webinar:
+_PUBLIC_WEBINAR = select(Webinar).where(
+    Webinar.slug == bindparam("slug"), Webinar.status.in_(catalogue_queries.PUBLIC_STATUSES)
+)
+
+
+def _public_webinar(slug: str) -> Webinar | None:
     """The public webinar's own row, not all that its page shows."""
     if len(slug) > 120:
-        abort(404)
-    query = select(Webinar).where(Webinar.slug == slug, Webinar.status.in_(catalogue_queries.PUBLIC_STATUSES))
-    webinar = db.session.scalar(query)
+        return None
+    webinar = db.session.scalar(_PUBLIC_WEBINAR, {"slug": slug})
     if webinar is None or not catalogue_queries.shown([webinar], "its registration page"):
+        return None
+    return webinar
+
+
+def _webinar_or_404(slug: str) -> Webinar:
+    webinar = _public_webinar(slug)
+    if webinar is None:
         abort(404)
     return webinar
 
@@ -96,30 +107,38 @@ def _webinar_or_404(slug: str) -> Webinar:
 CLIENT_BUCKET = "registration-client"
 
 
-def _throttle_client() -> None:
-    """At most REGISTRATIONS_PER_CLIENT registration posts per client (an office behind one NAT
-    included) per REGISTRATIONS_PER_CLIENT_MINUTES; 429 with Retry-After beyond that."""
+def _count_attempt() -> ratelimit.Verdict:
+    """Count this registration post against the client's limit: at most REGISTRATIONS_PER_CLIENT per
+    client (an office behind one NAT included) per REGISTRATIONS_PER_CLIENT_MINUTES. Every post counts,
+    whatever its outcome; the count is committed with the post's own transaction."""
     config = current_app.config
     window = timedelta(minutes=int(config["REGISTRATIONS_PER_CLIENT_MINUTES"]))
-    verdict = ratelimit.check(
+    return ratelimit.check(
         CLIENT_BUCKET, request.remote_addr or "unknown", int(config["REGISTRATIONS_PER_CLIENT"]), window
     )
-    # Committed at once and before anything is loaded: the attempt counts whatever happens next, the
-    # counter's row is not locked while registering, and nothing loaded is expired by the commit.
-    db.session.commit()
-    if not verdict.allowed:
-        raise TooManyRequests(retry_after=verdict.retry_after)
 
 
 @blueprint.post("/webinars/<slug>/register")
 def register(slug: str):
-    _throttle_client()
-    webinar = _webinar_or_404(slug)
+    webinar = _public_webinar(slug)
     form = RegistrationForm()
     now = utcnow()
-    if not webinar.registration_open(now):
+    is_open = webinar is not None and webinar.registration_open(now)
+    # The work that writes nothing comes first: on SQLite the first write takes the database's only
+    # write lock, held until this post's single commit.
+    valid = is_open and form.validate_on_submit()
+    verdict = _count_attempt()
+    if not verdict.allowed:
+        db.session.commit()
+        raise TooManyRequests(retry_after=verdict.retry_after)
+    if webinar is None:
+        db.session.commit()
+        abort(404)
+    if not is_open:
+        db.session.commit()
         return _registration_page(webinar, form, 409, _("Registration for this webinar has closed."))
-    if not form.validate_on_submit():
+    if not valid:
+        db.session.commit()
         return _registration_page(webinar, form, 422)
     try:
         registered = operations.register(
@@ -134,7 +153,7 @@ def register(slug: str):
             now=now,
         )
     except operations.RegistrationClosed:
-        db.session.rollback()
+        db.session.commit()  # closed under the lock: register() wrote nothing; the attempt still counts
         return _registration_page(webinar, form, 409, _("Registration for this webinar has closed."))
     db.session.commit()
     # The same page whether the address was new or already registered: nothing to enumerate (see
