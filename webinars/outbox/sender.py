@@ -6,7 +6,13 @@ Guarantees
   leased to this worker for MAIL_LEASE_SECONDS. A worker that dies leaves 'sending' rows whose
   lease runs out; the next worker takes them over.
 - Each row is marked 'sent' in its own commit right after its SMTP transaction, so a SIGKILL
-  repeats at most the one message that was in flight.
+  repeats at most the one message that was in flight. These marks (an attempt's outcome) are
+  written on a connection of their own whose commits do not wait for the disk (SQLite
+  `synchronous=NORMAL` in WAL mode, PostgreSQL `synchronous_commit=off`): they survive the worker
+  being killed, as committed transactions always do; only a power failure or an operating-system
+  crash can lose the last moments of them, and then those messages are sent once more, which SMTP
+  could not prevent anyway. Everything that queues a message, and everything else the worker does,
+  stays fully durable.
 - Each message attempt has exactly one outcome, recorded once (see Outcome): sent; retry later
   (4xx); bounced (5xx on RCPT: 'failed' plus a Suppression row for the address); failed (another
   5xx); or connection down (retry later, and the rest of the batch waits too). Temporary trouble
@@ -40,6 +46,7 @@ from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import and_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from ..addresses import delivery_address, needs_smtputf8
@@ -283,6 +290,30 @@ class Sender:
             self.transport = SMTPTransport(config)
         else:
             self.transport = FileTransport(config["MAIL_OUTBOX_DIR"])
+        self._marks: Connection | None = None
+
+    def _outcomes(self) -> Connection:
+        """The connection that records outcomes: a commit per message, not waiting for the disk (see
+        the module docstring). Detached from the pool, so that its setting never reaches another user."""
+        if self._marks is None or self._marks.closed or self._marks.invalidated:
+            connection = db.engine.connect()
+            connection.detach()
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql("SET synchronous_commit TO off")
+            else:
+                connection.exec_driver_sql("PRAGMA synchronous = NORMAL")
+            connection.commit()
+            self._marks = connection
+        return self._marks
+
+    def _mark(self, statement) -> None:
+        connection = self._outcomes()
+        try:
+            connection.execute(statement)
+            connection.commit()
+        except Exception:
+            connection.rollback()
+            raise
 
     # -- claiming --------------------------------------------------------------------------------
 
@@ -318,12 +349,11 @@ class Sender:
     # -- outcomes (each its own small commit) ---------------------------------------------------
 
     def _finish(self, row, **values) -> None:
-        db.session.execute(
+        self._mark(
             update(_table)
             .where(_table.c.id == row.id, _table.c.claimed_by == self.worker_id)
             .values(lease_until=None, **values)
         )
-        db.session.commit()
 
     def _retry_or_fail(self, row, error: str, report: DeliveryReport, now: datetime) -> None:
         if row.attempts >= self.max_attempts:
@@ -339,12 +369,11 @@ class Sender:
         """Give back rows this worker claimed but never tried (stopping): no attempt is counted."""
         if not rows:
             return
-        db.session.execute(
+        self._mark(
             update(_table)
             .where(_table.c.id.in_([row.id for row in rows]), _table.c.claimed_by == self.worker_id)
             .values(status="queued", claimed_by=None, lease_until=None, attempts=_table.c.attempts - 1)
         )
-        db.session.commit()
 
     # -- delivering -----------------------------------------------------------------------------
 
@@ -371,6 +400,7 @@ class Sender:
                     break
                 report.claimed += len(rows)
                 self._deliver_batch(rows, report, fixed_now)
+                db.session.rollback()  # the renderers only read: end the batch's read transaction
         finally:
             db.session.rollback()  # leave no transaction open between runs
         return report
@@ -383,6 +413,7 @@ class Sender:
         reason = f"The message could not be built ({type(error).__name__}: {error})."
         renderer = renderer_for(row.kind)
         stopped = renderer.on_failure(row, error, clock, self.worker_id) if renderer and renderer.on_failure else None
+        db.session.commit()  # what on_failure changed, before this row's outcome is recorded on its own connection
         if stopped is not None:
             label, reason = stopped
             report.stopped[label] = reason
@@ -459,12 +490,16 @@ class Sender:
         else:
             if outcome is Outcome.BOUNCED:
                 suppress(row.to_address, error)
+                db.session.commit()
                 report.bounced += 1
             self._finish(row, status="failed", last_error=error[:2000])
             report.failed += 1
 
     def close(self) -> None:
         self.transport.close()
+        if self._marks is not None:
+            self._marks.close()
+            self._marks = None
 
 
 def deliver_due(now: datetime | None = None, *, worker_id: str | None = None) -> DeliveryReport:
