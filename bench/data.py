@@ -3,7 +3,9 @@
 Shape (at scale 1): 10,000 webinars (60 upcoming, 940 in the last year, the rest older), each with
 1-3 topics, 4 agenda sections with 0-3 speakers each, 2 partners and 2 related content items;
 100,000 content items (all six types, 1-3 topics each, dated over ten years, 5% undated and 3%
-drafts; 700 of them published in the last week, for the digest); 200,000 registrations; 100,000
+drafts; 700 of them published in the last week, for the digest); 200,000 registrations, 10,000
+of them on the first upcoming webinar, whose capacity leaves 1,500 seats free (the registration
+figure concentrated on one webinar fills them, then waitlists, and must overbook nobody); 100,000
 confirmed newsletter subscribers with 1-3 topics each, a third of them with a time zone. Exactly 1,000 public
 webinars start within the feed window (FEED_HISTORY before today), so `/calendar.ics` has 1,000 events.
 """
@@ -92,6 +94,8 @@ class Scale:
     in_feed: int = 1_000  # public webinars starting within the feed window, upcoming ones included
     upcoming: int = 60
     registrations: int = 200_000
+    crowded: int = 10_000  # registrations on the first upcoming webinar
+    crowded_free_seats: int = 1_500
     subscribers: int = 100_000
     speakers: int = 3_000
     items: int = 100_000
@@ -107,6 +111,7 @@ class Scale:
             in_feed=max(100, int(base.in_feed * factor)),
             upcoming=max(20, int(base.upcoming * factor)),
             registrations=max(1000, int(base.registrations * factor)),
+            crowded=max(200, int(base.crowded * factor)),
             subscribers=max(1000, int(base.subscribers * factor)),
             speakers=max(100, int(base.speakers * factor)),
             items=max(1000, int(base.items * factor)),
@@ -120,6 +125,10 @@ class Prepared:
 
     url: str
     upcoming_slugs: list[str] = field(default_factory=list)
+    # Public webinars whose pages the benchmark visits: every upcoming one and the most recent past ones.
+    page_slugs: list[str] = field(default_factory=list)
+    crowded_slug: str = ""
+    crowded_capacity: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -258,7 +267,7 @@ def load(url: str, scale: Scale, *, seed: int = 7) -> Prepared:
 
     registrations = []
     for n in range(scale.registrations):
-        webinar = webinars[n % scale.webinars]
+        webinar = webinars[0] if n < scale.crowded else webinars[n % scale.webinars]
         state = n % 20
         status = "cancelled" if state == 0 else "waitlisted" if state == 1 else "confirmed"
         created = webinar["starts_at"] - timedelta(days=1 + n % 30)
@@ -282,6 +291,10 @@ def load(url: str, scale: Scale, *, seed: int = 7) -> Prepared:
                 "reminder_1h_at": None,
             }
         )
+
+    crowded_seats = sum(1 for r in registrations if r["webinar_id"] == 1 and r["status"] == "confirmed")
+    webinars[0]["capacity"] = crowded_seats + scale.crowded_free_seats
+    prepared.crowded_slug, prepared.crowded_capacity = webinars[0]["slug"], webinars[0]["capacity"]
 
     item_types = ("news", "article", "interview", "publication", "presentation", "video")
     labels = ("", "", "", "Spotlight Interviews with Co-operators", "Decent work", "Our impact, Their voices")
@@ -393,6 +406,8 @@ def load(url: str, scale: Scale, *, seed: int = 7) -> Prepared:
     finally:
         engine.dispose()
     prepared.upcoming_slugs = [w["slug"] for w in webinars[: scale.upcoming]]
+    public = [w["slug"] for w in webinars[: scale.in_feed] if w["status"] == "published"]
+    prepared.page_slugs = public[:300]
     prepared.seconds = time.perf_counter() - started
     return prepared
 

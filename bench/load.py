@@ -27,6 +27,7 @@ class WrkResult:
     p99_ms: float = 0.0
     errors: int = 0  # socket errors plus non-2xx/3xx answers
     cpu: dict[str, float] = field(default_factory=dict)
+    workers: list[int] = field(default_factory=list)  # answers per server worker process, largest first
     output: str = ""
 
 
@@ -59,6 +60,7 @@ def parse_wrk(output: str) -> WrkResult:
         result.errors += sum(int(g) for g in m.groups())
     if m := re.search(r"Non-2xx or 3xx responses: (\d+)", output):
         result.errors += int(m.group(1))
+    result.workers = sorted((int(n) for n in re.findall(r"^worker \d+ (\d+)$", output, re.MULTILINE)), reverse=True)
     return result
 
 
@@ -92,12 +94,33 @@ def _lua_string(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+# Appended to every script: each thread counts the answers per server worker (the X-Bench-Worker header of
+# bench/wsgi.py), and the totals are printed at the end, so that the table can say how evenly the load
+# was spread across the server's processes.
+_COUNT_WORKERS = """
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+answers = {}
+function response(status, headers, body)
+  local worker = headers["X-Bench-Worker"]
+  if worker then answers[worker] = (answers[worker] or 0) + 1 end
+end
+function done(summary, latency, requests)
+  local total = {}
+  for _, thread in ipairs(threads) do
+    for worker, count in pairs(thread:get("answers")) do total[worker] = (total[worker] or 0) + count end
+  end
+  for worker, count in pairs(total) do io.write(string.format("worker %s %d\\n", worker, count)) end
+end
+"""
+
+
 def rotate_script(path: Path, paths: list[str]) -> Path:
     """GET each of `paths` in turn."""
     items = ",\n  ".join(_lua_string(p) for p in paths)
     path.write_text(
         f"local paths = {{\n  {items}\n}}\nlocal n = 0\n"
-        'request = function()\n  n = n + 1\n  return wrk.format("GET", paths[(n % #paths) + 1])\nend\n'
+        'request = function()\n  n = n + 1\n  return wrk.format("GET", paths[(n % #paths) + 1])\nend\n' + _COUNT_WORKERS
     )
     return path
 
@@ -126,7 +149,7 @@ def post_script(path: Path, *, targets: list[str], sessions: list[tuple[str, str
         "  n = n + 1\n"
         "  local s = sessions[(n % #sessions) + 1]\n"
         f'  return wrk.format("POST", targets[(n % #targets) + 1], {headers}, {body})\n'
-        "end\n"
+        "end\n" + _COUNT_WORKERS
     )
     return path
 

@@ -44,9 +44,13 @@ class CampaignResult:
     bare_seconds: float = 0.0
     bare_rate: float = 0.0
     bare_maxrss_mb: float = 0.0
-    sent: int = 0
+    single_sent: int = 0  # one sending process alone, as the bare loop is
+    single_seconds: float = 0.0
+    single_rate: float = 0.0
+    sent: int = 0  # then `processes` at once
     seconds: float = 0.0
     rate: float = 0.0
+    per_process: list[float] = field(default_factory=list)  # msg/s of each of them
     complete: bool = False
     peak_mb: list[float] = field(default_factory=list)
     sink_received: int = 0
@@ -163,8 +167,38 @@ def run_product(env: dict[str, str], processes: int, timeout: float) -> tuple[fl
     return seconds, [round(peaks[p.pid], 1) for p in procs], finished, log
 
 
-def measure(url: str, env: dict[str, str], workdir, *, bare_seconds: float, timeout: float, processes: int = 2):
+def _sent_per_process(url: str, campaign_id: int) -> dict[str, int]:
+    """Rows each sending process marked sent (a worker's id is in claimed_by)."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT claimed_by, count(*) FROM outbox_messages WHERE campaign_id = :c AND status = 'sent'"
+                    " GROUP BY claimed_by"
+                ),
+                {"c": campaign_id},
+            )
+            return dict(rows.all())
+    finally:
+        engine.dispose()
+
+
+def measure(
+    url: str,
+    env: dict[str, str],
+    workdir,
+    *,
+    bare_seconds: float,
+    single_seconds: float,
+    timeout: float,
+    processes: int = 2,
+):
+    """One campaign run: a new campaign to every subscriber; the bare loop (one process) on it for
+    `bare_seconds`; one sending process alone for `single_seconds` (the per-process figure, against the
+    bare loop); then `processes` senders at once until it is sent or `timeout` passed (the total)."""
     result = CampaignResult()
+    _abandon_queued(url)  # what an earlier run left queued is not this run's
     campaign_id, result.recipients, result.expand_seconds = create_and_expand(url)
     sink = Sink(workdir)
     sink.start()
@@ -174,16 +208,25 @@ def measure(url: str, env: dict[str, str], workdir, *, bare_seconds: float, time
         result.bare_rate = bare["sent"] / bare["seconds"]
         result.bare_maxrss_mb = round(bare["vmhwm_kb"] / 1024, 1)
 
-        time.sleep(0.6)  # the sink writes its counters twice a second: let the bare loop's last ones land
-        received_before, _, cpu_before = sink.stats()
         env = dict(env, MAIL_SERVER="127.0.0.1", MAIL_PORT=str(sink.port))
+        result.single_seconds, single_peak, _, _ = run_product(env, 1, single_seconds)
+        result.single_sent = _sent(url, campaign_id)
+        result.single_rate = result.single_sent / result.single_seconds
+        single = set(_sent_per_process(url, campaign_id))
+
+        time.sleep(0.6)  # the sink writes its counters twice a second: let the last ones land
+        received_before, _, cpu_before = sink.stats()
         result.seconds, result.peak_mb, result.complete, log = run_product(env, processes, timeout)
+        result.peak_mb = [max(single_peak[0], result.peak_mb[0]), *result.peak_mb[1:]]
         time.sleep(0.6)  # the sink writes its counters twice a second
         received_after, _, cpu_after = sink.stats()
         result.sink_received = received_after - received_before
         result.sink_cores = round((cpu_after - cpu_before) / result.seconds, 2)
-        result.sent = _sent(url, campaign_id)
+        result.sent = _sent(url, campaign_id) - result.single_sent
         result.rate = result.sent / result.seconds
+        # The single sender's rows are not this stage's: its claimed_by names its own process.
+        stage = {worker: n for worker, n in _sent_per_process(url, campaign_id).items() if worker not in single}
+        result.per_process = sorted((round(n / result.seconds, 1) for n in stage.values()), reverse=True)
         result.note = log.strip()[-500:]
     finally:
         sink.stop()

@@ -25,10 +25,18 @@ GUNICORN_THREADS = 2
 
 
 GUNICORN_CLASS = "gthread"
+# gthread workers accept connections until they hold this many: with it at (connections / workers), the
+# load generator's keep-alive connections are spread evenly instead of piling onto whichever worker
+# accepted first. The same for the product and the baseline (run.py sets it from --connections).
+GUNICORN_WORKER_CONNECTIONS = 1000
 
 
 def gunicorn_args(
-    port: int, workers: int = GUNICORN_WORKERS, threads: int = GUNICORN_THREADS, worker_class: str = GUNICORN_CLASS
+    port: int,
+    workers: int = GUNICORN_WORKERS,
+    threads: int = GUNICORN_THREADS,
+    worker_class: str = GUNICORN_CLASS,
+    worker_connections: int = GUNICORN_WORKER_CONNECTIONS,
 ) -> list[str]:
     return [
         str(VENV_BIN / "gunicorn"),
@@ -38,6 +46,8 @@ def gunicorn_args(
         worker_class,
         "--threads",
         str(threads),
+        "--worker-connections",
+        str(worker_connections),
         "--bind",
         f"127.0.0.1:{port}",
         "--backlog",

@@ -4,14 +4,17 @@
     gunicorn ... 'bench.wsgi:bare()'      # bench.bare_app
 
 The wrapper exists only here, never in the product: it adds `X-Bench-Server-Time` (microseconds
-from the WSGI call to the finished body, teardown included; gunicorn's socket I/O excluded).
+from the WSGI call to the finished body, teardown included; gunicorn's socket I/O excluded) and
+`X-Bench-Worker` (the worker process's id, to see how the load spreads across workers).
 """
 
 from __future__ import annotations
 
+import os
 from time import perf_counter
 
 HEADER = "X-Bench-Server-Time"
+WORKER_HEADER = "X-Bench-Worker"
 
 
 class ServerTiming:
@@ -31,7 +34,7 @@ class ServerTiming:
         body = self.app(environ, capture)
         elapsed_us = int((perf_counter() - started) * 1e6)
         status, headers, exc_info = captured
-        start_response(status, [*headers, (HEADER, str(elapsed_us))], exc_info)
+        start_response(status, [*headers, (HEADER, str(elapsed_us)), (WORKER_HEADER, str(os.getpid()))], exc_info)
         return body
 
 
