@@ -106,7 +106,11 @@ def lock_and_load(model, row_id: int, *columns, params: dict | None = None):
         obj = db.session.scalars(lock, params).one_or_none()
         values = tuple(db.session.execute(read, params).one()) if columns and obj is not None else ()
         return (obj, *(values or (None,) * len(columns)))
-    db.session.execute(lock, params)
+    # The driver BEGINs before the first write, which takes SQLite's write lock: a transaction that has
+    # written already holds it (a registration counted against its client's limit), so the no-op
+    # UPDATE (a page written to the WAL) would add nothing.
+    if not db.session.connection().connection.dbapi_connection.in_transaction:
+        db.session.execute(lock, params)
     row = db.session.execute(reload, params).one_or_none()
     return tuple(row) if row is not None else (None,) * (1 + len(columns))
 

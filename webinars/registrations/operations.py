@@ -80,19 +80,17 @@ _NOW = bindparam("now", type_=UTCDateTime)
 _SEATS_TAKEN = (
     select(func.count()).where(Registration.webinar_id == bindparam("webinar_id"), holds_seat(_NOW)).scalar_subquery()
 )
+# The unique index's own WHERE, written out: a query or a conflict target can use that partial index only
+# if the database sees that they ask for the same rows, which bound parameters would hide (SQLite then
+# scanned every registration of the webinar).
+_LIVE_WHERE = text("status NOT IN ('cancelled', 'expired')")
 _LIVE_REGISTRATION = (
     select(Registration.id)
-    .where(
-        Registration.webinar_id == bindparam("webinar_id"),
-        Registration.email_key == bindparam("email_key"),
-        Registration.status.not_in(ENDED_STATUSES),
-    )
+    .where(Registration.webinar_id == bindparam("webinar_id"), Registration.email_key == bindparam("email_key"))
+    .where(_LIVE_WHERE)
     .limit(1)
     .scalar_subquery()
 )
-# The unique index's own WHERE, written out: a conflict target must name it in words both databases
-# can match against the index (bound parameters cannot be).
-_LIVE_WHERE = text("status NOT IN ('cancelled', 'expired')")
 
 
 @dataclass(frozen=True)
