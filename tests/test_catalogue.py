@@ -304,3 +304,45 @@ def test_cached_catalogue_shows_a_change_within_the_version_interval(app, client
     # Within the interval the page may be the one already rendered; once it has passed, never.
     monkeypatch.setattr(routes, "utcnow", lambda: now + timedelta(seconds=2.5))
     assert "Second talk" in text_of(client.get("/"))
+
+
+def test_a_cached_catalogue_moves_a_webinar_to_the_archive_at_its_end_and_not_before(app, client, monkeypatch):
+    from webinars.catalogue import routes
+
+    now = utcnow().replace(microsecond=0)
+    with app.app_context():
+        make_webinar(slug="live", title="Ending soon", starts_at=now - timedelta(minutes=30), minutes=45)
+        db.session.commit()
+
+    def upcoming_titles() -> str:
+        page = text_of(client.get("/"))
+        return page.rsplit("Past webinars", 1)[0]  # before the archive's heading (the menu has it too)
+
+    renders = []
+    real = routes.queries.upcoming_page
+    monkeypatch.setattr(routes.queries, "upcoming_page", lambda *a, **k: renders.append(1) or real(*a, **k))
+    for minutes in (0, 5, 14):  # served from the cache until the webinar's end, however the clock moves
+        monkeypatch.setattr(routes, "utcnow", lambda minutes=minutes: now + timedelta(minutes=minutes))
+        assert "Ending soon" in upcoming_titles()
+    assert len(renders) == 1
+    monkeypatch.setattr(routes, "utcnow", lambda: now + timedelta(minutes=15, seconds=1))
+    page = text_of(client.get("/"))
+    coming, past = page.rsplit("Past webinars", 1)
+    assert "Ending soon" not in coming and "Ending soon" in past
+
+
+def test_a_cached_catalogue_says_live_when_a_webinar_starts(app, client, monkeypatch):
+    """The card's own states (live, open for registration) change with the clock: the page kept in the
+    cache is rendered again at the start, not served with a stale card."""
+    from webinars.catalogue import routes
+
+    now = utcnow().replace(microsecond=0)
+    with app.app_context():
+        make_webinar(slug="soon", title="Starting soon", starts_at=now + timedelta(minutes=10), minutes=60)
+        db.session.commit()
+    monkeypatch.setattr(routes, "utcnow", lambda: now)
+    before = client.get("/").get_data(as_text=True)
+    assert "Starting soon" in before and "Live now" not in before and "#register" in before
+    monkeypatch.setattr(routes, "utcnow", lambda: now + timedelta(minutes=10, seconds=1))
+    after = client.get("/").get_data(as_text=True)
+    assert "Live now" in after and "#register" not in after

@@ -24,6 +24,13 @@ class BoundedCache:
     def __contains__(self, key: Hashable) -> bool:
         return key in self._items
 
+    def put(self, key: Hashable, value) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
     def get_or_build(self, key: Hashable, build: Callable[[], object]):
         with self._lock:
             if key in self._items:

@@ -10,6 +10,8 @@
   for lower(email). Live registrations that already named the same mailbox twice (only possible for
   different spellings) keep the earliest; the later ones are cancelled, as a second registration of
   the same person.
+- webinars (status, updated_at, id): the catalogue's version (count, last change and id sum of the
+  public webinars), which every process re-reads every few seconds, read from the index alone.
 - The suppression list and the audit trail moved between packages of the code (outbox, webinars/audit.py):
   their tables are unchanged.
 
@@ -100,6 +102,8 @@ def upgrade():
     if bind.dialect.name == "postgresql":
         op.alter_column("registrations", "email_key", server_default=None)
 
+    op.create_index("ix_webinars_status_updated_at", "webinars", ["status", "updated_at", "id"], unique=False)
+
     # outbox_messages has no children: rebuilding it on SQLite (batch mode) is safe.
     with op.batch_alter_table("outbox_messages", schema=None) as batch_op:
         batch_op.add_column(sa.Column("payload", sa.JSON(), nullable=True))
@@ -130,6 +134,7 @@ def downgrade():
         batch_op.create_check_constraint(batch_op.f("ck_outbox_messages_has_content"), OLD_CHECK)
         batch_op.drop_column("payload")
 
+    op.drop_index("ix_webinars_status_updated_at", table_name="webinars")
     op.drop_index("uq_registrations_live_email", table_name="registrations")
     # Native on both (SQLite 3.35+): a batch rebuild of registrations is what must never happen.
     op.execute("ALTER TABLE registrations DROP COLUMN email_key")

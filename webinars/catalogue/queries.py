@@ -64,6 +64,10 @@ class Page:
     page: int
     per_page: int
     total: int
+    # When the list changes by itself: the soonest end among its webinars (one moves to the archive), or
+    # a start or registration deadline among those it shows (a card says live, or stops offering to
+    # register). None: nothing will.
+    next_change: datetime | None = None
 
     @property
     def pages(self) -> int:
@@ -89,12 +93,15 @@ class Page:
 def upcoming_page(now: datetime, page: int, per_page: int, topic: Topic | None = None) -> Page:
     """One page of the webinars that have not ended yet, soonest first: the ids and start times of all
     of them (the rows that end in the future, a few hundred at most), then the page's rows."""
-    query = _public(select(Webinar.id, Webinar.starts_at), topic).where(Webinar.ends_at > now)
-    ordered = [row.id for row in sorted(db.session.execute(query), key=lambda row: (row.starts_at, row.id))]
-    ids = ordered[(page - 1) * per_page : page * per_page]
+    query = _public(select(Webinar.id, Webinar.starts_at, Webinar.ends_at), topic).where(Webinar.ends_at > now)
+    rows = sorted(db.session.execute(query), key=lambda row: (row.starts_at, row.id))
+    ids = [row.id for row in rows][(page - 1) * per_page : page * per_page]
     found = {webinar.id: webinar for webinar in db.session.scalars(select(Webinar).where(Webinar.id.in_(ids)))}
     items = shown([found[i] for i in ids if i in found], "the catalogue")
-    return Page(items=items, page=page, per_page=per_page, total=len(ordered))
+    moments = [row.ends_at for row in rows]
+    moments += [moment for w in items for moment in (w.starts_at, w.registration_closes_at) if moment > now]
+    next_change = min(moments, default=None)
+    return Page(items=items, page=page, per_page=per_page, total=len(rows), next_change=next_change)
 
 
 def load_topics(webinars: list[Webinar]) -> None:

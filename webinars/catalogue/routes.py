@@ -58,10 +58,11 @@ def index():
     topic = queries.topic_by_slug(raw_topic)
     page, soon = _page_number(), _page_number("upcoming")
 
-    def render() -> str:
+    def render() -> tuple[str, object]:
+        """The page, and the moment it changes by itself (a webinar's end moves it to the archive)."""
         upcoming = queries.upcoming_page(now, soon, current_app.config["UPCOMING_PAGE_SIZE"], topic)
         archive = queries.archive(now, page, current_app.config["ARCHIVE_PAGE_SIZE"], topic)
-        return render_template(
+        body = render_template(
             "catalogue/index.html",
             upcoming=upcoming,
             upcoming_cards=_cards(upcoming.items, now, choice),
@@ -73,16 +74,17 @@ def index():
             viewer=choice,
             now=now,
         )
+        return body, upcoming.next_change
 
     if choice.error or (raw_topic and topic is None):
-        body = render()  # echoes what the visitor typed: not worth caching
+        body, _ = render()  # echoes what the visitor typed: not worth caching
     else:
-        # The page changes when a webinar does (the version) or when one moves from upcoming to the
-        # archive (the minute): rendered once per process for each, then served from memory. It shows
-        # times in the visitor's zone too, and links back to its own address (the language switch).
+        # The page changes when a webinar does (the version) or by itself (a webinar starts, stops
+        # taking registrations, or ends and moves to the archive): rendered once per process for each,
+        # then served from memory until then. It shows times in the visitor's zone too, and links back
+        # to its own address (the language switch).
         key = (
             _catalogue_version(now),
-            now.strftime("%Y%m%d%H%M"),
             choice.zone,
             topic.slug if topic else None,
             page,
@@ -90,7 +92,11 @@ def index():
             page_locale(),
             request.full_path,
         )
-        body = app_cache("catalogue", CATALOGUE_CACHE_SIZE).get_or_build(key, render)
+        cache = app_cache("catalogue", CATALOGUE_CACHE_SIZE)
+        body, changes_at = cache.get_or_build(key, render)
+        if changes_at is not None and now >= changes_at:
+            body, changes_at = render()
+            cache.put(key, (body, changes_at))
     return remember(make_response(body), choice, current_app.config.get("SESSION_COOKIE_SECURE", False))
 
 
