@@ -112,6 +112,18 @@ def check(bucket: str, key: str, limit: int, window: timedelta, now: datetime | 
     return Verdict(False, hits, max(1, int(retry_after + 0.999)))
 
 
+def hits(bucket: str, key: str, window: timedelta, now: datetime | None = None) -> int:
+    """How many hits `key` has in the current window, without counting one (a cheap look before work
+    that check() will count; check() alone decides)."""
+    start = window_start(window, now or utcnow())
+    found = db.session.execute(
+        select(RateLimitCounter.hits).where(
+            RateLimitCounter.bucket == bucket, RateLimitCounter.key == _key(key), RateLimitCounter.window_start == start
+        )
+    ).scalar()
+    return found or 0
+
+
 def allow(bucket: str, key: str, limit: int, window: timedelta, now: datetime | None = None) -> bool:
     """check(...).allowed."""
     return check(bucket, key, limit, window, now).allowed

@@ -107,38 +107,45 @@ def _webinar_or_404(slug: str) -> Webinar:
 CLIENT_BUCKET = "registration-client"
 
 
-def _count_attempt() -> ratelimit.Verdict:
-    """Count this registration post against the client's limit: at most REGISTRATIONS_PER_CLIENT per
-    client (an office behind one NAT included) per REGISTRATIONS_PER_CLIENT_MINUTES. Every post counts,
-    whatever its outcome; the count is committed with the post's own transaction."""
+def _client_limit() -> tuple[str, int, timedelta]:
+    """At most REGISTRATIONS_PER_CLIENT registration posts per client (an office behind one NAT
+    included) per REGISTRATIONS_PER_CLIENT_MINUTES; every post counts, whatever its outcome."""
     config = current_app.config
     window = timedelta(minutes=int(config["REGISTRATIONS_PER_CLIENT_MINUTES"]))
-    return ratelimit.check(
-        CLIENT_BUCKET, request.remote_addr or "unknown", int(config["REGISTRATIONS_PER_CLIENT"]), window
-    )
+    return request.remote_addr or "unknown", int(config["REGISTRATIONS_PER_CLIENT"]), window
+
+
+def _count_attempt() -> ratelimit.Verdict:
+    """Count this post against the client's limit, in the current transaction."""
+    client, limit, window = _client_limit()
+    return ratelimit.check(CLIENT_BUCKET, client, limit, window)
+
+
+def _counted() -> None:
+    """Count this post on its own (it changes nothing else) and commit; 429 beyond the limit."""
+    verdict = _count_attempt()
+    db.session.commit()
+    if not verdict.allowed:
+        raise TooManyRequests(retry_after=verdict.retry_after)
 
 
 @blueprint.post("/webinars/<slug>/register")
 def register(slug: str):
+    client, limit, window = _client_limit()
+    if ratelimit.hits(CLIENT_BUCKET, client, window) >= limit:
+        _counted()  # already over: refused before any work (the count below is what holds the limit)
     webinar = _public_webinar(slug)
     form = RegistrationForm()
     now = utcnow()
     is_open = webinar is not None and webinar.registration_open(now)
     # The work that writes nothing comes first: on SQLite the first write takes the database's only
     # write lock, held until this post's single commit.
-    valid = is_open and form.validate_on_submit()
-    verdict = _count_attempt()
-    if not verdict.allowed:
-        db.session.commit()
-        raise TooManyRequests(retry_after=verdict.retry_after)
-    if webinar is None:
-        db.session.commit()
-        abort(404)
-    if not is_open:
-        db.session.commit()
-        return _registration_page(webinar, form, 409, _("Registration for this webinar has closed."))
-    if not valid:
-        db.session.commit()
+    if not (is_open and form.validate_on_submit()):
+        _counted()
+        if webinar is None:
+            abort(404)
+        if not is_open:
+            return _registration_page(webinar, form, 409, _("Registration for this webinar has closed."))
         return _registration_page(webinar, form, 422)
     try:
         registered = operations.register(
@@ -153,8 +160,14 @@ def register(slug: str):
             now=now,
         )
     except operations.RegistrationClosed:
-        db.session.commit()  # closed under the lock: register() wrote nothing; the attempt still counts
+        db.session.rollback()  # closed under the lock (it wrote nothing)
+        _counted()
         return _registration_page(webinar, form, 409, _("Registration for this webinar has closed."))
+    # Counted last, in the registration's own transaction: on PostgreSQL the client's counter row is
+    # then locked only for the commit, not while registering (one client address, many posts at once).
+    if not _count_attempt().allowed:
+        db.session.rollback()  # beyond the limit after all (posts raced past the check above): nothing kept
+        _counted()
     db.session.commit()
     # The same page whether the address was new or already registered: nothing to enumerate (see
     # Registered.outcome). The outcome travels signed, so that nobody can make the page say something else.
