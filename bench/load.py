@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from .wsgi import HEADER
+from .wsgi import HEADER, WORKER_HEADER
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
@@ -190,6 +190,41 @@ class Client:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def prime(port: int, paths: list[str], connections: int) -> dict:
+    """Have every server process answer every path once, as a site in service has (its per-process
+    caches warm): open `connections` keep-alive connections at once (the servers' worker_connections
+    spread them evenly), learn which worker holds each (X-Bench-Worker), and request every path on one
+    connection per worker. Returns the workers' count and the server times of those first answers
+    (what a page costs when it is not in the cache)."""
+    import threading
+
+    clients = [Client(port) for _ in range(connections)]
+    try:
+        for client in clients:
+            client.conn.connect()
+        by_worker: dict[str, Client] = {}
+        for client in clients:
+            answer = client.request("GET", paths[0])
+            by_worker.setdefault(answer.headers.get(WORKER_HEADER, "?"), client)
+        times: list[float] = []
+
+        def walk(client: Client) -> None:
+            for path in paths:
+                answer = client.request("GET", path)
+                if answer.server_ms is not None:
+                    times.append(answer.server_ms)
+
+        threads = [threading.Thread(target=walk, args=(client,)) for client in by_worker.values()]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        for client in clients:
+            client.close()
+    return {"workers": len(by_worker), "paths": len(paths), "first_server_ms": summary(times)}
 
 
 _TOKEN = re.compile(rb'name="csrf_token"[^>]*value="([^"]+)"')

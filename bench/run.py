@@ -265,20 +265,30 @@ class Run:
 
     # -- pages -----------------------------------------------------------------------------------
 
+    def primed(self, server, paths: list[str]) -> dict:
+        """Every worker of `server` has answered every path once (see load.prime)."""
+        return load.prime(server.port, paths, self.args.connections)
+
     def pages(self, bare, product, cluster, prepared: data.Prepared) -> dict:
         out = {}
-        catalogue = self.script("catalogue", catalogue_paths())
-        log(f"catalogue at {len(catalogue_paths())} addresses, against the bare page ({self.args.runs} runs)")
+        paths = catalogue_paths()
+        catalogue = self.script("catalogue", paths)
+        log(f"catalogue at {len(paths)} addresses, against the bare page ({self.args.runs} runs)")
+        primed = self.primed(product, paths)
         out["catalogue"] = self.pairs(bare, product, cluster, bare_script=catalogue, script=catalogue)
+        out["catalogue"]["primed"] = primed
         slugs = prepared.page_slugs
         log(f"webinar pages of {len(slugs)} webinars, against the bare single-item page ({self.args.runs} runs)")
+        pages = [f"/webinars/{slug}" for slug in slugs]
+        primed = self.primed(product, pages)
         out["webinar"] = self.pairs(
             bare,
             product,
             cluster,
             bare_script=self.script("items", [f"/item/{slug}" for slug in slugs]),
-            script=self.script("webinars", [f"/webinars/{slug}" for slug in slugs]),
+            script=self.script("webinars", pages),
         )
+        out["webinar"]["primed"] = primed
         client = load.Client(product.port)
         bare_client = load.Client(bare.port)
         try:
@@ -319,9 +329,10 @@ class Run:
         log(f"/calendar.ics and /webinars/<slug>.ics: 200 answers against the bare page ({a.runs} runs)")
         out["feed"] = self.pairs(bare, product, cluster, path="/calendar.ics")
         slugs = prepared.page_slugs
-        out["download"] = self.pairs(
-            bare, product, cluster, script=self.script("downloads", [f"/webinars/{slug}.ics" for slug in slugs])
-        )
+        downloads = [f"/webinars/{slug}.ics" for slug in slugs]
+        primed = self.primed(product, downloads)
+        out["download"] = self.pairs(bare, product, cluster, script=self.script("downloads", downloads))
+        out["download"]["primed"] = primed
         log("revalidation: 304 answers, server time")
         out["revalidation"] = [self.revalidations(product, slugs) for _ in range(a.runs)]
         return out
@@ -545,6 +556,15 @@ def rows_for(result: dict) -> list[tuple[str, str, str]]:
         pages = result["webinar"]
         rows += _pair_rows("webinar pages (single-item page)", pages, target=TARGETS["page"])
         rows.append(("webinar page bytes (single-item page)", f"{pages['bytes']} ({pages['bare_bytes']})", ""))
+        first = pages["primed"]["first_server_ms"]
+        rows.append(
+            (
+                "webinar page not yet in a process's cache: server ms, median (p99)",
+                f"{first['median']:.1f} ({first['p99']:.1f}), {pages['primed']['paths']} pages x "
+                f"{pages['primed']['workers']} workers",
+                "",
+            )
+        )
     if "topic" in result:
         rows += _pair_rows("topic pages, 2,100 addresses", result["topic"], target=TARGETS["page"])
     for key, label in (
