@@ -327,7 +327,9 @@ class Run:
                 {"events": events, "server_ms": first.server_ms, "bytes": len(first.body), "status": first.status}
             )
         log(f"/calendar.ics and /webinars/<slug>.ics: 200 answers against the bare page ({a.runs} runs)")
-        out["feed"] = self.pairs(bare, product, cluster, path="/calendar.ics")
+        # Calendar clients ask for gzip (Google's, Apple's and Outlook's fetchers do); so does this.
+        feed = load.rotate_script(self.workdir / "feed.lua", ["/calendar.ics"], {"Accept-Encoding": "gzip"})
+        out["feed"] = self.pairs(bare, product, cluster, script=feed)
         slugs = prepared.page_slugs
         downloads = [f"/webinars/{slug}.ics" for slug in slugs]
         primed = self.primed(product, downloads)

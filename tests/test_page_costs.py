@@ -255,3 +255,18 @@ def test_lines_are_folded_where_icalendar_folds_them(line):
 
     line = line.replace("\r", "").replace("\n", "")
     assert ical._fold("X-TEST:" + line) == _foldline("X-TEST:" + line).encode("utf-8")
+
+
+def test_the_feed_goes_compressed_to_clients_that_accept_gzip_and_revalidates_either_way(app, client):
+    import gzip
+
+    _upcoming(app, title="Compressed talk")
+    plain = client.get("/calendar.ics")
+    packed = client.get("/calendar.ics", headers={"Accept-Encoding": "gzip, deflate"})
+    assert "Content-Encoding" not in plain.headers and packed.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(packed.data) == plain.data and b"SUMMARY:Compressed talk" in plain.data
+    assert "Accept-Encoding" in plain.headers["Vary"] and "Accept-Encoding" in packed.headers["Vary"]
+    assert plain.headers["ETag"] != packed.headers["ETag"]  # two representations, each its own validator
+    for response, headers in ((plain, {}), (packed, {"Accept-Encoding": "gzip"})):
+        again = client.get("/calendar.ics", headers={**headers, "If-None-Match": response.headers["ETag"]})
+        assert again.status_code == 304 and again.data == b""

@@ -1,5 +1,6 @@
 """Calendar downloads and the subscribable feed, with cheap revalidation."""
 
+import gzip
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -67,6 +68,15 @@ def cached_feed_bytes(etag: str, now: datetime, topic: Topic | None) -> bytes:
     # The calendar's name and page URLs are not in the ETag (renaming a topic does not touch its webinars).
     key = (etag, _feed_name(topic), current_app.config["BASE_URL"])
     return app_cache("feed", FEED_CACHE_SIZE).get_or_build(key, lambda: feed_bytes(now, topic))
+
+
+def cached_feed_gzip(etag: str, now: datetime, topic: Topic | None) -> bytes:
+    """The feed gzip-compressed, for the calendar clients that accept it (most do): a tenth of the bytes,
+    compressed once per feed version and process."""
+    key = (etag, _feed_name(topic), current_app.config["BASE_URL"])
+    return app_cache("feed-gzip", FEED_CACHE_SIZE).get_or_build(
+        key, lambda: gzip.compress(cached_feed_bytes(etag, now, topic), compresslevel=6, mtime=0)
+    )
 
 
 def _feed_name(topic: Topic | None) -> str:

@@ -156,9 +156,16 @@ def webinar(slug: str):
     return remember(response, choice, current_app.config.get("SESSION_COOKIE_SECURE", False))
 
 
-def _calendar_response(etag: str, last_modified, filename: str | None, build):
-    """A calendar answer, conditional on If-None-Match / If-Modified-Since: `build()` runs only for a 200."""
+def _calendar_response(etag: str, last_modified, filename: str | None, build, *, build_gzip=None):
+    """A calendar answer, conditional on If-None-Match / If-Modified-Since: `build()` runs only for a 200.
+    With `build_gzip`, a client that accepts gzip gets that representation (with its own ETag)."""
     response = make_response(b"")
+    compressed = build_gzip is not None and request.accept_encodings["gzip"] > 0
+    if build_gzip is not None:
+        response.vary.add("Accept-Encoding")
+    if compressed:
+        etag, build = f"{etag}-gzip", build_gzip
+        response.headers["Content-Encoding"] = "gzip"
     response.set_etag(etag)
     if last_modified is not None:
         response.last_modified = last_modified
@@ -177,13 +184,20 @@ def _calendar_response(etag: str, last_modified, filename: str | None, build):
 
 @blueprint.get("/calendar.ics")
 def feed():
-    """Subscribable feed; revalidation answers 304 after one aggregate query, without building."""
+    """Subscribable feed; revalidation answers 304 after one aggregate query, without building. Clients
+    that accept gzip (most calendar clients) get it compressed."""
     now = utcnow()
     topic = queries.topic_by_slug(request.args.get("topic"))
     if request.args.get("topic") and topic is None:
         abort(404)
     etag, last_modified = calendars.feed_version(now, topic)
-    return _calendar_response(etag, last_modified, None, lambda: calendars.cached_feed_bytes(etag, now, topic))
+    return _calendar_response(
+        etag,
+        last_modified,
+        None,
+        lambda: calendars.cached_feed_bytes(etag, now, topic),
+        build_gzip=lambda: calendars.cached_feed_gzip(etag, now, topic),
+    )
 
 
 @blueprint.get("/webinars/<slug>.ics")
