@@ -30,6 +30,8 @@ SHARED = (
     "extensions",
     "forms",
     "gunicorn_conf",
+    "labels",
+    "language",
     "logs",
     "markup",
     "ratelimit",
