@@ -36,10 +36,10 @@ def test_a_registration_stores_what_to_send_and_builds_no_message_in_the_request
         sequence = db.session.get(Webinar, webinar_id).sequence
     assert row.raw is None and row.status == "queued" and row.kind == "registration_confirmed"
     assert row.to_address == "Ana.Lima@example.com"
-    # Ids and the facts of the moment: the invite's SEQUENCE and the language; no name, no bytes.
+    # Ids and the facts of the moment (the invite's SEQUENCE); no name, no bytes. The language is the
+    # registration's own (registrations.language), read when the message is written.
     assert row.payload == {
         "r": registration.id,
-        "locale": "en_GB",
         "resent": False,
         "promoted": False,
         "seq": sequence,

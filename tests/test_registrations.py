@@ -620,7 +620,8 @@ def test_a_live_registration_the_check_missed_is_caught_by_the_unique_index_and_
     as it would before the other one committed) meet the unique index: the second is answered as the
     duplicate it is, with the same page and its email again, never a 5xx."""
     make_webinar(app, capacity=5)
-    assert register(client, form(email="ana@example.com")).status_code == 303
+    first = register(client, form(email="ana@example.com"))
+    assert first.status_code == 303
     real = operations.lock_and_load
 
     def missed(model, row_id, *columns, **kwargs):
@@ -629,7 +630,7 @@ def test_a_live_registration_the_check_missed_is_caught_by_the_unique_index_and_
 
     monkeypatch.setattr(operations, "lock_and_load", missed)
     response = register(client, form(email="ANA@example.com", name="Ana again"))
-    assert response.status_code == 303 and response.headers["Location"].endswith("/webinars/tax-talk/registered")
+    assert response.status_code == 303 and response.headers["Location"] == first.headers["Location"]
     assert registrations(app) == [("ana@example.com", "confirmed")]
     deliver(app)
     assert [m.subject.split(":")[0] for m in smtp_server.messages] == ["Registration confirmed"] * 2

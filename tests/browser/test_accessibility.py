@@ -174,6 +174,7 @@ def states(live_site) -> States:
     from webinars.newsletter.models import Subscriber
     from webinars.outbox.models import OutboxMessage
     from webinars.registrations import notifications, operations
+    from webinars.registrations.models import Registration
 
     app = live_site.app
     with app.app_context():
@@ -210,15 +211,18 @@ def states(live_site) -> States:
         )
         draft = make_webinar(slug="a11y-draft", title="Not yet", status="draft")
         item = make_item(title="A report on care co-operatives", topics=[topic], body="The **findings**.")
-        registration, _created = operations.register(
+        ana = operations.register(
             upcoming, name="Ana Lima", email="ana@example.org", timezone="America/Sao_Paulo", now=now
         )
+        registration = db.session.get(Registration, ana.id)
         operations.register(full, name="First", email="first@example.org", now=now)
-        waiting, _created = operations.register(full, name="Second", email="second@example.org", now=now)
+        waiting = operations.register(full, name="Second", email="second@example.org", now=now)
         pending_webinar = make_webinar(
             slug="a11y-confirm", title="Confirm first", confirm_registrations=True, starts_at=now + timedelta(days=9)
         )
-        pending, _created = operations.register(pending_webinar, name="Pat", email="pat@example.org", now=now)
+        pending = db.session.get(
+            Registration, operations.register(pending_webinar, name="Pat", email="pat@example.org", now=now).id
+        )
         newsletter.request_subscription("lea@example.org", "Léa", [], source="test", consent_text="consent")
         subscriber = db.session.query(Subscriber).filter_by(email="lea@example.org").one()
         confirm_token = newsletter.confirm_token(subscriber, now)

@@ -168,12 +168,13 @@ def register(slug: str):
     if not _count_attempt().allowed:
         db.session.rollback()  # beyond the limit after all (posts raced past the check above): nothing kept
         _counted()
+    webinar_id = webinar.id  # read before the commit, which expires the row (reading it after reloads it)
     db.session.commit()
     # The same page whether the address was new or already registered: nothing to enumerate (see
     # Registered.outcome). The outcome travels signed, so that nobody can make the page say something else.
-    # `slug` is the webinar's (it was looked up by it): reading webinar.slug would reload the row.
-    # Stable: every submission with this outcome gets the very same address and page.
-    token = make_stable_token(OUTCOME_PURPOSE, {"w": webinar.id, "o": registered.outcome})
+    # `slug` is the webinar's (it was looked up by it). Stable: every submission with this outcome gets
+    # the very same address and page.
+    token = make_stable_token(OUTCOME_PURPOSE, {"w": webinar_id, "o": registered.outcome})
     return redirect(url_for(".thanks", slug=slug, outcome=token), 303)
 
 
@@ -194,7 +195,7 @@ def _outcome(webinar: Webinar) -> str | None:
 @blueprint.get("/webinars/<slug>/registered")
 def thanks(slug: str):
     """After registering: whether the seat is confirmed, held or on the waiting list (for this
-    submission, as public_outcome says it), how to add it to a calendar and how to join. Without a
+    submission, as Registered.outcome says it), how to add it to a calendar and how to join. Without a
     valid outcome (an old or copied link) the page says only what is true for everyone."""
     webinar = _webinar_or_404(slug)
     return render_template(
