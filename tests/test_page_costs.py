@@ -55,6 +55,24 @@ def test_a_cached_webinar_page_says_full_as_soon_as_the_last_seat_is_taken(app):
     assert "This webinar is full" in page and "Join the waiting list" in page
 
 
+def test_a_cached_webinar_page_says_live_once_the_webinar_starts(app, monkeypatch):
+    """Registration closed a day before: at the start only "live" changes, and the kept page must not
+    be served with the old state."""
+    from webinars.catalogue import routes
+
+    now = utcnow().replace(microsecond=0)
+    with app.app_context():
+        webinar = make_webinar(starts_at=now + timedelta(minutes=10), minutes=60)
+        webinar.registration_deadline = now - timedelta(days=1)
+        db.session.commit()
+        slug = webinar.slug
+    client = app.test_client()
+    monkeypatch.setattr(routes, "utcnow", lambda: now)
+    assert "Live now" not in client.get(f"/webinars/{slug}").get_data(as_text=True)
+    monkeypatch.setattr(routes, "utcnow", lambda: now + timedelta(minutes=10, seconds=1))
+    assert "Live now" in client.get(f"/webinars/{slug}").get_data(as_text=True)
+
+
 def test_an_edit_and_a_topic_rename_show_at_once_on_pages_kept_in_the_cache(app):
     from webinars.catalogue.operations import update_topic
 

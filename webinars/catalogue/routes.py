@@ -107,7 +107,7 @@ WEBINAR_PAGE_CACHE_SIZE = 512
 def _page_key(webinar, choice, now) -> tuple:
     """What a webinar page shows, beside the visitor's CSRF token: the webinar's row (every edit moves
     updated_at), what other parts put on it (the seats figure), the visitor's zone and language, the
-    address (links back to it), and the two things the clock changes (over or not; registration open or not)."""
+    address (links back to it), and the three things the clock changes (live, over, open for registration)."""
     return (
         webinar.id,
         webinar.updated_at,
@@ -117,6 +117,7 @@ def _page_key(webinar, choice, now) -> tuple:
         choice.zone,
         page_locale(),
         request.full_path,  # the language switch's links back here, the zone picker's kept ?lang=
+        webinar.is_live(now),
         webinar.is_past(now),
         webinar.registration_open(now),
     )
