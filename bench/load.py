@@ -115,12 +115,16 @@ end
 """
 
 
-def rotate_script(path: Path, paths: list[str]) -> Path:
-    """GET each of `paths` in turn."""
+def rotate_script(path: Path, paths: list[str], headers: dict[str, str] | None = None) -> Path:
+    """GET each of `paths` in turn, with `headers` (say Accept-Encoding) on every request."""
     items = ",\n  ".join(_lua_string(p) for p in paths)
+    # None: wrk's own headers (those given with -H); a table replaces them for every request.
+    header_items = ", ".join(f"[{_lua_string(name)}] = {_lua_string(value)}" for name, value in (headers or {}).items())
+    table = f"{{{header_items}}}" if headers else "nil"
     path.write_text(
-        f"local paths = {{\n  {items}\n}}\nlocal n = 0\n"
-        'request = function()\n  n = n + 1\n  return wrk.format("GET", paths[(n % #paths) + 1])\nend\n' + _COUNT_WORKERS
+        f"local paths = {{\n  {items}\n}}\nlocal headers = {table}\nlocal n = 0\n"
+        "request = function()\n  n = n + 1\n"
+        '  return wrk.format("GET", paths[(n % #paths) + 1], headers)\nend\n' + _COUNT_WORKERS
     )
     return path
 

@@ -543,7 +543,7 @@ def _pair_rows(label: str, pair: dict, *, rate: str = "rps", target: float, unit
             f"{_spread(p99)} ({_spread(b99)}) = {p99_ratio:.1f}x" + (f"; {errors} errors" if errors else ""),
             _mark(p99_ratio <= TARGETS["p99"] if p99_ratio is not None else None),
         ),
-        (f"{label}: CPU ms per answer, app + PostgreSQL (bare)", f"{_cpu_line(product)} ({_cpu_line(bare)})", ""),
+        (f"{label}: CPU ms per answer, app (+ PostgreSQL) (bare)", f"{_cpu_line(product)} ({_cpu_line(bare)})", ""),
         (f"{label}: load across workers (bare)", f"{_spread_line(product)} ({_spread_line(bare)})", ""),
     ]
 
