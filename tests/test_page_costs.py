@@ -101,25 +101,89 @@ def test_an_edit_and_a_topic_rename_show_at_once_on_pages_kept_in_the_cache(app)
         assert "Worker co-ops" in page and "Co-operatives" not in page, path
 
 
-def test_catalogue_cards_show_each_visitors_zone_and_are_kept_per_zone(app, monkeypatch):
-    """Cards show the visitor's zone beside the event's: a card is kept per webinar version, language,
-    zone and state, so one zone's cards are never shown in another's page."""
-    _upcoming(app, title="Zone-aware")
-    client = app.test_client()
-    tokyo = client.get("/?tz=Asia/Tokyo").get_data(as_text=True)
-    lima = client.get("/?tz=America/Lima").get_data(as_text=True)
-    assert "Zone-aware" in tokyo and "Zone-aware" in lima
-    your_time = re.compile(r'<p class="your-time">.*?</p>', re.S)
-    assert your_time.findall(tokyo) and your_time.findall(lima)
-    assert your_time.findall(tokyo) != your_time.findall(lima)
-    # Served again from the page kept for that zone: nothing rendered.
+def _count_renders(monkeypatch) -> list[str]:
+    """The names of the templates rendered from now on (each kept page is rendered once)."""
     from flask import templating
 
-    def never(*args, **kwargs):
-        raise AssertionError("a kept page must not be rendered again")
+    rendered: list[str] = []
+    render = templating._render
 
-    monkeypatch.setattr(templating, "_render", never)
-    assert client.get("/?tz=Asia/Tokyo").get_data(as_text=True) == tokyo
+    def counting(app, template, context):
+        rendered.append(template.name)
+        return render(app, template, context)
+
+    monkeypatch.setattr(templating, "_render", counting)
+    return rendered
+
+
+_YOUR_TIME = re.compile(r'<p class="your-time">.*?</p>', re.S)
+
+
+def test_one_kept_catalogue_page_gives_each_visitor_their_own_zone_and_address(app, monkeypatch):
+    """The catalogue is rendered once for every zone and address: each visitor's "your time" lines,
+    chosen zone and language-switch links are filled in from their own request, never another's."""
+    _upcoming(app, title="Zone-aware")
+    rendered = _count_renders(monkeypatch)
+    tokyo_client, lima_client, no_zone_client = app.test_client(), app.test_client(), app.test_client()
+    tokyo = tokyo_client.get("/?tz=Asia/Tokyo").get_data(as_text=True)
+    lima = lima_client.get("/?tz=America/Lima&page=1").get_data(as_text=True)
+    no_zone = no_zone_client.get("/").get_data(as_text=True)
+    assert rendered.count("catalogue/index.html") == 1  # one kept page served three visitors
+    assert "Zone-aware" in tokyo and "Zone-aware" in lima and "Zone-aware" in no_zone
+
+    tokyo_times, lima_times = _YOUR_TIME.findall(tokyo), _YOUR_TIME.findall(lima)
+    assert tokyo_times and lima_times and not _YOUR_TIME.findall(no_zone)
+    assert all("Tokyo" in line and "Lima" not in line for line in tokyo_times)
+    assert all("Lima" in line and "Tokyo" not in line for line in lima_times)
+    assert '<option selected value="Asia/Tokyo">' in tokyo and 'data-current="Asia/Tokyo"' in tokyo
+    assert '<option selected value="America/Lima">' in lima and 'data-current="America/Lima"' in lima
+    assert "<option selected" not in no_zone and 'data-current=""' in no_zone
+    assert 'href="/language/en?next=/%3Ftz%3DAsia/Tokyo"' in tokyo
+    assert 'href="/language/en?next=/%3Ftz%3DAmerica/Lima%26page%3D1"' in lima
+    assert 'href="/language/en?next=/"' in no_zone
+    for page in (tokyo, lima, no_zone):
+        assert "<!--slot-" not in page
+    # The zone is remembered (the cookie) and then shown without ?tz=, from the same kept page.
+    assert _YOUR_TIME.findall(tokyo_client.get("/").get_data(as_text=True)) == tokyo_times
+    assert rendered.count("catalogue/index.html") == 1
+
+
+def test_a_kept_catalogue_page_is_kept_per_language_and_fills_the_visitors_zone_in_it(app, monkeypatch):
+    _upcoming(app, title="Zone-aware")
+    rendered = _count_renders(monkeypatch)
+    english = app.test_client().get("/?tz=Asia/Tokyo", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    french = app.test_client().get("/?tz=America/Lima", headers={"Accept-Language": "fr"}).get_data(as_text=True)
+    again = app.test_client().get("/?tz=America/Lima", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert rendered.count("catalogue/index.html") == 2  # one per language
+    assert '<html lang="en">' in english and '<html lang="fr">' in french and '<html lang="en">' in again
+    assert all("Your time:" in line and "Tokyo" in line for line in _YOUR_TIME.findall(english))
+    assert all("Chez vous" in line and "Lima" in line for line in _YOUR_TIME.findall(french))
+    assert all("Your time:" in line and "Lima" in line for line in _YOUR_TIME.findall(again))
+    assert _YOUR_TIME.findall(french) and _YOUR_TIME.findall(again)
+
+
+def test_text_that_looks_like_a_slot_is_shown_as_text_and_fills_nothing(app):
+    """An organiser (or anyone whose text reaches a page) who writes this process's very slot markers
+    gets them shown as text: escaping leaves no "<" to start a slot, so no token, zone or address
+    of any visitor is put there."""
+    from markupsafe import escape
+
+    from webinars.cache import CSRF_PLACEHOLDER, slot
+
+    markers = [CSRF_PLACEHOLDER, str(slot("zone")), str(slot("zone-options")), str(slot("language-next"))]
+    markers.append(str(slot("card-time", "2030-01-01T10:00:00", "Asia/Tokyo")))
+    slug = _upcoming(
+        app, capacity=5, title="Talk " + markers[0], summary=" ".join(markers), description=" ".join(markers)
+    )
+    client = app.test_client()
+    for path in ("/?tz=Asia/Tokyo", f"/webinars/{slug}?tz=Asia/Tokyo", "/?tz=Asia/Tokyo"):  # rendered, then kept
+        page = client.get(path).get_data(as_text=True)
+        assert str(escape(markers[0])) in page, path  # the title, as text
+        token = csrf_token_from_html(page) if "/webinars/" in path else None
+        for marker in markers:
+            assert str(escape(marker)) in page, (path, marker)
+        if token:
+            assert page.count(token) == page.count('name="csrf_token"'), path
 
 
 def test_the_upcoming_list_is_paginated_soonest_first(app, client):

@@ -22,6 +22,9 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Blueprint, Flask, current_app, has_request_context, redirect, request
 from flask_babel import force_locale, get_locale
+from markupsafe import Markup
+
+from .cache import for_the_cache, register_slot, slot
 
 log = logging.getLogger(__name__)
 
@@ -117,18 +120,24 @@ def switch(code: str):
 
 
 def switch_links() -> list[dict]:
-    """The header's switch: one link per language, in its own language, back to this very page."""
-    here = request.full_path.rstrip("?") if request else "/"
+    """The header's switch: one link per language, in its own language, back to this very page (in a
+    page rendered for the cache, a slot filled with each visitor's own address)."""
+    back = slot("language-next") if for_the_cache() else _here()
     current = current_language()
     return [
         {
             "code": code,
             "name": Locale.parse(LOCALES[code]).language_name.capitalize(),
             "current": code == current,
-            "href": f"/language/{code}?next={_quote(here)}",
+            "href": Markup(f"/language/{code}?next=") + back,
         }
         for code in LOCALES
     ]
+
+
+def _here(visitor: dict | None = None) -> str:
+    # The address of this page, query included, as the value of ?next= (no character HTML would escape).
+    return _quote(request.full_path.rstrip("?") if request else "/")
 
 
 def _quote(path: str) -> str:
@@ -159,6 +168,7 @@ def compile_catalogues(directory: Path) -> None:
 def register(app: Flask, directory: Path) -> None:
     compile_catalogues(directory)
     app.register_blueprint(blueprint)
+    register_slot("language-next", _here)
 
     @app.after_request
     def vary_on_language(response):

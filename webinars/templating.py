@@ -1,13 +1,17 @@
 """Jinja globals and filters: time labels, Markdown, the current instant."""
 
+from datetime import datetime
 from functools import lru_cache
+from types import SimpleNamespace
 
-from flask import Flask
-from markupsafe import Markup
+import pytz
+from flask import Flask, get_template_attribute
+from markupsafe import Markup, escape
 from wtforms.fields.choices import Choice
 from wtforms.widgets import Select, html_params
 
 from . import timezones
+from .cache import Slot, app_cache, register_slot, slot
 from .database import utcnow
 from .labels import label
 from .language import current_language
@@ -29,7 +33,10 @@ def zone_options(selected: str | None, now=None) -> Markup:
     """The <optgroup>s and <option>s of every zone <select> (the visitor's picker, the registration
     form, the organisers' forms): 'Kolkata, India (UTC+05:30)' grouped by region, in the page's
     language, `selected` marked, written as WTForms's Select writes them. A zone that the list leaves
-    out (Etc/GMT+5) comes first, selected, so that the select shows what the page shows."""
+    out (Etc/GMT+5) comes first, selected, so that the select shows what the page shows. In a page
+    rendered for the cache (`selected` the visitor's zone slot) a slot, filled for each visitor."""
+    if isinstance(selected, Slot):
+        return slot("zone-options")
     at = timezones.offsets_moment(now or utcnow())
     locale = page_locale()
     listed = _selected_zone(selected)
@@ -48,6 +55,39 @@ def _zone_options(selected: str | None, at, locale: str) -> Markup:
         html.extend(Select.render_option(Choice(value, label, value == selected, None)) for value, label in choices)
         html.append(Markup("</optgroup>"))
     return Markup("").join(html)
+
+
+# "Your time" lines of catalogue cards kept per process: (start, event zone, visitor's zone, language).
+CARD_TIME_CACHE_SIZE = 8192
+
+
+def your_time_on_card(webinar, zone) -> Markup:
+    """A card's "Your time: ..." line (the card_your_time macro); in a card rendered for the cache
+    (`zone` the visitor's zone slot) a slot, so that the card is the same for every zone."""
+    if isinstance(zone, Slot):
+        start = webinar.starts_at.astimezone(pytz.utc).replace(tzinfo=None).isoformat()  # naive UTC
+        return slot("card-time", start, webinar.timezone)
+    return get_template_attribute("_macros/time.html", "card_your_time")(webinar, zone)
+
+
+def _fill_card_time(visitor: dict, start: str, event_zone: str) -> str:
+    zone = visitor.get("zone")
+    if not zone:
+        return ""
+
+    def build() -> Markup:
+        webinar = SimpleNamespace(starts_at=pytz.utc.localize(datetime.fromisoformat(start)), timezone=event_zone)
+        return your_time_on_card(webinar, zone)
+
+    return app_cache("card-times", CARD_TIME_CACHE_SIZE).get_or_build((start, event_zone, zone, page_locale()), build)
+
+
+def _fill_zone(visitor: dict) -> str:
+    return str(escape(visitor.get("zone") or ""))
+
+
+def _fill_zone_options(visitor: dict) -> str:
+    return zone_options(visitor.get("zone"))
 
 
 def page_locale() -> str:
@@ -93,3 +133,8 @@ def register(app: Flask) -> None:
     env.globals["zone_options"] = zone_options
     env.globals["webinar_title"] = webinar_title
     env.globals["webinar_summary"] = webinar_summary
+    env.globals["your_time_on_card"] = your_time_on_card
+    # The visitor's parts of pages kept in the cache (cache.py): their zone, the zone list with it chosen.
+    register_slot("zone", _fill_zone)
+    register_slot("zone-options", _fill_zone_options)
+    register_slot("card-time", _fill_card_time)

@@ -4,12 +4,12 @@ from flask import Blueprint, abort, current_app, jsonify, make_response, render_
 from markupsafe import Markup
 
 from .. import signals
-from ..cache import app_cache, cacheable_context, personal
+from ..cache import app_cache, cacheable_context, personal, rendering_for_cache, slot
 from ..database import utcnow
 from ..templating import page_locale
 from ..timezones import zone_links
 from . import calendars, queries
-from .viewer import remember, viewer_zone
+from .viewer import ViewerZone, remember, viewer_zone
 
 blueprint = Blueprint("catalogue", __name__)
 
@@ -29,15 +29,16 @@ def _catalogue_version(now) -> tuple:
 
 
 def _cards(webinars, now, viewer) -> list[Markup]:
-    """Each webinar's card, rendered once per webinar version, language, visitor's zone and state (live,
-    over, open for registration): a catalogue page that is not in the cache is then a few queries and
-    these pieces put together. Topics are loaded only for the cards being rendered."""
+    """Each webinar's card, rendered once per webinar version, language and state (live, over, open
+    for registration), the same for every visitor (their zone is a slot: `viewer` is the page's
+    slot viewer): a catalogue page that is not in the cache is then a few queries and these pieces
+    put together. Topics are loaded only for the cards being rendered."""
     locale = page_locale()
     cache = app_cache("cards", CARD_CACHE_SIZE)
 
     def key(webinar) -> tuple:
         states = (webinar.is_live(now), webinar.is_past(now), webinar.registration_open(now))
-        return (webinar.id, webinar.updated_at, locale, viewer.zone, states)
+        return (webinar.id, webinar.updated_at, locale, states)
 
     queries.load_topics([webinar for webinar in webinars if key(webinar) not in cache])
     template = current_app.jinja_env.get_template("catalogue/_card.html")
@@ -57,23 +58,27 @@ def index():
     raw_topic = request.args.get("topic")
     topic = queries.topic_by_slug(raw_topic)
     page, soon = _page_number(), _page_number("upcoming")
+    # The page is rendered for every visitor at once: where it shows the visitor's zone (each card's
+    # "your time", the zone picker) it holds a slot that personal() fills for each request.
+    shown = ViewerZone(zone=slot("zone"), error=choice.error)
 
     def render() -> tuple[str, object]:
-        """The page, and the moment it changes by itself (a webinar's end moves it to the archive)."""
+        """The page, and the moment it changes by itself (see queries.Page.next_change)."""
         upcoming = queries.upcoming_page(now, soon, current_app.config["UPCOMING_PAGE_SIZE"], topic)
         archive = queries.archive(now, page, current_app.config["ARCHIVE_PAGE_SIZE"], topic)
-        body = render_template(
-            "catalogue/index.html",
-            upcoming=upcoming,
-            upcoming_cards=_cards(upcoming.items, now, choice),
-            archive=archive,
-            archive_cards=_cards(archive.items, now, choice),
-            topics=queries.topics_in_use(),
-            topic=topic,
-            topic_unknown=bool(raw_topic) and topic is None,
-            viewer=choice,
-            now=now,
-        )
+        with rendering_for_cache():
+            body = render_template(
+                "catalogue/index.html",
+                upcoming=upcoming,
+                upcoming_cards=_cards(upcoming.items, now, shown),
+                archive=archive,
+                archive_cards=_cards(archive.items, now, shown),
+                topics=queries.topics_in_use(),
+                topic=topic,
+                topic_unknown=bool(raw_topic) and topic is None,
+                viewer=shown,
+                now=now,
+            )
         return body, upcoming.next_change
 
     if choice.error or (raw_topic and topic is None):
@@ -81,23 +86,22 @@ def index():
     else:
         # The page changes when a webinar does (the version) or by itself (a webinar starts, stops
         # taking registrations, or ends and moves to the archive): rendered once per process for each,
-        # then served from memory until then. It shows times in the visitor's zone too, and links back
-        # to its own address (the language switch).
+        # then served from memory until then, whatever the visitor's zone and address.
         key = (
             _catalogue_version(now),
-            choice.zone,
             topic.slug if topic else None,
             page,
             soon,
             page_locale(),
-            request.full_path,
+            bool(request.args.get("lang")),  # the zone picker then carries ?lang= along
         )
         cache = app_cache("catalogue", CATALOGUE_CACHE_SIZE)
         body, changes_at = cache.get_or_build(key, render)
         if changes_at is not None and now >= changes_at:
             body, changes_at = render()
             cache.put(key, (body, changes_at))
-    return remember(make_response(body), choice, current_app.config.get("SESSION_COOKIE_SECURE", False))
+    response = make_response(personal(body, zone=choice.zone))
+    return remember(response, choice, current_app.config.get("SESSION_COOKIE_SECURE", False))
 
 
 # Rendered webinar pages kept per process: one per webinar version, seats figure, zone and language.
