@@ -127,6 +127,8 @@ class Prepared:
     upcoming_slugs: list[str] = field(default_factory=list)
     # Public webinars whose pages the benchmark visits: every upcoming one and the most recent past ones.
     page_slugs: list[str] = field(default_factory=list)
+    # Other public webinars, never in a measured run: what a page costs before any process keeps it.
+    cold_slugs: list[str] = field(default_factory=list)
     crowded_slug: str = ""
     crowded_capacity: int = 0
     counts: dict[str, int] = field(default_factory=dict)
@@ -408,6 +410,7 @@ def load(url: str, scale: Scale, *, seed: int = 7) -> Prepared:
     prepared.upcoming_slugs = [w["slug"] for w in webinars[: scale.upcoming]]
     public = [w["slug"] for w in webinars[: scale.in_feed] if w["status"] == "published"]
     prepared.page_slugs = public[:300]
+    prepared.cold_slugs = public[300:600] or public[:300]
     prepared.seconds = time.perf_counter() - started
     return prepared
 
