@@ -48,8 +48,13 @@ class BoundedCache:
 
 def app_cache(name: str, size: int) -> BoundedCache:
     """The named cache of the current app (each app, and so each test database, has its own)."""
-    # setdefault is atomic on a dict, so two threads of a fresh worker end up with the same cache.
-    return current_app.extensions.setdefault(f"webinars.cache.{name}", BoundedCache(size))
+    extensions = current_app.extensions
+    key = f"webinars.cache.{name}"
+    cache = extensions.get(key)
+    if cache is None:
+        # setdefault is atomic on a dict, so two threads of a fresh worker end up with the same cache.
+        cache = extensions.setdefault(key, BoundedCache(size))
+    return cache
 
 
 # -- pages served from the cache, each with the visitor's own parts -------------------------------------
@@ -82,7 +87,7 @@ _FILLERS: dict[str, Callable[..., str]] = {}
 
 def register_slot(name: str, fill: Callable[..., str]) -> None:
     """`fill(visitor, *args)` writes slot `name` for one request (HTML, escaped); `visitor` is what
-    the view passed to personal()."""
+    the view passed to personal(), a dict of this request only (fillers may note look-ups in it)."""
     _FILLERS[name] = fill
 
 

@@ -74,12 +74,15 @@ def _fill_card_time(visitor: dict, start: str, event_zone: str) -> str:
     zone = visitor.get("zone")
     if not zone:
         return ""
+    if "card-times" not in visitor:  # looked up once per page, not once per card
+        visitor["card-times"] = (app_cache("card-times", CARD_TIME_CACHE_SIZE), page_locale())
+    cache, locale = visitor["card-times"]
 
     def build() -> Markup:
         webinar = SimpleNamespace(starts_at=pytz.utc.localize(datetime.fromisoformat(start)), timezone=event_zone)
         return your_time_on_card(webinar, zone)
 
-    return app_cache("card-times", CARD_TIME_CACHE_SIZE).get_or_build((start, event_zone, zone, page_locale()), build)
+    return cache.get_or_build((start, event_zone, zone, locale), build)
 
 
 def _fill_zone(visitor: dict) -> str:
