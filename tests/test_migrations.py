@@ -41,6 +41,11 @@ def test_the_newest_migrations_downgrade_and_upgrade_again(app):
 
     with app.app_context(), _logging_kept():
         downgrade(directory=str(MIGRATIONS), revision="-1")
+        assert _revision(db) == "0010_intent_outbox"
+        assert not inspect(db.engine).has_table("registration_questions")
+        assert "role" not in {column["name"] for column in inspect(db.engine).get_columns("organisers")}
+        assert "attended" not in {column["name"] for column in inspect(db.engine).get_columns("registrations")}
+        downgrade(directory=str(MIGRATIONS), revision="-1")
         assert _revision(db) == "0020_french_and_zones"
         assert "payload" not in {c["name"] for c in inspect(db.engine).get_columns("outbox_messages")}
         downgrade(directory=str(MIGRATIONS), revision="-1")
@@ -290,3 +295,45 @@ def test_0010_keys_live_registrations_by_mailbox_and_keeps_intents_until_deliver
     assert _column(url, "SELECT count(*) FROM outbox_messages WHERE raw IS NOT NULL") == [1]
     _migrate(url, "upgrade", "head")
     assert _column(url, "SELECT count(*) FROM registrations WHERE email_key = 'ana@example.org'") == [3]
+
+
+def test_0030_makes_every_existing_organiser_an_owner_who_keeps_the_webinars_they_created(empty_database):
+    url = empty_database
+    _migrate(url, "upgrade", "0010_intent_outbox")
+    _execute(
+        url,
+        "INSERT INTO organisers (id, email, name, password_hash, active, created_at, session_version) VALUES"
+        " (1, 'olga@example.org', 'Olga', 'x', true, '2026-11-01 12:00:00', 0),"
+        " (2, 'omar@example.org', 'Omar', 'x', false, '2026-11-01 12:00:00', 0)",
+    )
+    _execute(
+        url,
+        "INSERT INTO webinars (id, slug, ical_uid, title, summary, description, starts_at, timezone, ends_at,"
+        " display_zones, location, status, join_url, recording_url, sequence, created_at, updated_at,"
+        " confirm_registrations) VALUES (1, 'w', 'u@x', 'T', '', '', '2030-03-12 10:00:00', 'Europe/Paris',"
+        " '2030-03-12 11:00:00', '', 'Online', 'draft', '', '', 0, '2026-11-01 12:00:00', '2026-11-01 12:00:00',"
+        " false)",
+    )
+    _execute(
+        url,
+        "INSERT INTO audit_events (at, organiser_id, webinar_id, action, details) VALUES"
+        " ('2026-11-01 12:00:00', 2, 1, 'created', 'Created as a draft: T'),"
+        " ('2026-11-02 12:00:00', 1, 1, 'updated', 'Title: S → T')",
+    )
+
+    _migrate(url, "upgrade", "head")
+
+    assert _column(url, "SELECT email, role FROM organisers ORDER BY id") == [
+        ("olga@example.org", "owner"),
+        ("omar@example.org", "owner"),
+    ]
+    assert _column(url, "SELECT webinar_id, organiser_id FROM webinar_editors") == [(1, 2)]
+    # The audit trail that refers to the organisers survived the rebuild of their table on SQLite.
+    assert _column(url, "SELECT organiser_id FROM audit_events ORDER BY id") == [2, 1]
+    with pytest.raises(sa.exc.IntegrityError):
+        _execute(url, "UPDATE organisers SET role = 'admin' WHERE id = 1")
+
+    _migrate(url, "downgrade", "0010_intent_outbox")
+    assert _column(url, "SELECT organiser_id FROM audit_events ORDER BY id") == [2, 1]
+    _migrate(url, "upgrade", "head")
+    assert _column(url, "SELECT role FROM organisers ORDER BY id") == ["owner", "owner"]

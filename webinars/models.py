@@ -7,10 +7,11 @@ from .content.models import ContentItem
 from .newsletter.models import Campaign, ConsentEvent, Digest, Subscriber
 from .outbox.models import OutboxMessage, Suppression
 from .ratelimit import RateLimitBackoff, RateLimitCounter
-from .registrations.models import Registration
+from .registrations.models import AttendanceImport, Registration, RegistrationAnswer, RegistrationQuestion
 
 __all__ = [
     "AgendaSection",
+    "AttendanceImport",
     "AuditEvent",
     "Campaign",
     "ConsentEvent",
@@ -22,6 +23,8 @@ __all__ = [
     "RateLimitBackoff",
     "RateLimitCounter",
     "Registration",
+    "RegistrationAnswer",
+    "RegistrationQuestion",
     "Speaker",
     "Subscriber",
     "Suppression",

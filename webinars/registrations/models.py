@@ -9,11 +9,16 @@ expired     was pending or waitlisted and not confirmed in time: the seat went t
 cancelled   by the attendee or an organiser
 
 A hold past its `confirm_by` no longer counts, even before the mail worker's housekeeping marks it expired.
+
+A webinar may ask its own questions on the registration form (RegistrationQuestion); each answer is
+stored with the question's wording as it was asked, so that editing a question later never changes
+what someone answered. After the webinar, the platform's participant report marks each registration
+attended or not (AttendanceImport keeps what each import read).
 """
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, text
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from ..catalogue.models import Webinar
@@ -74,10 +79,100 @@ class Registration(db.Model):
     ical_uid: Mapped[str | None] = mapped_column(String(255), unique=True, nullable=True)
     # Set when the person's data was erased: the row stays, anonymised, so that counts stay right.
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # From the platform's participant report: True attended, False a no-show, None not known (no
+    # report imported, or the registration held no seat). Minutes in the meeting, first join, last leave.
+    attended: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    attended_minutes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    joined_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     webinar: Mapped[Webinar] = relationship()
+    answers: Mapped[list["RegistrationAnswer"]] = relationship(
+        back_populates="registration", cascade="all, delete-orphan", order_by="RegistrationAnswer.id"
+    )
 
     @validates("email")
     def _keep_email_key(self, _key, email: str) -> str:
         self.email_key = mailbox_key(email)
         return email
+
+
+# The kinds of question an organiser can ask, in the order the admin offers them.
+QUESTION_KINDS = ("short_text", "long_text", "single_choice", "multiple_choice", "checkbox")
+CHOICE_KINDS = ("single_choice", "multiple_choice")
+
+
+class RegistrationQuestion(db.Model):
+    """A question of one webinar's registration form. One with answers is never deleted: it is retired
+    (left off the form, its answers kept), and its kind no longer changes."""
+
+    __tablename__ = "registration_questions"
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN ('short_text', 'long_text', 'single_choice', 'multiple_choice', 'checkbox')", name="kind"
+        ),
+        Index("ix_registration_questions_webinar_position", "webinar_id", "position", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webinar_id: Mapped[int] = mapped_column(ForeignKey("webinars.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    kind: Mapped[str] = mapped_column(String(20))
+    label: Mapped[str] = mapped_column(String(300))
+    help_text: Mapped[str] = mapped_column(String(500), default="")
+    required: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The choices of a single or multiple choice question, one per line, in the order shown.
+    options_text: Mapped[str] = mapped_column("options", Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    @property
+    def options(self) -> list[str]:
+        return [line for line in self.options_text.splitlines() if line.strip()]
+
+    @options.setter
+    def options(self, values: list[str]) -> None:
+        self.options_text = "\n".join(dict.fromkeys(value.strip() for value in values if value.strip()))
+
+    @property
+    def is_choice(self) -> bool:
+        return self.kind in CHOICE_KINDS
+
+
+class RegistrationAnswer(db.Model):
+    """One registrant's answer to one question: the text as given (the chosen options' text, one per
+    line, for choices; "yes" or "no" for a checkbox) and the question as it was worded then."""
+
+    __tablename__ = "registration_answers"
+    __table_args__ = (UniqueConstraint("registration_id", "question_id", name="uq_registration_answers_question"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    registration_id: Mapped[int] = mapped_column(ForeignKey("registrations.id", ondelete="CASCADE"))
+    question_id: Mapped[int] = mapped_column(ForeignKey("registration_questions.id", ondelete="CASCADE"), index=True)
+    asked_as: Mapped[str] = mapped_column(String(300))
+    value: Mapped[str] = mapped_column(Text, default="")
+
+    registration: Mapped[Registration] = relationship(back_populates="answers")
+    question: Mapped[RegistrationQuestion] = relationship()
+
+    @property
+    def values(self) -> list[str]:
+        return [line for line in self.value.splitlines() if line]
+
+
+class AttendanceImport(db.Model):
+    """One participant report read for a webinar: which columns were used and what it found. The
+    latest one is what the registrations' attendance comes from (each import replaces the last)."""
+
+    __tablename__ = "attendance_imports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webinar_id: Mapped[int] = mapped_column(ForeignKey("webinars.id", ondelete="CASCADE"), index=True)
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    filename: Mapped[str] = mapped_column(String(255), default="")
+    platform: Mapped[str] = mapped_column(String(40), default="")  # Zoom, Microsoft Teams, or unknown
+    columns_used: Mapped[str] = mapped_column(Text, default="")  # "email: User Email; join: Join Time; ..."
+    participants: Mapped[int] = mapped_column(Integer, default=0)  # distinct addresses in the report
+    attended: Mapped[int] = mapped_column(Integer, default=0)
+    no_shows: Mapped[int] = mapped_column(Integer, default=0)
+    unregistered: Mapped[int] = mapped_column(Integer, default=0)  # in the report, not registered
