@@ -181,6 +181,9 @@ class Config:
     ADMIN_LOGIN_MAX_DELAY_SECONDS = _int("ADMIN_LOGIN_MAX_DELAY_SECONDS", 900)
     ADMIN_LOGIN_MAX_FAILURES_PER_ADDRESS = _int("ADMIN_LOGIN_MAX_FAILURES_PER_ADDRESS", 100)
     ADMIN_LOGIN_MAX_FAILURES_PER_IP = _int("ADMIN_LOGIN_MAX_FAILURES_PER_IP", 20)
+    # Requests for a password reset link per client address per hour (each address also gets at most
+    # MAIL_UNCONFIRMED_PER_ADDRESS links an hour).
+    ADMIN_PASSWORD_RESETS_PER_CLIENT = _int("ADMIN_PASSWORD_RESETS_PER_CLIENT", 10)
 
 
 class DevelopmentConfig(Config):

@@ -304,6 +304,28 @@ def _admin_setting(app, name: str) -> int:
         return _setting(name)
 
 
+def _second_reset_request(app) -> int:
+    """The status of a client's second request for a password reset link (the schema is built first)."""
+    from flask_migrate import upgrade
+
+    from tests._support.forms import csrf_token
+    from tests.conftest import _logging_kept
+    from webinars.extensions import db
+
+    with app.app_context(), _logging_kept():
+        upgrade(directory=str(ROOT / "migrations"))
+    client = app.test_client()
+    statuses = []
+    for _ in range(2):
+        token = csrf_token(client, "/admin/password/forgot")
+        response = client.post("/admin/password/forgot", data={"csrf_token": token, "email": "a@example.org"})
+        statuses.append(response.status_code)
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    return statuses[-1]
+
+
 def _link_token_checks_with(app, key: str) -> bool:
     from itsdangerous import URLSafeTimedSerializer
 
@@ -419,6 +441,10 @@ EFFECTS = {
     "ADMIN_LOGIN_MAX_DELAY_SECONDS": (
         {"ADMIN_LOGIN_MAX_DELAY_SECONDS": "60"},
         lambda app, tmp: _admin_setting(app, "ADMIN_LOGIN_MAX_DELAY_SECONDS") == 60,
+    ),
+    "ADMIN_PASSWORD_RESETS_PER_CLIENT": (
+        {"ADMIN_PASSWORD_RESETS_PER_CLIENT": "1"},
+        lambda app, tmp: _second_reset_request(app) == 429,
     ),
     "ADMIN_SESSION_LIFETIME_MINUTES": (
         {"ADMIN_SESSION_LIFETIME_MINUTES": "30"},

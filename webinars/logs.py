@@ -22,9 +22,11 @@ REQUEST_ID_HEADER = "X-Request-ID"
 FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
 REDACTED = "[redacted]"
 
-# The paths whose segment after the prefix is a key to someone's registration or subscription
+# The paths whose segment after the prefix is a key to someone's registration, subscription or account
 # (tests/test_logging.py checks that every route with a <token> is covered).
-TOKEN_PATH = re.compile(r"(/registrations/|/newsletter/(?:confirm|preferences|unsubscribe)/)[^/?#\s\"'<>]+")
+TOKEN_PATH = re.compile(
+    r"(/registrations/|/newsletter/(?:confirm|preferences|unsubscribe)/|/admin/password/reset/)[^/?#\s\"'<>]+"
+)
 # Anything shaped like an itsdangerous token (base64 JSON payload, timestamp, signature), wherever
 # it turns up (a Referer header, an exception message).
 SIGNED_TOKEN = re.compile(r"\beyJ[A-Za-z0-9_\-]{2,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{8,}")

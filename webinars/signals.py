@@ -33,8 +33,8 @@ class PagePanel:
 
 webinar_page = _signals.signal("webinar-page")
 """A public webinar page is being rendered. sender: the webinar; viewer_zone (canonical name or None),
-now. Receivers return a PagePanel (related content), a list of them (the registration call to action
-and form) or None."""
+now, preview (True for an organiser's preview of the page, which may be a draft's). Receivers return a
+PagePanel (related content), a list of them (the registration call to action and form) or None."""
 
 webinar_page_version = _signals.signal("webinar-page-version")
 """What else a cached webinar page depends on. sender: the webinar; now. Receivers return a hashable

@@ -196,6 +196,18 @@ def localize(naive: datetime, zone_name: str) -> datetime:
     return local.astimezone(pytz.utc)
 
 
+def localize_recorded(naive: datetime, zone_name: str) -> datetime:
+    """The UTC instant of a wall-clock time that a machine recorded (a participant report's join time).
+    Unlike localize(), a time in the hour the clocks skip or repeat is not refused: it is read with
+    the zone's standard offset, as pytz does with is_dst=False, at most an hour off on that one night."""
+    if naive.tzinfo is not None:
+        raise ValueError("localize_recorded() takes a naive wall-clock time")
+    if _beyond_pytz(naive.year):
+        return naive.replace(tzinfo=_zoneinfo(zone_name)).astimezone(pytz.utc)
+    zone = get_zone(zone_name)
+    return zone.normalize(zone.localize(naive, is_dst=False)).astimezone(pytz.utc)
+
+
 def to_zone(instant: datetime, zone_name: str) -> datetime:
     """The same instant as wall-clock time in a zone, with that date's offset and abbreviation."""
     if instant.tzinfo is None:

@@ -82,7 +82,9 @@ def tls_site(request, app, smtp_server, tmp_path):
         )
         make_topic("housing", "Housing")
         make_topic("energy", "Energy")
-        db.session.add(Organiser(email=ORGANISER, name="Olga", password_hash=hash_password(PASSWORD), active=True))
+        db.session.add(
+            Organiser(email=ORGANISER, name="Olga", password_hash=hash_password(PASSWORD), active=True, role="owner")
+        )
         db.session.commit()
 
     certs = certificates(tmp_path / "tls")

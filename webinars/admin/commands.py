@@ -1,4 +1,5 @@
-"""`flask --app webinars admin ...`: create organisers, reset their passwords, deactivate and reactivate them."""
+"""`flask --app webinars admin ...`: create organisers, give them a role, reset their passwords, deactivate
+and reactivate them."""
 
 import sys
 
@@ -9,8 +10,12 @@ from sqlalchemy import select
 
 from ..addresses import AddressError, canonical_address
 from ..extensions import db
+from . import organisers
 from .auth import MIN_PASSWORD_LENGTH, hash_password, normalise_email
-from .models import Organiser
+from .models import ORGANISER_ROLES, Organiser
+from .organisers import role_name
+
+ROLE_OPTION = click.Choice(ORGANISER_ROLES)
 
 
 @click.group("admin", help="Organisers.")
@@ -41,17 +46,25 @@ def _valid_email(email: str) -> str:
 @admin_group.command("create")
 @click.argument("email")
 @click.option("--name", default="", help="The organiser's name, shown in the audit trail.")
+@click.option(
+    "--role",
+    type=ROLE_OPTION,
+    default="owner",
+    show_default=True,
+    help="owner: everything, organiser accounts and subscriber data included; editor: webinars, content, the "
+    "registrations of their webinars, and campaigns once an owner approves them.",
+)
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
 @with_appcontext
-def create(email: str, name: str, password_stdin: bool):
+def create(email: str, name: str, role: str, password_stdin: bool):
     """Create an organiser who can sign in at /admin/login."""
     email = _valid_email(email)
     if db.session.scalar(select(Organiser.id).where(Organiser.email == email)) is not None:
         raise click.ClickException(_("An organiser with the address %(email)s already exists.", email=email))
     password = _read_password(password_stdin)
-    db.session.add(Organiser(email=email, name=name.strip(), password_hash=hash_password(password), active=True))
+    organisers.create_organiser(email, name=name, role=role, password=password)
     db.session.commit()
-    click.echo(_("Created organiser %(email)s.", email=email))
+    click.echo(_("Created organiser %(email)s (%(role)s).", email=email, role=role_name(role)))
 
 
 def _organiser(email: str) -> Organiser:
@@ -74,16 +87,45 @@ def set_password(email: str, password_stdin: bool):
     click.echo(_("Password changed for %(email)s; every session they had has ended.", email=organiser.email))
 
 
+@admin_group.command("set-role")
+@click.argument("email")
+@click.argument("role", type=ROLE_OPTION)
+@with_appcontext
+def set_role(email: str, role: str):
+    """Make an organiser an owner or an editor; every session they have ends, so the new rights apply at once."""
+    organiser = _organiser(email)
+    changed = organisers.set_role(organiser, role, even_the_last_owner=True)
+    db.session.commit()
+    click.echo(f"{organiser.email} is now {role}." if changed else f"{organiser.email} was already {role}.")
+    _warn_without_owner()
+
+
+def _warn_without_owner() -> None:
+    # The web pages never let the last owner go; the command line may, since it can always make a new one.
+    if not organisers.active_owners():
+        click.echo("No active owner is left: nobody can manage organiser accounts in /admin/ until you run")
+        click.echo("  flask --app webinars admin set-role EMAIL owner   (or admin create EMAIL --role owner)")
+
+
+@admin_group.command("list")
+@with_appcontext
+def list_organisers():
+    """Every organiser with their role and whether they can sign in."""
+    for organiser in organisers.all_organisers():
+        state = "" if organiser.active else " (deactivated)"
+        click.echo(f"{organiser.email}\t{organiser.role}{state}")
+
+
 @admin_group.command("deactivate")
 @click.argument("email")
 @with_appcontext
 def deactivate(email: str):
     """Stop an organiser from signing in, and end every session they have."""
     organiser = _organiser(email)
-    organiser.active = False
-    organiser.end_sessions()
+    organisers.set_active(organiser, False, even_the_last_owner=True)
     db.session.commit()
     click.echo(_("Deactivated %(email)s; every session they had has ended.", email=organiser.email))
+    _warn_without_owner()
 
 
 @admin_group.command("activate")

@@ -66,10 +66,29 @@ REGISTRATION_HEADER = [
     "confirm address by (UTC)",
     "address confirmed at (UTC)",
     "erased at (UTC)",
+    "attended",
+    "minutes attended",
+    "first joined (UTC)",
+    "last left (UTC)",
 ]
 
 
-def registrations_response(webinar, registrations) -> Response:
+def _attended(registration) -> str:
+    if registration.attended is None:
+        return ""
+    return "attended" if registration.attended else "no-show"
+
+
+def registrations_response(webinar, registrations, *, questions=(), answers=None) -> Response:
+    """One row per registration, then one column per question of the webinar (headed with its current
+    wording; each cell the answer as given). Attendance is empty until a report is imported; the
+    attendance rate is the share of "attended" among "attended" and "no-show"."""
+    answers = answers or {}
+
+    def answer(registration, question) -> str:
+        found = answers.get(registration.id, {}).get(question.id)
+        return "; ".join(found.values) if found is not None else ""
+
     rows = (
         [
             r.id,
@@ -86,10 +105,16 @@ def registrations_response(webinar, registrations) -> Response:
             r.confirm_by,
             r.address_confirmed_at,
             r.erased_at,
+            _attended(r),
+            r.attended_minutes,
+            r.joined_at,
+            r.left_at,
+            *(answer(r, question) for question in questions),
         ]
         for r in registrations
     )
-    return csv_response(f"registrations-{webinar.slug}.csv", REGISTRATION_HEADER, rows)
+    header = [*REGISTRATION_HEADER, *(question.label for question in questions)]
+    return csv_response(f"registrations-{webinar.slug}.csv", header, rows)
 
 
 SUBSCRIBER_HEADER = [
@@ -119,3 +144,45 @@ def subscribers_response(subscribers) -> Response:
         for s in subscribers
     )
     return csv_response("subscribers.csv", SUBSCRIBER_HEADER, rows)
+
+
+WEBINAR_HEADER = [
+    "id",
+    "slug",
+    "title",
+    "status",
+    "starts at (UTC)",
+    "time zone",
+    "capacity",
+    "confirmed",
+    "waiting list",
+    "attended",
+    "no-shows",
+    "attendance rate (%)",
+]
+
+
+def webinars_response(webinars, figures) -> Response:
+    """Every webinar with its figures; the attendance rate is empty until a participant report is imported."""
+
+    def rate(figure) -> str:
+        return "" if figure.attendance_rate is None else f"{figure.attendance_rate * 100:.1f}"
+
+    rows = (
+        [
+            w.id,
+            w.slug,
+            w.title,
+            w.status,
+            w.starts_at,
+            w.timezone,
+            w.capacity,
+            figures[w.id].confirmed,
+            figures[w.id].waitlisted,
+            figures[w.id].attended,
+            figures[w.id].no_shows,
+            rate(figures[w.id]),
+        ]
+        for w in webinars
+    )
+    return csv_response("webinars.csv", WEBINAR_HEADER, rows)

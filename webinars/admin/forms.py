@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 
 from flask_babel import LazyString, gettext, ngettext
 from flask_babel import lazy_gettext as _l
+from flask_wtf.file import FileField, FileRequired
 from markupsafe import Markup
 from wtforms import (
     BooleanField,
@@ -13,6 +14,7 @@ from wtforms import (
     Field,
     IntegerField,
     PasswordField,
+    RadioField,
     SelectField,
     StringField,
     TextAreaField,
@@ -25,9 +27,13 @@ from ..catalogue.models import FIRST_YEAR, LAST_YEAR, MAX_CAPACITY
 from ..catalogue.operations import slug_taken
 from ..content import queries as content_queries
 from ..content.models import ITEM_TYPES, TYPE_LABELS
-from ..forms import BaseForm, CheckboxesField, ZoneField, single_line
+from ..forms import BaseForm, CheckboxesField, ZoneField, email_address, is_one_line, single_line
+from ..registrations.forms import RegistrationForm
+from ..registrations.models import CHOICE_KINDS
+from ..registrations.questions import KIND_LABELS, MAX_OPTION_LENGTH, MAX_OPTIONS, QuestionFields
 from ..templating import zone_options
 from ..timezones import UnknownZoneError, WallTimeError, canonical_zone_or_none, localize
+from .auth import MIN_PASSWORD_LENGTH
 from .lines import (
     AGENDA_HELP,
     PARTNERS_HELP,
@@ -472,3 +478,162 @@ class TopicForm(BaseForm):
     page_date = DateField(
         _l("Date"), validators=[Optional()], description=_l("The date the topic page carries, if any.")
     )
+
+
+# -- organiser accounts ------------------------------------------------------------------------------
+
+ROLE_LABELS = {
+    "owner": _l("Owner: everything, organiser accounts and subscriber data included"),
+    "editor": _l("Editor: webinars, content, the registrations of their webinars, campaigns once an owner approves"),
+}
+
+
+class PasswordForgotForm(BaseForm):
+    email = EmailField(_l("Email address"), validators=[DataRequired(), Length(max=254), single_line])
+
+
+class NewPasswordForm(BaseForm):
+    password = PasswordField(
+        _l("New password"),
+        validators=[
+            DataRequired(),
+            Length(
+                min=MIN_PASSWORD_LENGTH,
+                max=1000,
+                message=_l("Use at least %(num)s characters.", num=MIN_PASSWORD_LENGTH),
+            ),
+        ],
+        filters=(),
+        description=_l(
+            "At least %(num)s characters; a few unrelated words are easy to remember.", num=MIN_PASSWORD_LENGTH
+        ),
+    )
+    again = PasswordField(_l("The same password again"), validators=[DataRequired()], filters=())
+
+    def validate_again(self, field):
+        if field.data != self.password.data:
+            raise ValidationError(_l("The two passwords differ."))
+
+
+class OrganiserForm(BaseForm):
+    email = EmailField(_l("Email address"), validators=[DataRequired(), Length(max=254), email_address, single_line])
+    name = StringField(_l("Name"), validators=[Optional(), Length(max=200), single_line])
+    role = RadioField(_l("Role"), default="editor", validators=[InputRequired()])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.role.choices = list(ROLE_LABELS.items())
+
+
+class RoleForm(BaseForm):
+    role = RadioField(_l("Role"), validators=[InputRequired()])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.role.choices = list(ROLE_LABELS.items())
+
+
+class EditorsForm(BaseForm):
+    editors = CheckboxesField(
+        _l("Editors who look after this webinar"),
+        coerce=int,
+        validate_choice=True,
+        description=_l("They see its registrations. Owners see every webinar's."),
+    )
+
+    def __init__(self, *args, editor_choices=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.editors.choices = list(editor_choices)
+
+
+# -- registrants and questions ---------------------------------------------------------------------
+
+
+class AddRegistrantForm(RegistrationForm):
+    """Someone an organiser registers by hand. No newsletter box: only the person can consent to that."""
+
+    newsletter = None
+    notify = BooleanField(
+        _l("Send them the confirmation email"),
+        default=True,
+        description=_l(
+            "With the calendar invitation and the join link (or, when the webinar is full, the waiting-list "
+            "notice). Untick it if they already know."
+        ),
+    )
+
+
+class QuestionForm(BaseForm):
+    kind = SelectField(_l("Kind of answer"), validators=[InputRequired()])
+    label = StringField(
+        _l("Question"),
+        validators=[DataRequired(), Length(max=300), single_line],
+        description=_l("As the form shows it, e.g. “Which session will you join?” or “I agree to be recorded”."),
+    )
+    help_text = StringField(
+        _l("Help text"),
+        validators=[Optional(), Length(max=500), single_line],
+        description=_l("Optional: shown under the question."),
+    )
+    required = BooleanField(
+        _l("An answer is required"),
+        description=_l("For a checkbox: it must be ticked to register."),
+    )
+    options = TextAreaField(
+        _l("Choices"),
+        validators=[Optional(), Length(max=MAX_OPTIONS * (MAX_OPTION_LENGTH + 2))],
+        description=_l("For a single or multiple choice: one per line, in the order shown."),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.kind.choices = list(KIND_LABELS.items())
+
+    def validate_options(self, field):
+        lines = [line.strip() for line in (field.data or "").splitlines() if line.strip()]
+        if self.kind.data in CHOICE_KINDS:
+            if len(lines) < 2:
+                raise ValidationError(_l("Give at least two choices, one per line."))
+            if len(lines) > MAX_OPTIONS:
+                raise ValidationError(_l("Give at most %(num)s choices.", num=MAX_OPTIONS))
+            too_long = [line for line in lines if len(line) > MAX_OPTION_LENGTH]
+            if too_long:
+                raise ValidationError(_l("Each choice has at most %(num)s characters.", num=MAX_OPTION_LENGTH))
+            if any(not is_one_line(line) for line in lines):
+                raise ValidationError(_l("Please use ordinary characters only (no line breaks or control characters)."))
+        self.option_lines = lines
+
+    def fields(self) -> QuestionFields:
+        return QuestionFields(
+            kind=self.kind.data,
+            label=self.label.data,
+            help_text=self.help_text.data or "",
+            required=bool(self.required.data),
+            options=getattr(self, "option_lines", []),
+        )
+
+
+class AttendanceForm(BaseForm):
+    report = FileField(
+        _l("Participant report (CSV)"),
+        validators=[FileRequired(_l("Choose the CSV file the platform gave you."))],
+        description=_l(
+            "Zoom: Reports → Usage → Participants → Export. Teams: the meeting's Attendance tab → Download. "
+            "Any CSV with an email column and join times or durations will do."
+        ),
+    )
+    zone = ZoneField(
+        _l("Time zone of the times in the report"),
+        description=_l("Zoom writes the account's zone, Teams the zone of whoever downloaded the report."),
+    )
+    min_minutes = IntegerField(
+        _l("Count as attended from (minutes)"),
+        validators=[Optional(), NumberRange(min=0, max=24 * 60)],
+        default=0,
+        description=_l("0: anyone who joined at all."),
+    )
+
+
+class SubscriberActionForm(BaseForm):
+    confirm = BooleanField(_l("Yes, unsubscribe this person"))
+    erase = BooleanField(_l("Yes, erase all of it"))

@@ -1,4 +1,6 @@
-"""Every URL of the organisers' area. All of them require a signed-in organiser, except the sign-in page.
+"""The organisers' area: sign-in, webinars, registrations, newsletter, content. Who may use each page is
+decided in blueprint.py; the toolkit's pages live beside this module (accounts, webinar_tools,
+registrants, subscribers).
 
 Views are thin: parse the form, call one operation, commit once, redirect (or render with errors).
 """
@@ -7,7 +9,7 @@ import json
 from datetime import date, datetime, time
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
@@ -20,7 +22,7 @@ from ..catalogue import queries as catalogue_queries
 from ..content import operations as content_ops
 from ..content import queries as content_queries
 from ..database import parse_id, utcnow
-from ..extensions import db, login_manager
+from ..extensions import db
 from ..forms import ButtonForm
 from ..markup import markdown_to_html
 from ..newsletter import digest as digests
@@ -30,10 +32,12 @@ from ..outbox import queries as outbox_queries
 from ..outbox.operations import requeue_failed
 from ..privacy import operations as privacy_ops
 from ..registrations import queries as registration_queries
+from ..registrations import questions as registration_questions
 from ..registrations.operations import SeatsFull, cancel_registration, give_seat
 from ..timezones import UnknownZoneError, WallTimeError, canonical_zone_or_none, localize, to_zone, zone_times_line
-from . import exports, trail
-from .auth import authenticate, begin_sign_in, end_session, session_used, signed_in, start_session
+from . import exports, organisers, trail
+from .auth import authenticate, begin_sign_in, end_session, signed_in, start_session
+from .blueprint import INVALID, blueprint, current_organiser
 from .forms import (
     DATE_RANGE_MESSAGE,
     CampaignForm,
@@ -50,33 +54,11 @@ from .forms import (
     year_allowed,
 )
 from .lines import format_agenda, format_partners, format_references
-
-blueprint = Blueprint("admin", __name__, url_prefix="/admin")
-
-# The only endpoints an anonymous visitor may reach.
-PUBLIC_ENDPOINTS = frozenset({"admin.login"})
-INVALID = 422  # a form sent back with its errors beside the fields
-
-
-@blueprint.before_request
-def require_organiser():
-    if request.endpoint in PUBLIC_ENDPOINTS:
-        return None
-    if not current_user.is_authenticated:
-        return login_manager.unauthorized()
-    session_used(utcnow())
-    return None
-
-
-@blueprint.after_request
-def no_store(response):
-    # Registrant and subscriber lists must not linger in shared or browser caches.
-    response.headers["Cache-Control"] = "no-store"
-    return response
+from .webinar_tools import webinar_page_context
 
 
 def _organiser():
-    return current_user._get_current_object()
+    return current_organiser()
 
 
 # -- sign-in ---------------------------------------------------------------------------------------
@@ -147,7 +129,13 @@ def _topic_choices() -> list[tuple[int, str]]:
 
 @blueprint.get("/")
 def index():
-    return render_template("admin/index.html", webinars=catalogue_queries.all_webinars(), now=utcnow())
+    """Every webinar with its figures: confirmed, waiting list, attended."""
+    webinars = catalogue_queries.all_webinars()
+    figures = registration_queries.figures(webinar.id for webinar in webinars)
+    looked_after = organisers.webinars_looked_after(_organiser())
+    return render_template(
+        "admin/index.html", webinars=webinars, figures=figures, looked_after=looked_after, now=utcnow()
+    )
 
 
 def _form_data(webinar) -> dict:
@@ -245,6 +233,7 @@ def webinar_new():
                 now = utcnow()
                 webinar = catalogue_ops.create_webinar(_fields(form), by=_organiser(), now=now)
                 content_ops.attach_to_webinar(webinar, form.related, by=_organiser(), now=now)
+                organisers.add_editor(webinar.id, _organiser())  # whoever creates a webinar looks after it
                 db.session.commit()
             except IntegrityError:
                 _lost_race(form)
@@ -325,7 +314,9 @@ def webinar_edit(webinar_id: int):
 def webinar(webinar_id: int):
     webinar = _webinar_or_404(webinar_id)
     events = trail.lines(audit.events_of_webinar(webinar.id))
-    return render_template("admin/webinar.html", webinar=webinar, events=events, counts=_counts(webinar))
+    return render_template(
+        "admin/webinar.html", webinar=webinar, events=events, counts=_counts(webinar), **webinar_page_context(webinar)
+    )
 
 
 @blueprint.post("/webinars/<int:webinar_id>/publish")
@@ -428,14 +419,28 @@ def registrations(webinar_id: int):
     status = request.args.get("status", "")
     rows = registration_queries.of_webinar(webinar.id, status)
     return render_template(
-        "admin/registrations.html", webinar=webinar, registrations=rows, counts=_counts(webinar), status=status
+        "admin/registrations.html",
+        webinar=webinar,
+        registrations=rows,
+        counts=_counts(webinar),
+        status=status,
+        questions=registration_questions.questions_of(webinar.id, include_retired=True),
+        answers=registration_queries.answers_by_registration(r.id for r in rows),
+        figures=registration_queries.figures([webinar.id])[webinar.id],
+        now=utcnow(),
     )
 
 
 @blueprint.get("/webinars/<int:webinar_id>/registrations.csv")
 def registrations_csv(webinar_id: int):
     webinar = _webinar_or_404(webinar_id)
-    return exports.registrations_response(webinar, registration_queries.of_webinar(webinar.id, by_id=True))
+    rows = registration_queries.of_webinar(webinar.id, by_id=True)
+    return exports.registrations_response(
+        webinar,
+        rows,
+        questions=registration_questions.questions_of(webinar.id, include_retired=True),
+        answers=registration_queries.answers_by_registration(r.id for r in rows),
+    )
 
 
 def _registration_page(template: str, registration, form, status: int = 200):

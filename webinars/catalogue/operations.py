@@ -209,8 +209,9 @@ def audit(
     audit_trail.record(action, by, now, details, webinar_id=webinar_id, registration_id=registration_id)
 
 
-def create_webinar(fields: WebinarFields, *, by: Actor | None, now: datetime) -> Webinar:
-    """A new draft webinar with a permanent calendar UID."""
+def create_webinar(fields: WebinarFields, *, by: Actor | None, now: datetime, note: str | None = None) -> Webinar:
+    """A new draft webinar with a permanent calendar UID (`note`: what its history says instead of
+    "Created as a draft")."""
     domain = urlsplit(current_app.config["BASE_URL"]).hostname or "localhost"
     webinar = Webinar(
         ical_uid=new_ical_uid(domain),
@@ -223,8 +224,33 @@ def create_webinar(fields: WebinarFields, *, by: Actor | None, now: datetime) ->
     _apply(webinar, fields, set_slug=False)
     db.session.add(webinar)
     db.session.flush()  # the id, for the audit row
-    audit(webinar, "created", by, now, _("Created as a draft: %(title)s", title=webinar.title))
+    audit(webinar, "created", by, now, note or _("Created as a draft: %(title)s", title=webinar.title))
     return webinar
+
+
+def duplicate_webinar(source: Webinar, *, by: Actor | None, now: datetime) -> Webinar:
+    """A new draft with the source's text, time, zones, settings, agenda, speakers, partners and topics,
+    a new slug and calendar UID, and nothing else: no registrations, and neither its join link (the
+    next session has its own meeting) nor its recording. Raises OutOfRange when the source's stored
+    time cannot be used (fix the source first)."""
+    fields = WebinarFields(
+        title=source.title,
+        starts_at=source.starts_at,
+        ends_at=source.ends_at,
+        timezone=source.timezone,
+        summary=source.summary,
+        description=source.description,
+        display_zones=source.display_zones,
+        location=source.location,
+        capacity=source.capacity,
+        registration_deadline=source.registration_deadline,
+        confirm_registrations=source.confirm_registrations,
+        topics=list(source.topics),
+        sections=_sections_of(source),
+        partners=_partners_of(source),
+    )
+    note = f"Created as a draft, a copy of “{source.title}” (/webinars/{source.slug}, id {source.id})"
+    return create_webinar(fields, by=by, now=now, note=note)
 
 
 def update_webinar(

@@ -1,6 +1,6 @@
 """Public pages: the catalogue, the archive, one webinar page."""
 
-from flask import Blueprint, abort, current_app, jsonify, make_response, render_template, request
+from flask import Blueprint, abort, current_app, jsonify, make_response, render_template, request, url_for
 from markupsafe import Markup
 
 from .. import signals
@@ -129,16 +129,24 @@ def _page_key(webinar, choice, now) -> tuple:
 
 @blueprint.get("/webinars/<slug>")
 def webinar(slug: str):
+    return webinar_page(queries.public_webinar_or_404(slug))
+
+
+def webinar_page(webinar, *, preview_url: str | None = None):
+    """A webinar's public page. With `preview_url` (the organisers' preview, which may show a draft):
+    marked as a preview, the zone picker staying on that address, no calendar links, and the
+    registration form shown as the public will get it but not usable."""
     now = utcnow()
-    webinar = queries.public_webinar_or_404(slug)
     choice = viewer_zone(request)
+
+    preview = preview_url is not None
 
     def render() -> str:
         queries.load_page(webinar)
         # Other parts' panels (registration, related content) come through a signal: the catalogue
         # does not import them.
         panels = signals.panels_from(
-            signals.values_from(signals.webinar_page, webinar, viewer_zone=choice.zone, now=now)
+            signals.values_from(signals.webinar_page, webinar, viewer_zone=choice.zone, now=now, preview=preview)
         )
         context = {name: value for panel in panels for name, value in panel.context.items()}
         return render_template(
@@ -147,14 +155,16 @@ def webinar(slug: str):
             viewer=choice,
             now=now,
             is_past=webinar.is_past(now),
+            preview=preview,
+            page_address=preview_url or url_for("catalogue.webinar", slug=webinar.slug),
             calendar_links=calendars.calendar_links(webinar),
             panels=panels,
             **context,
             **cacheable_context(),
         )
 
-    if choice.error:
-        body = render()  # echoes what the visitor typed: not worth caching
+    if choice.error or preview:
+        body = render()  # echoes what the visitor typed, or an organiser's preview: not worth caching
     else:
         body = app_cache("webinar-page", WEBINAR_PAGE_CACHE_SIZE).get_or_build(_page_key(webinar, choice, now), render)
     response = make_response(personal(body))

@@ -135,7 +135,9 @@ def related_to_webinar(webinar: Webinar, limit: int = RELATED_LIMIT) -> list[Con
     return [row[0] for row in _related(webinar.id, (ContentItem,), limit)]
 
 
-def related_panel(webinar: Webinar, *, viewer_zone: str | None, now: datetime) -> PagePanel | None:
+def related_panel(
+    webinar: Webinar, *, viewer_zone: str | None, now: datetime, preview: bool = False
+) -> PagePanel | None:
     """A webinar page's related content (a receiver of signals.webinar_page)."""
     related = related_to_webinar(webinar)
     return PagePanel("end", "content/_related.html", {"related_content": related}) if related else None

@@ -22,6 +22,7 @@ __all__ = [
     "count_recipients",
     "search_all",
     "search_page",
+    "subscriber",
     "subscribers_by_state",
     "subscribers_by_topic",
 ]
@@ -98,3 +99,7 @@ def recent_digests(limit: int = 50) -> list[tuple[Digest, dict]]:
 def campaigns_with_progress() -> list[tuple[Campaign, dict]]:
     rows = db.session.scalars(select(Campaign).order_by(Campaign.created_at.desc(), Campaign.id.desc())).all()
     return [(row, campaign_progress(row)) for row in rows]
+
+
+def subscriber(subscriber_id: int) -> Subscriber | None:
+    return db.session.get(Subscriber, subscriber_id)

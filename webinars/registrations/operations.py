@@ -20,8 +20,8 @@ from ..extensions import db
 from ..language import language_of
 from ..timezones import canonical_zone_or_none
 from ..urls import service_domain
-from . import notifications
-from .models import ENDED_STATUSES, Registration
+from . import notifications, questions
+from .models import ENDED_STATUSES, Registration, RegistrationQuestion
 from .queries import counts, first_waitlisted, holds_seat, lapsed, registrations_of, seats_held
 
 # The label of the form's newsletter box (the same message), stored as the text the registrant saw.
@@ -115,6 +115,7 @@ def register(
     timezone: str = "UTC",
     wants_newsletter: bool = False,
     language: str = "en",
+    answers: list[tuple[RegistrationQuestion, str]] = (),
     now: datetime,
 ) -> Registered:
     """Register `email` (already normalised) for `webinar`: confirmed while seats remain, then
@@ -124,8 +125,10 @@ def register(
     A webinar with `confirm_registrations` holds the seat as 'pending' for CONFIRMATION_HOLD and
     sends a link to confirm the address instead of the invite; its waiting list asks for the same.
     `language` ('en', 'fr'), the language of the form, is the language of every email to the registrant.
-    The seats and the address's live registration are read once, under the webinar's row lock, which
-    serialises registrations for the webinar; the email is queued as an intent, built by the worker."""
+    `answers` to the webinar's own questions are stored with a new registration (an address already
+    registered keeps the answers it gave). The seats and the address's live registration are read once,
+    under the webinar's row lock, which serialises registrations for the webinar; the email is queued as
+    an intent, built by the worker."""
     key = mailbox_key(email)
     params = {"webinar_id": webinar.id, "email_key": key, "now": now}
     # Seats are counted only for a webinar with a capacity (the count reads every seat's index entry).
@@ -193,6 +196,7 @@ def register(
         )
         _resend(existing, now)
         return Registered(existing.id, False, status)
+    questions.insert_answers(registration_id, list(answers))
     notifications.queue(
         _first_email_kind(status),
         registration_id=registration_id,
@@ -238,6 +242,77 @@ def _resend(existing: Registration, now: datetime) -> None:
     """The email of a registration again, for an address that registered again (capped)."""
     if ratelimit.allow(RESEND_BUCKET, str(existing.id), _resends_per_hour(), RESEND_WINDOW, now):
         notifications.queue_registration_email(existing, resent=True, unsolicited=True)
+
+
+class AlreadyRegistered(Exception):
+    """The address already has a live registration for this webinar."""
+
+    def __init__(self, registration: Registration):
+        super().__init__(registration.id)
+        self.registration = registration
+
+
+def add_by_hand(
+    webinar: Webinar,
+    *,
+    name: str,
+    email: str,
+    organisation: str = "",
+    country: str = "",
+    timezone: str = "UTC",
+    answers: list[tuple[RegistrationQuestion, str]] = (),
+    language: str = "en",
+    notify: bool = True,
+    now: datetime,
+) -> Registration:
+    """An organiser registers someone (a speaker's colleague): the same capacity rule as the public
+    form, under the same lock (a seat while one is free, else the waiting list, in order), but the
+    address counts as confirmed, since the organiser vouches for it; open until the webinar ends,
+    past the registration deadline too. `notify`: queue the usual confirmation or waiting-list email,
+    in `language` (as every later email). Raises RegistrationClosed (not published, or over) or
+    AlreadyRegistered."""
+    key = mailbox_key(email)
+    params = {"webinar_id": webinar.id, "email_key": key, "now": now}
+    locked, existing_id = lock_and_load(Webinar, webinar.id, _LIVE_REGISTRATION, params=params)
+    if locked is None or webinar.status != "published" or webinar.is_past(now):
+        raise RegistrationClosed(webinar.slug)
+    settle_holds(webinar, now)  # lapsed holds first, as for the public form
+    existing = db.session.get(Registration, existing_id) if existing_id is not None else None
+    if existing is not None and existing.status not in ENDED_STATUSES:
+        raise AlreadyRegistered(existing)
+    seat = webinar.capacity is None or seats_held(webinar.id, now) < webinar.capacity
+    values = {
+        "webinar_id": webinar.id,
+        "email": email,
+        "email_key": key,
+        "name": name,
+        "organisation": organisation or "",
+        "country": country or "",
+        "timezone": canonical_zone_or_none(timezone) or webinar.timezone,
+        "status": "confirmed" if seat else "waitlisted",
+        "wants_newsletter": False,
+        "language": language_of(language),
+        "created_at": now,
+        "confirmed_at": now if seat else None,
+        "confirm_by": None,
+        "ical_uid": new_ical_uid(service_domain()),
+    }
+    registration_id = _insert_unless_registered(values)
+    if registration_id is None:  # registered a moment ago, by the form or another organiser
+        raise AlreadyRegistered(
+            db.session.scalar(
+                select(Registration).where(
+                    Registration.webinar_id == webinar.id, Registration.email_key == key, _LIVE_WHERE
+                )
+            )
+        )
+    registration = db.session.get(Registration, registration_id)
+    if webinar.confirm_registrations:
+        registration.address_confirmed_at = now
+    questions.insert_answers(registration_id, list(answers))
+    if notify:
+        notifications.queue_registration_email(registration)
+    return registration
 
 
 # -- promoting -----------------------------------------------------------------------------------------
@@ -442,6 +517,11 @@ def export_registrations(email: str) -> list[dict]:
             "cancelled_at": iso(r.cancelled_at),
             "reminder_24h_at": iso(r.reminder_24h_at),
             "reminder_1h_at": iso(r.reminder_1h_at),
+            "answers": [{"question": answer.asked_as, "answer": answer.values} for answer in r.answers],
+            "attended": r.attended,
+            "minutes_attended": r.attended_minutes,
+            "first_joined_at": iso(r.joined_at),
+            "last_left_at": iso(r.left_at),
         }
         for r in registrations_of(email)
     ]
@@ -449,8 +529,9 @@ def export_registrations(email: str) -> list[dict]:
 
 def erase_registrations(email: str, *, now: datetime) -> int:
     """Anonymise every registration of an address, so that seat counts and attendance figures stay right:
-    name, address, organisation, country and zone go; the status and its dates stay. A place on a
-    waiting list is given up (nobody could be told of a seat), without an email. Returns how many."""
+    name, address, organisation, country, zone, answers to the webinar's questions and the times they
+    joined and left go; the status, its dates and whether they attended stay. A place on a waiting
+    list is given up (nobody could be told of a seat), without an email. Returns how many."""
     erased = 0
     for registration in registrations_of(email):
         if registration.status == "waitlisted":
@@ -461,6 +542,8 @@ def erase_registrations(email: str, *, now: datetime) -> int:
         registration.country = ""
         registration.timezone = "UTC"
         registration.wants_newsletter = False
+        registration.answers = []  # free text, as personal as anything (delete-orphan removes the rows)
+        registration.joined_at = registration.left_at = None
         registration.erased_at = now
         erased += 1
     db.session.flush()

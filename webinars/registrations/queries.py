@@ -11,7 +11,7 @@ from sqlalchemy import and_, case, func, literal, or_, select
 
 from ..database import address_condition, same_address, utcnow
 from ..extensions import db
-from .models import REGISTRATION_STATUSES, Registration
+from .models import REGISTRATION_STATUSES, AttendanceImport, Registration, RegistrationAnswer
 
 
 def holds_seat(now):
@@ -166,3 +166,74 @@ def registrations_of(email: str) -> list[Registration]:
         select(Registration).where(address_condition(Registration.email, email)).order_by(Registration.id)
     )
     return [registration for registration in candidates if same_address(registration.email, email)]
+
+
+# -- the organisers' toolkit: figures per webinar, attendance, answers ------------------------------------
+
+
+def webinar_id_of(registration_id: int) -> int | None:
+    """The webinar a registration belongs to, or None when there is no such registration."""
+    return db.session.scalar(select(Registration.webinar_id).where(Registration.id == registration_id))
+
+
+@dataclass(frozen=True)
+class WebinarFigures:
+    """What the organisers' list shows of one webinar's registrations."""
+
+    confirmed: int = 0
+    waitlisted: int = 0
+    attended: int = 0
+    no_shows: int = 0
+
+    @property
+    def attendance_known(self) -> bool:
+        return bool(self.attended or self.no_shows)
+
+    @property
+    def attendance_rate(self) -> float | None:
+        """Attended / (attended + no-shows), or None before a participant report was imported."""
+        known = self.attended + self.no_shows
+        return self.attended / known if known else None
+
+
+def figures(webinar_ids: Iterable[int]) -> dict[int, WebinarFigures]:
+    """Per webinar: confirmed seats, the waiting list, attended and no-shows, in one grouped query."""
+    ids = sorted(set(webinar_ids))
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        select(
+            Registration.webinar_id,
+            func.count().filter(Registration.status == "confirmed"),
+            func.count().filter(Registration.status == "waitlisted"),
+            func.count().filter(Registration.attended.is_(True)),
+            func.count().filter(Registration.attended.is_(False)),
+        )
+        .where(Registration.webinar_id.in_(ids))
+        .group_by(Registration.webinar_id)
+    )
+    found = {row[0]: WebinarFigures(*row[1:]) for row in rows}
+    return {webinar_id: found.get(webinar_id, WebinarFigures()) for webinar_id in ids}
+
+
+def latest_attendance_import(webinar_id: int) -> AttendanceImport | None:
+    return db.session.scalar(
+        select(AttendanceImport)
+        .where(AttendanceImport.webinar_id == webinar_id)
+        .order_by(AttendanceImport.imported_at.desc(), AttendanceImport.id.desc())
+        .limit(1)
+    )
+
+
+def answers_by_registration(registration_ids: Iterable[int]) -> dict[int, dict[int, RegistrationAnswer]]:
+    """{registration id: {question id: answer}} for these registrations."""
+    ids = sorted(set(registration_ids))
+    found: dict[int, dict[int, RegistrationAnswer]] = {}
+    # In chunks: the IN list of a webinar with thousands of registrations stays a reasonable statement.
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start : start + 1000]
+        for answer in db.session.scalars(
+            select(RegistrationAnswer).where(RegistrationAnswer.registration_id.in_(chunk))
+        ):
+            found.setdefault(answer.registration_id, {})[answer.question_id] = answer
+    return found

@@ -20,16 +20,21 @@ from ..security import keep_private
 from ..signals import PagePanel
 from ..tokens import BadToken, make_stable_token, read_stable_token, read_token
 from . import operations, queries
-from .forms import RegistrationForm
+from .forms import RegistrationForm, build_form
 from .models import Registration
 from .notifications import CONFIRM_PURPOSE, TOKEN_PURPOSE, confirm_token, manage_token
+from .questions import answers_from, form_questions
 
 blueprint = Blueprint("registrations", __name__)
 
 
-def registration_context(webinar, viewer_zone: str | None, now, form: RegistrationForm | None = None) -> dict:
-    """Extra template context for the registration panel (templates/registrations/_panel.html)."""
-    if webinar.status != "published" or webinar.is_past(now):
+def registration_context(
+    webinar, viewer_zone: str | None, now, form: RegistrationForm | None = None, *, preview: bool = False
+) -> dict:
+    """Extra template context for the registration panel (templates/registrations/_panel.html), with the
+    webinar's own questions (`preview`: an organiser's preview of a draft, showing the form the public
+    will get once it is published)."""
+    if (webinar.status != "published" and not preview) or webinar.is_past(now):
         return {}
     fallback = None
     if form is None:
@@ -39,20 +44,21 @@ def registration_context(webinar, viewer_zone: str | None, now, form: Registrati
             # replace with the browser's own (static/js/timezone.js), but never a silent first option.
             zone = fallback = webinar.timezone
         # The page's form carries the visitor's CSRF token through csrf_token() (cached pages: cache.py).
-        form = RegistrationForm(formdata=None, timezone=zone, meta={"csrf": False})
+        form = build_form(form_questions(webinar), formdata=None, timezone=zone, meta={"csrf": False})
     return {
         "registration_form": form,
         "registration_zone_fallback": fallback,
-        "registration_open": webinar.registration_open(now),
+        "registration_open": webinar.registration_open(now) or (preview and now < webinar.registration_closes_at),
+        "registration_preview": preview,
         "seats_left": queries.seats_left(webinar, now),
         "registration_closes": timezones.zone_time(webinar.registration_closes_at, webinar.timezone),
     }
 
 
-def registration_panel(webinar, *, viewer_zone: str | None, now) -> list[PagePanel] | None:
+def registration_panel(webinar, *, viewer_zone: str | None, now, preview: bool = False) -> list[PagePanel] | None:
     """The webinar page's registration panels (a receiver of signals.webinar_page): the call to action
     in its first screen and the form further down, with the same context."""
-    context = registration_context(webinar, viewer_zone, now)
+    context = registration_context(webinar, viewer_zone, now, preview=preview)
     if not context:
         return None
     return [
@@ -135,7 +141,8 @@ def register(slug: str):
     if ratelimit.hits(CLIENT_BUCKET, client, window) >= limit:
         _counted()  # already over: refused before any work (the count below is what holds the limit)
     webinar = _public_webinar(slug)
-    form = RegistrationForm()
+    questions = form_questions(webinar) if webinar is not None else ()
+    form = build_form(questions)
     now = utcnow()
     is_open = webinar is not None and webinar.registration_open(now)
     # The work that writes nothing comes first: on SQLite the first write takes the database's only
@@ -157,6 +164,7 @@ def register(slug: str):
             timezone=form.timezone.data,
             wants_newsletter=bool(form.newsletter.data),
             language=current_language(),
+            answers=answers_from(form, questions),
             now=now,
         )
     except operations.RegistrationClosed:

@@ -1,0 +1,270 @@
+"""A webinar's registrants beyond the list: its own registration questions, someone added by hand, and
+the attendance read from the platform's participant report."""
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from ..catalogue import queries as catalogue_queries
+from ..catalogue.operations import audit
+from ..database import utcnow
+from ..extensions import db
+from ..forms import ButtonForm
+from ..registrations import attendance
+from ..registrations import operations as registration_ops
+from ..registrations import queries as registration_queries
+from ..registrations import questions as registration_questions
+from ..registrations.forms import build_form
+from ..registrations.participant_reports import ReportError
+from .blueprint import INVALID, blueprint, current_organiser
+from .forms import AddRegistrantForm, AttendanceForm, QuestionForm
+
+
+def _webinar_or_404(webinar_id: int):
+    webinar = catalogue_queries.webinar_by_id(webinar_id)
+    if webinar is None:
+        abort(404)
+    return webinar
+
+
+def _question_or_404(question_id: int):
+    question = registration_questions.question(question_id)
+    if question is None or question.retired_at is not None:
+        abort(404)
+    return question
+
+
+# -- the webinar's own questions -----------------------------------------------------------------------
+
+
+def _questions_page(webinar, form: QuestionForm, status: int = 200):
+    questions = registration_questions.questions_of(webinar.id, include_retired=True)
+    return (
+        render_template(
+            "admin/questions.html",
+            webinar=webinar,
+            questions=questions,
+            answered=registration_questions.answer_counts(q.id for q in questions),
+            kinds=registration_questions.KIND_LABELS,
+            form=form,
+            button=ButtonForm(),
+        ),
+        status,
+    )
+
+
+@blueprint.route("/webinars/<int:webinar_id>/questions", methods=["GET", "POST"])
+def questions(webinar_id: int):
+    """The webinar's questions in form order, with how many people answered each; add one."""
+    webinar = _webinar_or_404(webinar_id)
+    form = QuestionForm(data={"kind": "short_text"})
+    if not form.validate_on_submit():
+        return _questions_page(webinar, form, INVALID if request.method == "POST" else 200)
+    now = utcnow()
+    try:
+        question = registration_questions.add_question(webinar, form.fields(), now=now)
+    except registration_questions.QuestionError as exc:
+        db.session.rollback()
+        form.label.errors = [str(exc)]
+        return _questions_page(webinar, form, INVALID)
+    audit(webinar, "question added", current_organiser(), now, f"{question.label} ({question.kind})")
+    db.session.commit()
+    flash(_("The question is on the registration form."), "success")
+    return redirect(url_for("admin.questions", webinar_id=webinar.id), 303)
+
+
+@blueprint.route("/questions/<int:question_id>/edit", methods=["GET", "POST"])
+def question_edit(question_id: int):
+    question = _question_or_404(question_id)
+    webinar = _webinar_or_404(question.webinar_id)
+    answered = registration_questions.has_answers(question)
+    form = QuestionForm(
+        data={
+            "kind": question.kind,
+            "label": question.label,
+            "help_text": question.help_text,
+            "required": question.required,
+            "options": question.options_text,
+        }
+    )
+    status = 200
+    if form.validate_on_submit():
+        before = question.label
+        now = utcnow()
+        try:
+            changed = registration_questions.update_question(question, webinar, form.fields(), now=now)
+        except registration_questions.QuestionError as exc:
+            db.session.rollback()
+            form.kind.errors = [str(exc)]
+            question = _question_or_404(question_id)
+            return (
+                render_template(
+                    "admin/question_form.html", webinar=webinar, question=question, form=form, answered=answered
+                ),
+                INVALID,
+            )
+        if changed:
+            details = question.label if before == question.label else f"{before} → {question.label}"
+            audit(webinar, "question changed", current_organiser(), now, details)
+            db.session.commit()
+        flash(_("Saved.") if changed else _("Nothing changed."), "success" if changed else "info")
+        return redirect(url_for("admin.questions", webinar_id=webinar.id), 303)
+    if request.method == "POST":
+        status = INVALID
+    return (
+        render_template("admin/question_form.html", webinar=webinar, question=question, form=form, answered=answered),
+        status,
+    )
+
+
+@blueprint.post("/questions/<int:question_id>/move")
+def question_move(question_id: int):
+    question = _question_or_404(question_id)
+    webinar = _webinar_or_404(question.webinar_id)
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    offset = -1 if request.form.get("direction") == "up" else 1
+    if registration_questions.move_question(question, webinar, offset, now=utcnow()):
+        db.session.commit()
+    return redirect(url_for("admin.questions", webinar_id=webinar.id, _anchor=f"question-{question.id}"), 303)
+
+
+@blueprint.route("/questions/<int:question_id>/remove", methods=["GET", "POST"])
+def question_remove(question_id: int):
+    """Take a question off the form, after saying what happens to its answers."""
+    question = _question_or_404(question_id)
+    webinar = _webinar_or_404(question.webinar_id)
+    answered = registration_questions.answer_counts([question.id]).get(question.id, 0)
+    form = ButtonForm()
+    if not form.validate_on_submit():
+        return render_template(
+            "admin/question_remove.html", webinar=webinar, question=question, answered=answered, form=form
+        )
+    now = utcnow()
+    label = question.label
+    outcome = registration_questions.remove_question(question, webinar, now=now)
+    audit(webinar, "question removed", current_organiser(), now, f"{label} ({outcome})")
+    db.session.commit()
+    if outcome == "retired":
+        flash(_("The question is off the form; its answers are kept."), "success")
+    else:
+        flash(_("The question is deleted."), "success")
+    return redirect(url_for("admin.questions", webinar_id=webinar.id), 303)
+
+
+# -- someone added by hand -------------------------------------------------------------------------------
+
+
+@blueprint.route("/webinars/<int:webinar_id>/registrations/add", methods=["GET", "POST"])
+def registrant_add(webinar_id: int):
+    """Register someone by hand, with or without the confirmation email, under the same capacity rule."""
+    webinar = _webinar_or_404(webinar_id)
+    back = url_for("admin.registrations", webinar_id=webinar.id)
+    now = utcnow()
+    if webinar.status != "published" or webinar.is_past(now):
+        flash(_("People can be added to a published webinar until it ends."), "error")
+        return redirect(back)
+    questions = registration_questions.questions_of(webinar.id)
+    form = build_form(questions, optional=True, base=AddRegistrantForm, data={"timezone": webinar.timezone})
+    status = 200
+    if form.validate_on_submit():
+        try:
+            registration = registration_ops.add_by_hand(
+                webinar,
+                name=form.name.data,
+                email=form.email.data,
+                organisation=form.organisation.data or "",
+                country=form.country.data or "",
+                timezone=form.timezone.data,
+                answers=registration_questions.answers_from(form, questions),
+                notify=bool(form.notify.data),
+                now=now,
+            )
+        except registration_ops.AlreadyRegistered as exc:
+            db.session.rollback()
+            form.email.errors = [_("This address is already registered (%(status)s).", status=exc.registration.status)]
+            status = INVALID
+        except registration_ops.RegistrationClosed:
+            db.session.rollback()
+            flash(_("People can be added to a published webinar until it ends."), "error")
+            return redirect(back)
+        else:
+            sent = "confirmation sent" if form.notify.data else "no email sent"
+            audit(
+                webinar,
+                "registration added",
+                current_organiser(),
+                now,
+                f"Added by hand: {registration.status}, {sent}",
+                registration_id=registration.id,
+            )
+            db.session.commit()
+            if registration.status == "waitlisted":
+                flash(
+                    _(
+                        "The webinar is full: %(name)s is on the waiting list. Give them a seat from the list if "
+                        "they should have one.",
+                        name=registration.name,
+                    ),
+                    "info",
+                )
+            else:
+                flash(_("%(name)s is registered.", name=registration.name), "success")
+            return redirect(back, 303)
+    elif request.method == "POST":
+        status = INVALID
+    return render_template("admin/registrant_add.html", webinar=webinar, form=form), status
+
+
+# -- attendance ------------------------------------------------------------------------------------------
+
+
+@blueprint.route("/webinars/<int:webinar_id>/attendance", methods=["GET", "POST"])
+def attendance_import(webinar_id: int):
+    """Upload the platform's participant report: says which columns it used, marks each registration
+    attended or no-show (replacing an earlier import), and shows the attendance rate."""
+    webinar = _webinar_or_404(webinar_id)
+    form = AttendanceForm(data={"zone": webinar.timezone, "min_minutes": 0})
+    latest = registration_queries.latest_attendance_import(webinar.id)
+    now = utcnow()
+    if now < webinar.starts_at:
+        status = 409 if request.method == "POST" else 200
+        return render_template("admin/attendance.html", webinar=webinar, form=None, latest=latest), status
+    status = 200
+    if form.validate_on_submit():
+        upload = form.report.data
+        try:
+            report = attendance.read_for(webinar, upload.read())
+        except ReportError as exc:
+            form.report.errors = [str(exc)]
+            status = INVALID
+        else:
+            record = attendance.apply_report(
+                webinar,
+                report,
+                zone=form.zone.data,
+                filename=upload.filename or "",
+                min_minutes=form.min_minutes.data or 0,
+                now=now,
+            )
+            details = (
+                f"{record.filename or 'report'} ({record.platform or 'platform not recognised'}); "
+                f"columns used: {record.columns_used}\n"
+                f"{record.attended} attended, {record.no_shows} no-shows, {record.unregistered} not registered"
+            )
+            audit(webinar, "attendance imported", current_organiser(), now, details)
+            db.session.commit()
+            flash(
+                _(
+                    "Attendance imported: %(attended)s attended, %(no_shows)s no-shows. Columns used: %(columns)s.",
+                    attended=record.attended,
+                    no_shows=record.no_shows,
+                    columns=record.columns_used,
+                ),
+                "success",
+            )
+            for note in report.notes:
+                flash(note, "info")
+            return redirect(url_for("admin.attendance_import", webinar_id=webinar.id), 303)
+    elif request.method == "POST":
+        status = INVALID
+    return render_template("admin/attendance.html", webinar=webinar, form=form, latest=latest), status
