@@ -354,6 +354,22 @@ def test_a_hostile_upload_gets_its_reason_beside_the_field_never_a_5xx(app, clie
     assert _attendance(app)["ana@example.org"][1] is None
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"User Email,Join Time,Leave Time\r\nana@example.org,0001-01-01 00:00,9999-12-31 23:59\r\n",
+        b"User Email,Join Time,Duration (Minutes)\r\nana@example.org,03/05/2024 10:00,99999999999999999999\r\n",
+        "User Email;Join Time\r\n\u202eana@example.org\u200b;03/05/2024 10:00\r\n".encode(),
+        b"Email,Join Time\r\n" + b"ana@example.org,03/05/2024 10:00\r\n" * 5000,
+    ],
+)
+def test_odd_values_in_a_readable_report_never_cause_a_5xx(app, client, data):
+    webinar_id = _webinar_with_registrants(app)
+    organiser = signed_in(app, client)
+    response = _upload(organiser, webinar_id, data)
+    assert response.status_code in (303, 422), response.status_code
+
+
 @pytest.mark.app_config(MAX_CONTENT_LENGTH=64 * 1024)
 def test_an_upload_larger_than_the_limit_gets_a_413_page(app, client):
     webinar_id = _webinar_with_registrants(app)

@@ -187,9 +187,19 @@ def _platform(text_start: str, headers: list[str]) -> str:
 _DURATION_PARTS = re.compile(r"(\d+(?:[.,]\d+)?)\s*(h|hr|hrs|hours?|m|min|mins|minutes?|s|sec|secs|seconds?)\b", re.I)
 
 
+# Longer than any meeting: a duration beyond it is a misreading.
+MAX_MINUTES = 7 * 24 * 60
+
+
 def parse_minutes(text: str) -> float | None:
-    """Minutes from "58", "58.5", "1h 2m 3s", "45 min", "1:02:03" or "02:03" (h:mm:ss / mm:ss)."""
-    text = (text or "").strip()
+    """Minutes from "58", "58.5", "1h 2m 3s", "45 min", "1:02:03" or "02:03" (h:mm:ss / mm:ss); None
+    when the text says no duration, or one longer than MAX_MINUTES."""
+    found = _minutes(text)
+    return found if found is not None and 0 <= found <= MAX_MINUTES else None
+
+
+def _minutes(text: str) -> float | None:
+    text = (text or "").strip()[:100]
     if not text:
         return None
     if re.fullmatch(r"\d+(?:[.,]\d+)?", text):
@@ -244,15 +254,22 @@ def _year(value: int) -> int:
     return value + 2000 if value < 100 else value
 
 
+# A participant report is about a meeting that happened: a date outside these years is a misreading
+# (and year 1 or 9999 would overflow when converted to UTC).
+FIRST_YEAR, LAST_YEAR = 1990, 2100
+
+
 def _as_datetime(parts: _Parts, order: str) -> datetime | None:
     try:
         if order == "ymd":
-            return datetime(parts.a, parts.b, parts.c, parts.hour, parts.minute, parts.second)
-        if order == "dmy":
-            return datetime(_year(parts.c), parts.b, parts.a, parts.hour, parts.minute, parts.second)
-        return datetime(_year(parts.c), parts.a, parts.b, parts.hour, parts.minute, parts.second)  # mdy
+            found = datetime(parts.a, parts.b, parts.c, parts.hour, parts.minute, parts.second)
+        elif order == "dmy":
+            found = datetime(_year(parts.c), parts.b, parts.a, parts.hour, parts.minute, parts.second)
+        else:  # mdy
+            found = datetime(_year(parts.c), parts.a, parts.b, parts.hour, parts.minute, parts.second)
     except ValueError:
         return None
+    return found if FIRST_YEAR <= found.year <= LAST_YEAR else None
 
 
 def date_order(values: list[str], near: date | None = None) -> str | None:
@@ -293,9 +310,9 @@ def _merge(attendance: Attendance, intervals: list[tuple[datetime, datetime]], d
                 total += end - start
                 start, end = next_start, next_end
         total += end - start
-        attendance.minutes = round(total.total_seconds() / 60)
+        attendance.minutes = min(MAX_MINUTES, round(total.total_seconds() / 60))
     elif durations:
-        attendance.minutes = round(sum(durations))
+        attendance.minutes = min(MAX_MINUTES, round(sum(durations)))
 
 
 def _blocks(rows: list[list[str]]) -> list[list[list[str]]]:
