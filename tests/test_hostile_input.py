@@ -11,6 +11,7 @@ sees the same cases every run; the count is kept modest so that the suite stays 
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import timedelta
 from urllib.parse import quote
@@ -494,3 +495,100 @@ def test_unknown_or_hostile_slugs_are_a_friendly_404(site, slug, method, tail):
     assert_safe_response(response, f"{method} /webinars/{slug!r}{tail}")
     assert response.status_code in {400, 404, 405}, response.status_code
     response.close()
+
+
+# -- a webinar's own questions -------------------------------------------------------------------
+
+
+_people = itertools.count()
+
+
+@pytest.fixture
+def site_with_questions(site):
+    """The same webinar asking one question of each kind (the choice and the checkbox required)."""
+    from webinars.extensions import db
+    from webinars.registrations.models import RegistrationQuestion
+
+    app, slug = site
+    with app.app_context():
+        from webinars.catalogue.models import Webinar
+
+        webinar_id = db.session.scalar(select(Webinar.id).where(Webinar.slug == slug))
+        kinds = [
+            ("short_text", "Role", "", False),
+            ("long_text", "Question", "", False),
+            ("single_choice", "Session", "Morning\nEvening", True),
+            ("multiple_choice", "Topics", "Housing\nEnergy", False),
+            ("checkbox", "Recorded", "", True),
+        ]
+        ids = []
+        for position, (kind, label, options, required) in enumerate(kinds):
+            question = RegistrationQuestion(
+                webinar_id=webinar_id,
+                position=position,
+                kind=kind,
+                label=label,
+                options_text=options,
+                required=required,
+            )
+            db.session.add(question)
+            db.session.flush()
+            ids.append(question.id)
+        db.session.commit()
+    return app, slug, ids
+
+
+@SETTINGS
+@given(
+    role=field_value,
+    question=field_value,
+    session=st.one_of(field_value, st.sampled_from(["Morning", "Evening"])),
+    topics=st.one_of(field_value, st.lists(st.sampled_from(["Housing", "Energy", MARK]), max_size=3)),
+    recorded=st.one_of(st.none(), st.just("y"), hostile_text),
+)
+@example(MARK, MARK, "Evening", ["Housing"], "y")
+@example("Role\r\nBcc: x", "Two\nlines are fine here", "Morning", None, "y")
+@example("x" * 5000, "y" * 6000, "Morning", None, "y")
+@example(None, None, "Midnight", ["Fishing"], "y")
+def test_answers_to_a_webinars_own_questions_survive_anything(
+    site_with_questions, smtp_server, role, question, session, topics, recorded
+):
+    from webinars.extensions import db
+    from webinars.registrations.models import Registration, RegistrationAnswer
+
+    app, slug, ids = site_with_questions
+    client = app.test_client()
+    page = f"/webinars/{slug}"
+    data = _form(
+        csrf_token=_csrf(client, "valid", page),
+        name="Ann",
+        email=f"ann{next(_people)}@example.org",
+        timezone="Europe/Paris",
+        **{
+            f"question_{ids[0]}": role,
+            f"question_{ids[1]}": question,
+            f"question_{ids[2]}": session,
+            f"question_{ids[3]}": topics,
+            f"question_{ids[4]}": recorded,
+        },
+    )
+    with app.app_context():
+        registrations, answers = _count(Registration), _count(RegistrationAnswer)
+    response = client.post(f"{page}/register", data=data)
+    body = assert_safe_response(response, "register with questions")
+    with app.app_context():
+        added = _count(Registration) - registrations
+        if response.status_code == 303:
+            assert added in (0, 1)
+            stored = db.session.scalars(select(RegistrationAnswer).where(RegistrationAnswer.id > 0)).all()
+            for answer in stored:
+                if answer.question_id == ids[0]:
+                    assert not _CONTROL_CHARS.search(answer.value) and len(answer.value) <= 300
+                if answer.question_id == ids[2]:
+                    assert answer.value in ("Morning", "Evening")
+                if answer.question_id == ids[3]:
+                    assert set(answer.values) <= {"Housing", "Energy"}
+                assert len(answer.value) <= 5000
+        else:
+            assert response.status_code == 422, body[:500]
+            assert (added, _count(RegistrationAnswer) - answers) == (0, 0)
