@@ -245,7 +245,7 @@ def test_the_command_marks_attended_and_no_shows_and_says_which_columns_it_used(
     assert result.exit_code == 0, result.output
     columns = "email: “User Email”; join time: “Join Time”; leave time: “Leave Time”; duration: “Duration (Minutes)”"
     assert f"Columns used: {columns}." in result.output
-    assert "2 attended, 1 no-show; 2 participants not registered." in result.output
+    assert "2 attended, 1 no-show, 2 participants not registered." in result.output
     attendance = _attendance(app)
     assert attendance["ana@example.org"] == ("confirmed", True, 64)
     assert attendance["jose@xn--bcher-kva.example"] == ("confirmed", True, 55)

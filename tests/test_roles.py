@@ -334,7 +334,7 @@ def test_changing_a_role_ends_the_organisers_sessions_and_the_last_owner_stays_o
 
 def test_commands_create_an_editor_change_roles_and_list_organisers(app, runner):
     created = runner.invoke(args=["admin", "create", "ed@example.org", "--role", "editor"], input=PASSWORD + "\n")
-    assert created.exit_code == 0 and "(editor)" in created.output
+    assert created.exit_code == 0 and "Role: editor." in created.output
     assert runner.invoke(args=["admin", "create", "own@example.org"], input=PASSWORD + "\n").exit_code == 0
     assert _organiser(app, "own@example.org").role == "owner"  # as before roles existed
     assert runner.invoke(args=["admin", "set-role", "ED@example.org", "owner"]).exit_code == 0

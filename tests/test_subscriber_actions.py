@@ -48,7 +48,7 @@ def test_the_list_links_each_subscriber_to_a_page_of_what_is_held(app, client):
     listing = organiser.get("/admin/newsletter").get_data(as_text=True)
     assert f'<a href="/admin/newsletter/subscribers/{subscriber_id}">{EMAIL}</a>' in listing
     page = organiser.get(f"/admin/newsletter/subscribers/{subscriber_id}").get_data(as_text=True)
-    assert "Rita Reader" in page and "requested" in page and "1 registration" in page
+    assert "Rita Reader" in page and "asked to subscribe · the newsletter form" in page and "1 registration" in page
 
 
 def test_unsubscribing_asks_for_a_tick_then_acts_like_the_persons_own_link(app, client):

@@ -215,6 +215,7 @@ def _add(organiser, webinar_id: int, **fields):
         "email": "Kenji@Example.jp",
         "organisation": "JCA",
         "timezone": "Asia/Tokyo",
+        "language": "en",
         "notify": "y",
         **fields,
     }
@@ -235,7 +236,7 @@ def test_an_organiser_adds_someone_who_gets_the_confirmation_with_the_invite(app
         webinar_id, question_id = webinar.id, question.id
     form = organiser.get(f"/admin/webinars/{webinar_id}/registrations/add").get_data(as_text=True)
     assert 'name="newsletter"' not in form  # only the person can consent to the newsletter
-    response = _add(organiser, webinar_id)  # a required question may stay unanswered here
+    response = _add(organiser, webinar_id, language="fr")  # a required question may stay unanswered here
     assert response.status_code == 303
     with app.app_context():
         registration = db.session.scalar(select(Registration))
@@ -245,7 +246,7 @@ def test_an_organiser_adds_someone_who_gets_the_confirmation_with_the_invite(app
             "confirmed",
             None,
         )
-        assert registration.timezone == "Asia/Tokyo"
+        assert (registration.timezone, registration.language) == ("Asia/Tokyo", "fr")
         event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "registration added"))
         assert (
             event.registration_id == registration.id and event.details == "Added by hand: confirmed, confirmation sent"
@@ -253,6 +254,7 @@ def test_an_organiser_adds_someone_who_gets_the_confirmation_with_the_invite(app
         deliver_due()
     [message] = smtp_server.messages
     assert message.rcpt_tos == ("Kenji@example.jp",)
+    assert message.subject.startswith("Inscription confirmée")  # in the language the organiser chose for them
     part = next(p for p in message.message.walk() if p.get_content_type() == "text/calendar")
     assert Calendar.from_ical(part.get_content()).walk("VEVENT")
     assert question_id
@@ -279,7 +281,7 @@ def test_someone_added_without_the_confirmation_gets_no_email_and_a_full_webinar
     assert smtp_server.messages == []
     again = _add(organiser, webinar_id, email="kenji@example.jp")
     assert again.status_code == 422
-    assert "This address is already registered (waitlisted)." in again.get_data(as_text=True)
+    assert "This address is already registered (on the waiting list)." in again.get_data(as_text=True)
     assert 'value="Kenji Ito"' in again.get_data(as_text=True)
 
 

@@ -28,6 +28,7 @@ LANGUAGES = {"en": "en-GB", "fr": "fr-FR"}
 NOT_PAGES = {
     "admin.registrations_csv": "a CSV file",
     "admin.subscribers_csv": "a CSV file",
+    "admin.webinars_csv": "a CSV file",
     "admin.preview_zones": "JSON for the form's live preview",
     "static": "CSS and scripts",
     "catalogue.feed": "a calendar feed",
@@ -160,6 +161,10 @@ class States:
     registration_id: int
     waitlisted_id: int
     campaign_id: int
+    past_id: int
+    question_id: int
+    subscriber_id: int
+    organiser_id: int
 
 
 @pytest.fixture
@@ -174,7 +179,7 @@ def states(live_site) -> States:
     from webinars.newsletter.models import Subscriber
     from webinars.outbox.models import OutboxMessage
     from webinars.registrations import notifications, operations
-    from webinars.registrations.models import Registration
+    from webinars.registrations.models import Registration, RegistrationQuestion
 
     app = live_site.app
     with app.app_context():
@@ -241,6 +246,12 @@ def states(live_site) -> States:
         db.session.commit()
         newsletter.expand_campaign(campaign)
         make_organiser(app)
+        editor_id = make_organiser(app, "editor@example.org", role="editor")
+        question = RegistrationQuestion(
+            webinar_id=upcoming.id, kind="single_choice", label="Which session?", options_text="Morning\nEvening"
+        )
+        db.session.add(question)
+        db.session.commit()
         return States(
             upcoming=f"/webinars/{upcoming.slug}",
             full=f"/webinars/{full.slug}",
@@ -260,6 +271,10 @@ def states(live_site) -> States:
             registration_id=registration.id,
             waitlisted_id=waiting.id,
             campaign_id=campaign.id,
+            past_id=past.id,
+            question_id=question.id,
+            subscriber_id=subscriber.id,
+            organiser_id=editor_id,
         )
 
 
@@ -327,10 +342,16 @@ def _admin_urls(app, states: States) -> dict[str, str]:
         "campaign_id": states.campaign_id,
         "item_id": states.item_id,
         "topic_id": states.topic_id,
+        "question_id": states.question_id,
+        "subscriber_id": states.subscriber_id,
+        "organiser_id": states.organiser_id,
+        "token": "not-a-token",
     }
     special = {
         "admin.registration_promote": {"registration_id": states.waitlisted_id},
         "admin.webinar_discard": {"webinar_id": states.draft_id},
+        "admin.webinar_preview": {"webinar_id": states.draft_id},
+        "admin.attendance_import": {"webinar_id": states.past_id},
     }
     urls = {}
     with app.test_request_context("/"):
@@ -376,6 +397,29 @@ def test_every_page_of_the_organisers_area_has_no_wcag_violation(live_site, stat
     page.locator("input[name=email]").fill("ana@example.org")
     page.locator("form.stacked button[type=submit]").first.click()
     audit.check("personal data found")
+    audit.visit("questions", url + f"/admin/webinars/{states.webinar_id}/questions")
+    page.locator("select[name=kind]").select_option("single_choice")
+    page.locator("form.stacked button[type=submit]").click()
+    audit.check("a question with errors")
+    audit.visit("add a registrant", url + f"/admin/webinars/{states.webinar_id}/registrations/add")
+    page.locator("form.stacked button[type=submit]").click()
+    audit.check("add a registrant with errors")
+    audit.visit("attendance", url + f"/admin/webinars/{states.past_id}/attendance")
+    page.locator("input[name=report]").set_input_files(
+        files=[{"name": "report.csv", "mimeType": "text/csv", "buffer": b"name,email\r\nana,ana@example.org\r\n"}]
+    )
+    page.locator("form.stacked button[type=submit]").click()
+    audit.check("attendance with an unreadable report")
+    audit.visit("organisers", url + "/admin/organisers")
+    page.locator("form.stacked button[type=submit]").click()
+    audit.check("add an organiser with errors")
+    audit.visit("subscriber", url + f"/admin/newsletter/subscribers/{states.subscriber_id}")
+    page.locator("form[action$='/erase'] button[type=submit]").click()
+    audit.check("erase a subscriber without the tick")
+    audit.visit("forgotten password", url + "/admin/password/forgot")
+    page.locator("input[name=email]").fill("someone@example.org")
+    page.locator("form.stacked button[type=submit]").click()
+    audit.check("forgotten password, link sent")
 
     walked = {name for name in audit.audited if name.startswith("admin.")}
     every_page = _pages(live_site.app, admin=True) - {"admin.login"}  # audited first, before signing in

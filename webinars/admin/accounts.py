@@ -58,7 +58,8 @@ def password_reset(token: str):
     form = NewPasswordForm()
     if form.validate_on_submit():
         organisers.reset_password(organiser, form.password.data)
-        audit_trail.record("password reset", organiser, now, f"{organiser.email} chose a new password by a reset link")
+        details = _("%(email)s chose a new password by a reset link", email=organiser.email)
+        audit_trail.record("password reset", organiser, now, details)
         db.session.commit()  # every session of this organiser has ended with the old password
         flash(_("Your new password is saved. Sign in with it."), "success")
         return redirect(url_for("admin.login"), 303)
@@ -89,7 +90,8 @@ def organisers_page():
         else:
             now = utcnow()
             created = organisers.create_organiser(form.email.data, name=form.name.data or "", role=form.role.data)
-            audit_trail.record("organiser added", current_organiser(), now, f"{created.email}, role {created.role}")
+            details = _("%(email)s, role %(role)s", email=created.email, role=organisers.role_name(created.role))
+            audit_trail.record("organiser added", current_organiser(), now, details)
             organisers.send_password_reset(created.email, now, invitation=True)
             db.session.commit()
             flash(
@@ -122,10 +124,14 @@ def organiser_role(organiser_id: int):
             return render_template("admin/organiser.html", organiser=organiser, form=form), INVALID
         if changed:
             audit_trail.record(
-                "role changed", current_organiser(), utcnow(), f"{organiser.email}: {before} → {organiser.role}"
+                "role changed",
+                current_organiser(),
+                utcnow(),
+                f"{organiser.email}: {organisers.role_name(before)} → {organisers.role_name(organiser.role)}",
             )
             db.session.commit()
-            flash(_("%(email)s is now %(role)s.", email=organiser.email, role=organiser.role), "success")
+            role = organisers.role_name(organiser.role)
+            flash(_("%(email)s is now %(role)s.", email=organiser.email, role=role), "success")
         else:
             flash(_("Nothing changed."), "info")
         return redirect(url_for("admin.organisers_page"), 303)

@@ -64,7 +64,7 @@ def create(email: str, name: str, role: str, password_stdin: bool):
     password = _read_password(password_stdin)
     organisers.create_organiser(email, name=name, role=role, password=password)
     db.session.commit()
-    click.echo(_("Created organiser %(email)s (%(role)s).", email=email, role=role_name(role)))
+    click.echo(_("Created organiser %(email)s.", email=email) + " " + _("Role: %(role)s.", role=role_name(role)))
 
 
 def _organiser(email: str) -> Organiser:
@@ -96,15 +96,22 @@ def set_role(email: str, role: str):
     organiser = _organiser(email)
     changed = organisers.set_role(organiser, role, even_the_last_owner=True)
     db.session.commit()
-    click.echo(f"{organiser.email} is now {role}." if changed else f"{organiser.email} was already {role}.")
+    if changed:
+        click.echo(_("%(email)s is now %(role)s.", email=organiser.email, role=role_name(role)))
+    else:
+        click.echo(_("%(email)s was already %(role)s.", email=organiser.email, role=role_name(role)))
     _warn_without_owner()
 
 
 def _warn_without_owner() -> None:
     # The web pages never let the last owner go; the command line may, since it can always make a new one.
     if not organisers.active_owners():
-        click.echo("No active owner is left: nobody can manage organiser accounts in /admin/ until you run")
-        click.echo("  flask --app webinars admin set-role EMAIL owner   (or admin create EMAIL --role owner)")
+        click.echo(
+            _(
+                "No active owner is left: nobody can manage organiser accounts in /admin/ until you run "
+                "“flask --app webinars admin set-role EMAIL owner” (or admin create EMAIL --role owner)."
+            )
+        )
 
 
 @admin_group.command("list")
@@ -112,8 +119,8 @@ def _warn_without_owner() -> None:
 def list_organisers():
     """Every organiser with their role and whether they can sign in."""
     for organiser in organisers.all_organisers():
-        state = "" if organiser.active else " (deactivated)"
-        click.echo(f"{organiser.email}\t{organiser.role}{state}")
+        state = "" if organiser.active else " " + _("(deactivated)")
+        click.echo(f"{organiser.email}\t{role_name(organiser.role)}{state}")
 
 
 @admin_group.command("deactivate")

@@ -28,6 +28,8 @@ from ..catalogue.operations import slug_taken
 from ..content import queries as content_queries
 from ..content.models import ITEM_TYPES, TYPE_LABELS
 from ..forms import BaseForm, CheckboxesField, ZoneField, email_address, is_one_line, single_line
+from ..labels import label
+from ..language import LOCALES
 from ..registrations.forms import RegistrationForm
 from ..registrations.models import CHOICE_KINDS
 from ..registrations.questions import KIND_LABELS, MAX_OPTION_LENGTH, MAX_OPTIONS, QuestionFields
@@ -553,6 +555,7 @@ class AddRegistrantForm(RegistrationForm):
     """Someone an organiser registers by hand. No newsletter box: only the person can consent to that."""
 
     newsletter = None
+    language = SelectField(_l("Language of their emails"), validators=[InputRequired()])
     notify = BooleanField(
         _l("Send them the confirmation email"),
         default=True,
@@ -561,6 +564,10 @@ class AddRegistrantForm(RegistrationForm):
             "notice). Untick it if they already know."
         ),
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.language.choices = [(code, label("language", code)) for code in LOCALES]
 
 
 class QuestionForm(BaseForm):

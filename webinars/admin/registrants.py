@@ -9,10 +9,13 @@ from ..catalogue.operations import audit
 from ..database import utcnow
 from ..extensions import db
 from ..forms import ButtonForm
+from ..labels import label
+from ..language import current_language
 from ..registrations import attendance
 from ..registrations import operations as registration_ops
 from ..registrations import queries as registration_queries
 from ..registrations import questions as registration_questions
+from ..registrations.attendance import attendance_summary
 from ..registrations.forms import build_form
 from ..registrations.participant_reports import ReportError
 from .blueprint import INVALID, blueprint, current_organiser
@@ -66,7 +69,8 @@ def questions(webinar_id: int):
         db.session.rollback()
         form.label.errors = [str(exc)]
         return _questions_page(webinar, form, INVALID)
-    audit(webinar, "question added", current_organiser(), now, f"{question.label} ({question.kind})")
+    kind = registration_questions.KIND_LABELS[question.kind]
+    audit(webinar, "question added", current_organiser(), now, f"{question.label} ({kind})")
     db.session.commit()
     flash(_("The question is on the registration form."), "success")
     return redirect(url_for("admin.questions", webinar_id=webinar.id), 303)
@@ -140,9 +144,10 @@ def question_remove(question_id: int):
             "admin/question_remove.html", webinar=webinar, question=question, answered=answered, form=form
         )
     now = utcnow()
-    label = question.label
+    question_label = question.label
     outcome = registration_questions.remove_question(question, webinar, now=now)
-    audit(webinar, "question removed", current_organiser(), now, f"{label} ({outcome})")
+    what = _("off the form, its answers kept") if outcome == "retired" else _("deleted")
+    audit(webinar, "question removed", current_organiser(), now, f"{question_label} ({what})")
     db.session.commit()
     if outcome == "retired":
         flash(_("The question is off the form; its answers are kept."), "success")
@@ -164,7 +169,8 @@ def registrant_add(webinar_id: int):
         flash(_("People can be added to a published webinar until it ends."), "error")
         return redirect(back)
     questions = registration_questions.questions_of(webinar.id)
-    form = build_form(questions, optional=True, base=AddRegistrantForm, data={"timezone": webinar.timezone})
+    data = {"timezone": webinar.timezone, "language": current_language()}
+    form = build_form(questions, optional=True, base=AddRegistrantForm, data=data)
     status = 200
     if form.validate_on_submit():
         try:
@@ -176,27 +182,31 @@ def registrant_add(webinar_id: int):
                 country=form.country.data or "",
                 timezone=form.timezone.data,
                 answers=registration_questions.answers_from(form, questions),
+                language=form.language.data,
                 notify=bool(form.notify.data),
                 now=now,
             )
         except registration_ops.AlreadyRegistered as exc:
             db.session.rollback()
-            form.email.errors = [_("This address is already registered (%(status)s).", status=exc.registration.status)]
+            form.email.errors = [
+                _(
+                    "This address is already registered (%(status)s).",
+                    status=label("registration", exc.registration.status),
+                )
+            ]
             status = INVALID
         except registration_ops.RegistrationClosed:
             db.session.rollback()
             flash(_("People can be added to a published webinar until it ends."), "error")
             return redirect(back)
         else:
-            sent = "confirmation sent" if form.notify.data else "no email sent"
-            audit(
-                webinar,
-                "registration added",
-                current_organiser(),
-                now,
-                f"Added by hand: {registration.status}, {sent}",
-                registration_id=registration.id,
+            state = label("registration", registration.status)
+            details = (
+                _("Added by hand: %(status)s, confirmation sent", status=state)
+                if form.notify.data
+                else _("Added by hand: %(status)s, no email sent", status=state)
             )
+            audit(webinar, "registration added", current_organiser(), now, details, registration_id=registration.id)
             db.session.commit()
             if registration.status == "waitlisted":
                 flash(
@@ -246,12 +256,7 @@ def attendance_import(webinar_id: int):
                 min_minutes=form.min_minutes.data or 0,
                 now=now,
             )
-            details = (
-                f"{record.filename or 'report'} ({record.platform or 'platform not recognised'}); "
-                f"columns used: {record.columns_used}\n"
-                f"{record.attended} attended, {record.no_shows} no-shows, {record.unregistered} not registered"
-            )
-            audit(webinar, "attendance imported", current_organiser(), now, details)
+            audit(webinar, "attendance imported", current_organiser(), now, attendance_summary(record))
             db.session.commit()
             flash(
                 _(

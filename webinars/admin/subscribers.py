@@ -49,7 +49,8 @@ def subscriber_unsubscribe(subscriber_id: int):
         return _page(subscriber, form, INVALID)
     now = utcnow()
     if newsletter_ops.unsubscribe(subscriber, source="organiser", now=now):
-        details = f"Address fingerprint {privacy_ops.fingerprint(subscriber.email)} (by an organiser)"
+        key = privacy_ops.fingerprint(subscriber.email)
+        details = _("Address fingerprint %(fingerprint)s (by an organiser)", fingerprint=key)
         audit_trail.record("subscriber unsubscribed", current_organiser(), now, details)
         db.session.commit()
         flash(_("%(email)s is unsubscribed and receives no more newsletters.", email=subscriber.email), "success")

@@ -50,7 +50,8 @@ def webinar_duplicate(webinar_id: int):
     content_ops.attach_to_webinar(copy, content_queries.attached_items(source), by=by, now=now)
     organisers.copy_editors(source.id, copy.id)
     organisers.add_editor(copy.id, by)
-    catalogue_ops.audit(source, "duplicated", by, now, f"Copied to the draft /webinars/{copy.slug} (id {copy.id})")
+    details = _("Copied to the draft /webinars/%(slug)s (id %(id)s)", slug=copy.slug, id=copy.id)
+    catalogue_ops.audit(source, "duplicated", by, now, details)
     db.session.commit()
     flash(
         _(
@@ -93,8 +94,8 @@ def webinar_team(webinar_id: int):
     added, removed = organisers.set_editors(webinar.id, [*kept, *(o for o in chosen if o is not None)])
     if added or removed:
         lines = [
-            f"Looks after it now: {', '.join(added)}" if added else "",
-            f"No longer: {', '.join(removed)}" if removed else "",
+            _("Looks after it now: %(emails)s", emails=", ".join(added)) if added else "",
+            _("No longer: %(emails)s", emails=", ".join(removed)) if removed else "",
         ]
         catalogue_ops.audit(webinar, "editors changed", current_organiser(), utcnow(), "\n".join(filter(None, lines)))
         db.session.commit()

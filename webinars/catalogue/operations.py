@@ -239,6 +239,8 @@ def duplicate_webinar(source: Webinar, *, by: Actor | None, now: datetime) -> We
         ends_at=source.ends_at,
         timezone=source.timezone,
         summary=source.summary,
+        title_fr=source.title_fr,
+        summary_fr=source.summary_fr,
         description=source.description,
         display_zones=source.display_zones,
         location=source.location,
@@ -249,7 +251,12 @@ def duplicate_webinar(source: Webinar, *, by: Actor | None, now: datetime) -> We
         sections=_sections_of(source),
         partners=_partners_of(source),
     )
-    note = f"Created as a draft, a copy of “{source.title}” (/webinars/{source.slug}, id {source.id})"
+    note = _(
+        "Created as a draft, a copy of “%(title)s” (/webinars/%(slug)s, id %(id)s)",
+        title=source.title,
+        slug=source.slug,
+        id=source.id,
+    )
     return create_webinar(fields, by=by, now=now, note=note)
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import select
 
 from ..addresses import lookup_key
@@ -18,6 +20,28 @@ from ..extensions import db
 from ..timezones import localize_recorded, to_zone
 from .models import AttendanceImport, Registration
 from .participant_reports import ParticipantReport, read_report
+
+
+def attendance_summary(record: AttendanceImport) -> str:
+    """What an import read and found, in the reader's language (the audit trail, the command's output)."""
+    lines = [
+        _(
+            "%(file)s (%(platform)s); columns used: %(columns)s",
+            file=record.filename or _("a report"),
+            platform=record.platform or _("platform not recognised"),
+            columns=record.columns_used,
+        ),
+        ", ".join(
+            (
+                ngettext("%(num)s attended", "%(num)s attended", record.attended),
+                ngettext("%(num)s no-show", "%(num)s no-shows", record.no_shows),
+                ngettext(
+                    "%(num)s participant not registered", "%(num)s participants not registered", record.unregistered
+                ),
+            )
+        ),
+    ]
+    return "\n".join(lines)
 
 
 def read_for(webinar, data: bytes) -> ParticipantReport:

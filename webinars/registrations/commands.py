@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
 
 @click.group("reminders", help="Reminders before webinars.")
@@ -53,40 +54,40 @@ def import_attendance(slug: str, report: Path, zone: str | None, min_minutes: in
     from ..database import utcnow
     from ..extensions import db
     from ..timezones import canonical_zone_or_none
-    from .attendance import apply_report, read_for
+    from .attendance import apply_report, attendance_summary, read_for
     from .participant_reports import ReportError
 
     webinar = db.session.scalar(select(Webinar).where(Webinar.slug == slug))
     if webinar is None:
-        raise click.UsageError(f"No webinar has the slug {slug!r}.")
+        raise click.UsageError(_("No webinar has the slug %(slug)s.", slug=repr(slug)))
     now = utcnow()
     if now < webinar.starts_at:
-        raise click.UsageError("This webinar has not started yet: import its attendance afterwards.")
+        raise click.UsageError(_("This webinar has not started yet: import its attendance afterwards."))
     chosen_zone = canonical_zone_or_none(zone) if zone else webinar.timezone
     if chosen_zone is None:
-        raise click.UsageError(f"{zone!r} is not a time zone; use a name such as Europe/Paris.")
+        raise click.UsageError(_("%(zone)s is not a time zone; use a name such as Europe/Paris.", zone=repr(zone)))
     if report.stat().st_size > 50 * 1024 * 1024:
-        raise click.UsageError("The file is larger than 50 MB; no participant report is that large.")
+        raise click.UsageError(_("The file is larger than 50 MB; no participant report is that large."))
     try:
         parsed = read_for(webinar, report.read_bytes())
     except ReportError as error:
         raise click.ClickException(str(error)) from error
-    click.echo(f"Read {report.name} ({parsed.platform or 'platform not recognised'}).")
-    click.echo(f"Columns used: {parsed.describe_columns()}.")
+    platform = parsed.platform or _("platform not recognised")
+    click.echo(_("Read %(file)s (%(platform)s).", file=report.name, platform=platform))
+    click.echo(_("Columns used: %(columns)s.", columns=parsed.describe_columns()))
     for note in parsed.notes:
         click.echo(note)
     if dry_run:
-        click.echo(f"{len(parsed.people)} participants with an address; nothing changed (--dry-run).")
+        click.echo(
+            ngettext(
+                "%(num)s participant with an address; nothing changed (--dry-run).",
+                "%(num)s participants with an address; nothing changed (--dry-run).",
+                len(parsed.people),
+            )
+        )
         return
     record = apply_report(webinar, parsed, zone=chosen_zone, filename=report.name, min_minutes=min_minutes, now=now)
-    details = (
-        f"{record.filename} ({record.platform or 'platform not recognised'}), from the command line; "
-        f"columns used: {record.columns_used}\n"
-        f"{record.attended} attended, {record.no_shows} no-shows, {record.unregistered} not registered"
-    )
-    audit(webinar, "attendance imported", None, now, details)
+    summary = attendance_summary(record)
+    audit(webinar, "attendance imported", None, now, summary + "\n" + _("from the command line"))
     db.session.commit()
-    click.echo(
-        f"{record.attended} attended, {record.no_shows} no-show{'' if record.no_shows == 1 else 's'}; "
-        f"{record.unregistered} participant{'' if record.unregistered == 1 else 's'} not registered."
-    )
+    click.echo(summary.splitlines()[-1] + ".")

@@ -35,6 +35,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from flask_babel import lazy_gettext as _l
+
 MAX_ROWS = 100_000
 MAX_FIELD = 10_000  # characters in one cell: a participant report has no reason for more
 
@@ -90,9 +92,18 @@ class ParticipantReport:
     notes: list[str] = field(default_factory=list)
 
     def describe_columns(self) -> str:
-        names = {"email": "email", "join": "join time", "leave": "leave time", "duration": "duration"}
-        names["attended"] = "attended"
-        return "; ".join(f"{names[use]}: “{header}”" for use, header in self.columns.items())
+        """'email: “User Email”; join time: “Join Time”; ...', in the reader's language."""
+        return "; ".join(f"{USES[use]}: “{header}”" for use, header in self.columns.items())
+
+
+# What each column was used for, as the organiser reads it.
+USES = {
+    "email": _l("email"),
+    "join": _l("join time"),
+    "leave": _l("leave time"),
+    "duration": _l("duration"),
+    "attended": _l("attended"),
+}
 
 
 # -- bytes to rows -----------------------------------------------------------------------------------
@@ -131,9 +142,13 @@ def _rows(text: str, separator: str) -> list[list[str]]:
         for row in reader:
             rows.append([cell[:MAX_FIELD] for cell in row])
             if len(rows) > MAX_ROWS + 50:
-                raise ReportError(f"The file has more than {MAX_ROWS:,} rows; no webinar has that many participants.")
+                raise ReportError(
+                    _l("The file has more than %(rows)s rows; no webinar has that many participants.", rows=MAX_ROWS)
+                )
     except csv.Error as error:
-        raise ReportError(f"The file could not be read as CSV (line {reader.line_num}): {error}.") from error
+        raise ReportError(
+            _l("The file could not be read as CSV (line %(line)s): %(error)s.", line=reader.line_num, error=error)
+        ) from error
     return rows
 
 
@@ -362,19 +377,23 @@ def read_report(data: bytes, *, webinar_day: date | None = None) -> ParticipantR
     """Read a participant report. Raises ReportError when no table with an email column and a join
     time or duration can be found (the message names what the file starts with)."""
     if not data.strip():
-        raise ReportError("The file is empty.")
+        raise ReportError(_l("The file is empty."))
     text = decode(data)
     lines = text.splitlines()
     header_line = _first_header_line(lines)
     if header_line is None:
         seen = next((line for line in lines if line.strip()), "")[:200]
         raise ReportError(
-            "No column of email addresses with join times or durations was found. Expected, for example, "
-            f"Zoom's “User Email” and “Join Time”, or Teams' “Email” and “First Join”. The file starts with: {seen}"
+            _l(
+                "No column of email addresses with join times or durations was found. Expected, for example, "
+                "Zoom’s “User Email” and “Join Time”, or Teams’ “Email” and “First Join”. "
+                "The file starts with: %(start)s",
+                start=seen,
+            )
         )
     tables = _tables(_blocks(_rows(text, _separator(header_line))))
     if not tables:
-        raise ReportError("The table of participants could not be read.")
+        raise ReportError(_l("The table of participants could not be read."))
     # The participants' table is the first with join times (Zoom's block about the meeting before it has
     # the host's address and the meeting's duration). Later blocks with the same columns are more of it
     # (Zoom's webinar report lists hosts, panelists and attendees apart); others are other tables
@@ -397,7 +416,11 @@ def read_report(data: bytes, *, webinar_day: date | None = None) -> ParticipantR
         if use in columns:
             orders[use] = date_order(values, webinar_day)
             if orders[use] is None and any(values):
-                report.notes.append(f"The {use} times could not be read as dates; the durations were used.")
+                report.notes.append(
+                    _l("The join times could not be read as dates; the durations were used.")
+                    if use == "join"
+                    else _l("The leave times could not be read as dates; the durations were used.")
+                )
     gathered: dict[str, tuple[Attendance, list, list]] = {}
     for _, cols, rows in chosen:
         for row in rows:
@@ -432,5 +455,5 @@ def read_report(data: bytes, *, webinar_day: date | None = None) -> ParticipantR
             _merge(attendance, [], durations)
         report.people[email] = attendance
     if not any(rows for _, _, rows in chosen):
-        report.notes.append("The table of participants has no rows.")
+        report.notes.append(_l("The table of participants has no rows."))
     return report

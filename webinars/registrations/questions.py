@@ -23,6 +23,7 @@ from sqlalchemy import func, insert, select
 from wtforms import BooleanField, RadioField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
+from ..cache import app_cache
 from ..extensions import db
 from ..forms import CheckboxesField, single_line
 from .models import QUESTION_KINDS, RegistrationAnswer, RegistrationQuestion
@@ -71,6 +72,36 @@ def questions_of(webinar_id: int, *, include_retired: bool = False) -> list[Regi
 
 def question(question_id: int) -> RegistrationQuestion | None:
     return db.session.get(RegistrationQuestion, question_id)
+
+
+@dataclass(frozen=True)
+class AskedQuestion:
+    """What the public form needs of a question, kept per process (see form_questions)."""
+
+    id: int
+    kind: str
+    label: str
+    help_text: str
+    required: bool
+    options: tuple[str, ...]
+
+
+QUESTIONS_CACHE_SIZE = 512
+
+
+def form_questions(webinar) -> tuple[AskedQuestion, ...]:
+    """The questions the webinar's form asks, read once per process and webinar version: every change
+    to a question moves the webinar's updated_at, so a registration post costs no query for them."""
+
+    def load() -> tuple[AskedQuestion, ...]:
+        return tuple(
+            AskedQuestion(q.id, q.kind, q.label, q.help_text, q.required, tuple(q.options))
+            for q in questions_of(webinar.id)
+        )
+
+    return app_cache("registration-questions", QUESTIONS_CACHE_SIZE).get_or_build(
+        (webinar.id, webinar.updated_at), load
+    )
 
 
 def answer_counts(question_ids: Iterable[int]) -> dict[int, int]:
@@ -264,7 +295,7 @@ def answer_value(question: RegistrationQuestion, data) -> str | None:
     return text or None
 
 
-def save_answers(registration, answers: list[tuple[RegistrationQuestion, str]]) -> None:
+def save_answers(registration, answers: list[tuple[RegistrationQuestion | AskedQuestion, str]]) -> None:
     """Store a new registration's answers, each with the question's wording as it was asked."""
     for question, value in answers:
         registration.answers.append(
