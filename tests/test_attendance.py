@@ -225,8 +225,8 @@ def _webinar_with_registrants(app) -> int:
             ("Max", "max@example.org"),  # waitlisted (capacity 3)
         ]:
             register(webinar, name=name, email=email, now=now)
-        cancelled, _ = register(webinar, name="Cid", email="cid@example.org", now=now)
-        cancel_registration(cancelled, now=now)
+        cancelled = register(webinar, name="Cid", email="cid@example.org", now=now)
+        cancel_registration(db.session.get(Registration, cancelled.id), now=now)
         db.session.commit()
         return webinar.id
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from tests._support.forms import post_form
 from tests.factories import make_webinar
 from tests.test_admin import signed_in
-from webinars.admin.models import AuditEvent
+from webinars.audit import AuditEvent
 from webinars.database import utcnow
 from webinars.extensions import db
 from webinars.newsletter.models import Subscriber

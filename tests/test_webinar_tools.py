@@ -14,7 +14,7 @@ from sqlalchemy import select
 from tests._support.forms import post_form
 from tests.factories import make_topic, make_webinar
 from tests.test_admin import signed_in
-from webinars.admin.models import AuditEvent
+from webinars.audit import AuditEvent
 from webinars.catalogue.models import Partner, Webinar
 from webinars.content.models import ContentItem, webinar_items
 from webinars.database import utcnow
@@ -61,9 +61,7 @@ def _full_webinar(app) -> int:
         )
         db.session.add_all([question, retired])
         db.session.flush()
-        registration, _ = register(
-            webinar, name="Ana", email="ana@example.org", now=utcnow(), answers=[(question, "A")]
-        )
+        register(webinar, name="Ana", email="ana@example.org", now=utcnow(), answers=[(question, "A")])
         db.session.commit()
         return webinar.id
 
