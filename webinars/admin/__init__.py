@@ -6,8 +6,11 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register the organisers' pages: each view module adds its own to the one blueprint."""
+    from ..outbox import register_renderer
     from . import accounts, auth, registrants, routes, subscribers, webinar_tools  # noqa: F401  (their views)
     from .blueprint import blueprint
+    from .organisers import RESET_KIND, render_password_reset
 
     auth.init_login(app)
     app.register_blueprint(blueprint)
+    register_renderer(app, RESET_KIND, render_password_reset)

@@ -8,7 +8,7 @@ changes, by this link or any other way. Nothing here commits.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from flask import current_app, render_template
 from flask_babel import gettext as _
@@ -18,14 +18,16 @@ from .. import ratelimit
 from ..database import MAX_ID
 from ..extensions import db
 from ..labels import label
+from ..language import current_language, in_language
 from ..outbox.messages import build_email
-from ..outbox.operations import UNSOLICITED_BUCKET, UNSOLICITED_WINDOW, enqueue, recipient_key
+from ..outbox.operations import UNSOLICITED_BUCKET, UNSOLICITED_WINDOW, enqueue_intent, message_bytes, recipient_key
 from ..tokens import BadToken, make_token, read_token
 from ..urls import external_url
 from .auth import hash_password, normalise_email
 from .models import ORGANISER_ROLES, Organiser, webinar_editors
 
 RESET_PURPOSE = "organiser-password-reset"
+RESET_KIND = "organiser_password_reset"
 RESET_LIFETIME = timedelta(hours=1)
 
 
@@ -202,33 +204,50 @@ def send_password_reset(email: str, now: datetime, *, invitation: bool = False) 
 
     At most MAIL_UNCONFIRMED_PER_ADDRESS such emails an hour per address, counted like every message
     a public form causes (outbox.operations.enqueue_unsolicited). The count is taken for unknown
-    addresses too, so that both answers cost the same writes and the page looks the same either way."""
+    addresses too, so that both answers cost the same writes and the page looks the same either way.
+    The request records only what to send (the organiser, when it was asked, in which language); the
+    mail worker writes the message and its link (render_password_reset)."""
     limit = int(current_app.config["MAIL_UNCONFIRMED_PER_ADDRESS"])
     allowed = ratelimit.allow(UNSOLICITED_BUCKET, recipient_key(normalise_email(email)), limit, UNSOLICITED_WINDOW, now)
     organiser = organiser_by_email(email)
     if not allowed or organiser is None or not organiser.active:
         return False
-    context = {
-        "organiser": organiser,
-        "site_name": current_app.config.get("SITE_NAME", ""),
-        "reset_url": external_url("admin.password_reset", token=reset_token(organiser, now)),
-        "login_url": external_url("admin.login"),
-        "minutes": int(RESET_LIFETIME.total_seconds() // 60),
-        "invitation": invitation,
-    }
-    subject = (
-        _("You have an organiser account on %(site)s", site=context["site_name"])
-        if invitation
-        else _("Choose a new password for %(site)s", site=context["site_name"])
-    )
-    message = build_email(
-        to=organiser.email,
-        subject=subject,
-        text=render_template("emails/admin/password_reset.txt", **context),
-        html=render_template("emails/admin/password_reset.html", **context),
-    )
-    enqueue(message, "organiser_password_reset")
+    payload = {"o": organiser.id, "t": int(now.timestamp()), "invitation": invitation, "lang": current_language()}
+    enqueue_intent(RESET_KIND, organiser.email, payload, now=now)
     return True
+
+
+def render_password_reset(row) -> bytes | None:
+    """The reset (or invitation) email, built by the mail worker: a link that lives an hour from the
+    request and works while the password is still the one it replaces; nothing for an organiser who
+    is gone or deactivated since."""
+    organiser = db.session.get(Organiser, row.payload["o"])
+    if organiser is None or not organiser.active:
+        return None
+    issued = datetime.fromtimestamp(row.payload["t"], UTC)
+    invitation = bool(row.payload.get("invitation"))
+    with in_language(row.payload.get("lang")):
+        site = current_app.config.get("SITE_NAME", "")
+        context = {
+            "organiser": organiser,
+            "site_name": site,
+            "reset_url": external_url("admin.password_reset", token=reset_token(organiser, issued)),
+            "login_url": external_url("admin.login"),
+            "minutes": int(RESET_LIFETIME.total_seconds() // 60),
+            "invitation": invitation,
+        }
+        subject = (
+            _("You have an organiser account on %(site)s", site=site)
+            if invitation
+            else _("Choose a new password for %(site)s", site=site)
+        )
+        message = build_email(
+            to=row.to_address,
+            subject=subject,
+            text=render_template("emails/admin/password_reset.txt", **context),
+            html=render_template("emails/admin/password_reset.html", **context),
+        )
+    return message_bytes(message)
 
 
 def reset_password(organiser: Organiser, password: str) -> None:
