@@ -7,7 +7,13 @@ from .content.models import ContentItem
 from .newsletter.models import Campaign, ConsentEvent, Digest, Subscriber
 from .outbox.models import OutboxMessage, Suppression
 from .ratelimit import RateLimitBackoff, RateLimitCounter
-from .registrations.models import AttendanceImport, Registration, RegistrationAnswer, RegistrationQuestion
+from .registrations.models import (
+    AttendanceImport,
+    RegistrantMessage,
+    Registration,
+    RegistrationAnswer,
+    RegistrationQuestion,
+)
 
 __all__ = [
     "AgendaSection",
@@ -22,6 +28,7 @@ __all__ = [
     "Partner",
     "RateLimitBackoff",
     "RateLimitCounter",
+    "RegistrantMessage",
     "Registration",
     "RegistrationAnswer",
     "RegistrationQuestion",

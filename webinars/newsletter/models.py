@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, Integer, String, Table, Text
+from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, Integer, String, Table, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..catalogue.models import Topic, Webinar
@@ -68,13 +68,24 @@ class ConsentEvent(db.Model):
     subscriber: Mapped[Subscriber] = relationship(back_populates="consent_events")
 
 
-CAMPAIGN_STATUSES = ("expanding", "sending", "done", "failed")
+CAMPAIGN_STATUSES = ("draft", "scheduled", "expanding", "sending", "done", "failed")
 
 
 class Campaign(db.Model):
+    """A message to subscribers. A draft is written, tried (a test to its author) and, when an editor
+    wrote it, approved by an owner; then sent at once or scheduled: at `scheduled_for` (UTC, entered
+    in `scheduled_zone`) the mail worker starts it. Its recipients are queued in subscriber-id order
+    with a checkpoint ('expanding'), then delivered ('sending', 'done'); 'failed': its messages could
+    not be built (see `error`) and nothing more of it is sent."""
+
     __tablename__ = "campaigns"
-    # 'failed': its messages could not be built (see `error`); nothing more of it is sent.
-    __table_args__ = (CheckConstraint("status IN ('expanding', 'sending', 'done', 'failed')", name="status"),)
+    __table_args__ = (
+        CheckConstraint("status IN ('draft', 'scheduled', 'expanding', 'sending', 'done', 'failed')", name="status"),
+        # A scheduled campaign knows when, and in which zone that time was entered.
+        CheckConstraint(
+            "status <> 'scheduled' OR (scheduled_for IS NOT NULL AND scheduled_zone IS NOT NULL)", name="scheduled"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     subject: Mapped[str] = mapped_column(String(300))
@@ -90,8 +101,21 @@ class Campaign(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)  # why it stopped, for the organisers
+    scheduled_for: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    scheduled_zone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Written by an editor: an owner approves it before it can be sent or scheduled.
+    needs_approval: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    approved_by: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # When its expansion began (the mail worker's resumption counts from here, not from its creation).
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     topics: Mapped[list[Topic]] = relationship(secondary=campaign_topics, order_by="Topic.name")
+
+    @property
+    def approved(self) -> bool:
+        return not self.needs_approval or self.approved_at is not None
+
     webinar: Mapped[Webinar | None] = relationship()
 
 

@@ -40,6 +40,9 @@ class OutboxMessage(db.Model):
         # A campaign or a digest mails each subscriber at most once, however often its expansion is resumed.
         UniqueConstraint("campaign_id", "subscriber_id", name="uq_outbox_campaign_recipient"),
         UniqueConstraint("digest_id", "subscriber_id", name="uq_outbox_digest_recipient"),
+        # A group of intents (one organiser's message to a webinar's registrants, its recording follow-ups)
+        # reaches each address at most once, however often it is queued again; its rows are found by it.
+        Index("uq_outbox_group_recipient", "group_key", "to_address", unique=True),
         Index("ix_outbox_due", "status", "next_attempt_at", "id"),
     )
 
@@ -50,6 +53,9 @@ class OutboxMessage(db.Model):
     # What to send, for the kind's renderer: ids and facts frozen at queueing time, never personal data
     # (the address is to_address, erased with the row; names are read from their rows at send time).
     payload: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    # The group an intent belongs to ("registrant-message:12"), chosen by the part that queues it; None for
+    # a message on its own.
+    group_key: Mapped[str | None] = mapped_column(String(60), nullable=True)
     campaign_id: Mapped[int | None] = mapped_column(
         ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=True, index=True
     )

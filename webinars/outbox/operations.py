@@ -16,7 +16,7 @@ from email.utils import getaddresses
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -122,6 +122,41 @@ _INSERT_INTENT = (
     )
     .returning(OutboxMessage.__table__.c.id)
 )
+
+
+def enqueue_group(kind: str, group_key: str, recipients: list[tuple[str, dict]], *, now: datetime | None = None) -> int:
+    """Queue intents of `kind` for `recipients` [(address, payload)] as one group: an address the group
+    already has is left as it is, so queueing the same recipients again (a resumed expansion, a second
+    press of a button) sends nobody anything twice. One INSERT; returns how many rows were added."""
+    if renderer_for(kind) is None:
+        raise LookupError(f"no renderer is registered for {kind!r} messages")
+    if not recipients:
+        return 0
+    when = now or utcnow()
+    table = OutboxMessage.__table__
+    addresses = [to for to, _payload in recipients]
+    existing = select(func.count()).where(table.c.group_key == group_key, table.c.to_address.in_(addresses))
+    before = db.session.scalar(existing)
+    dialect = db.session.get_bind().dialect.name
+    statement = (pg_insert if dialect == "postgresql" else sqlite_insert)(table).on_conflict_do_nothing(
+        index_elements=["group_key", "to_address"]
+    )
+    rows = [
+        {
+            "kind": kind,
+            "to_address": to,
+            "payload": payload,
+            "group_key": group_key,
+            "status": "queued",
+            "attempts": 0,
+            "next_attempt_at": when,
+            "created_at": when,
+        }
+        for to, payload in recipients
+    ]
+    db.session.execute(statement, rows)
+    # Counted, not read from rowcount (which executemany does not report the same way on both databases).
+    return db.session.scalar(existing) - before
 
 
 def enqueue_intent(kind: str, to: str, payload: dict, *, unsolicited: bool = False, now: datetime | None = None):

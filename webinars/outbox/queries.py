@@ -28,3 +28,16 @@ def undelivered(limit: int = 200) -> list[OutboxMessage]:
             .limit(limit)
         )
     )
+
+
+def group_counts(group_key: str) -> dict[str, int]:
+    """How many of a group's messages (outbox.operations.enqueue_group) are in each state, and 'total'."""
+    counts = dict.fromkeys(OUTBOX_STATUSES, 0)
+    rows = db.session.execute(
+        select(OutboxMessage.status, func.count(OutboxMessage.id))
+        .where(OutboxMessage.group_key == group_key)
+        .group_by(OutboxMessage.status)
+    )
+    counts.update(dict(rows.all()))
+    counts["total"] = sum(counts[status] for status in OUTBOX_STATUSES)
+    return counts

@@ -18,7 +18,7 @@ attended or not (AttendanceImport keeps what each import read).
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from ..catalogue.models import Webinar
@@ -176,3 +176,47 @@ class AttendanceImport(db.Model):
     attended: Mapped[int] = mapped_column(Integer, default=0)
     no_shows: Mapped[int] = mapped_column(Integer, default=0)
     unregistered: Mapped[int] = mapped_column(Integer, default=0)  # in the report, not registered
+
+
+MESSAGE_AUDIENCES = ("confirmed", "waitlisted", "all")
+MESSAGE_STATUSES = ("expanding", "sending", "done", "failed")
+
+
+class RegistrantMessage(db.Model):
+    """An organiser's message to a webinar's registrants (all of them, or those with a seat, or those on
+    the waiting list). Its recipients are queued in registration-id order with a checkpoint, as campaigns
+    are, and each message is built by the mail worker in the registrant's language: `translations`
+    holds versions of the text by language ({"fr": {"subject": ..., "body": ...}}); a registrant whose
+    language has none gets the main one."""
+
+    __tablename__ = "registrant_messages"
+    __table_args__ = (
+        CheckConstraint("audience IN ('confirmed', 'waitlisted', 'all')", name="audience"),
+        CheckConstraint("status IN ('expanding', 'sending', 'done', 'failed')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webinar_id: Mapped[int] = mapped_column(ForeignKey("webinars.id", ondelete="CASCADE"), index=True)
+    audience: Mapped[str] = mapped_column(String(20))
+    subject: Mapped[str] = mapped_column(String(300))
+    body_markdown: Mapped[str] = mapped_column(Text)
+    translations: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="expanding")
+    expanded_through_id: Mapped[int] = mapped_column(Integer, default=0)
+    recipients_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_by: Mapped[str] = mapped_column(String(254), default="cli")  # an organiser's address, or "cli"
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    @property
+    def group_key(self) -> str:
+        """Its outbox rows' group (outbox.operations.enqueue_group)."""
+        return f"registrant-message:{self.id}"
+
+    def text_in(self, language: str) -> tuple[str, str]:
+        """(subject, Markdown body) for a registrant writing `language`: its version, else the main one."""
+        version = (self.translations or {}).get(language)
+        if isinstance(version, dict) and version.get("subject") and version.get("body"):
+            return version["subject"], version["body"]
+        return self.subject, self.body_markdown
