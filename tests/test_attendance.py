@@ -8,12 +8,13 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from datetime import date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
-from tests._support.forms import csrf_token
+from tests._support.forms import csrf_token, post_form
 from tests.factories import make_webinar
 from tests.test_admin import signed_in
 from webinars.database import utcnow
@@ -387,3 +388,106 @@ def test_attendance_of_a_webinar_that_has_not_started_cannot_be_imported(app, cl
     page = organiser.get(f"/admin/webinars/{webinar_id}/attendance")
     assert "has not started yet" in page.get_data(as_text=True)
     assert _upload(organiser, webinar_id, TEAMS).status_code == 409
+
+
+# -- the recording, afterwards ------------------------------------------------------------------------
+
+
+def _imported(app, runner, tmp_path) -> int:
+    webinar_id = _webinar_with_registrants(app)
+    path = tmp_path / "zoom.csv"
+    path.write_bytes(ZOOM_WITH_MEETING_DATA)
+    assert runner.invoke(args=["attendance", "import", "past", str(path)]).exit_code == 0
+    return webinar_id
+
+
+def _followups(smtp_server) -> dict[str, str]:
+    return {m.rcpt_tos[0]: m.subject for m in smtp_server.messages if "recording" in m.subject}
+
+
+def test_adding_the_recording_can_send_thanks_to_attendees_and_sorry_to_no_shows_once(
+    app, runner, client, smtp_server, tmp_path
+):
+    webinar_id = _imported(app, runner, tmp_path)
+    organiser = signed_in(app, client)
+    form = organiser.get(f"/admin/webinars/{webinar_id}/edit").get_data(as_text=True)
+    assert "Email the recording to attendees and no-shows" in form
+    with app.app_context():
+        from webinars.outbox.sender import deliver_due
+
+        deliver_due()
+    smtp_server.clear()
+    edit = organiser.get(f"/admin/webinars/{webinar_id}/edit")
+    import html as html_module
+
+    from tests._support.forms import csrf_token_from_html
+
+    page = edit.get_data(as_text=True)
+    fields = dict(re.findall(r'<input[^>]*name="([a-z_]+)"[^>]*value="([^"]*)"', page))
+    data = {
+        name: html_module.unescape(value)
+        for name, value in fields.items()
+        if name not in ("notify", "confirm_registrations", "send_recording", "csrf_token")
+    }
+    data.update(
+        csrf_token=csrf_token_from_html(page),
+        recording_url="https://video.example.org/forum",
+        send_recording="y",
+        timezone="Europe/Paris",
+        duration_minutes="60",
+    )
+    response = organiser.post(f"/admin/webinars/{webinar_id}/edit", data=data)
+    assert response.status_code == 302, response.get_data(as_text=True)[:3000]
+    shown = organiser.get(response.headers["Location"]).get_data(as_text=True)
+    assert "2 thank-you and 1 sorry-we-missed-you" in shown, re.findall(r"role=\"status\">([^<]*)", shown)
+    with app.app_context():
+        from webinars.outbox.sender import deliver_due
+
+        deliver_due()
+    sent = _followups(smtp_server)
+    assert set(sent) == {"ana@example.org", "jose@xn--bcher-kva.example", "lou@example.org"}
+    assert sent["ana@example.org"].startswith("Thank you for joining us")
+    assert sent["lou@example.org"].startswith("Sorry we missed you")
+    assert "https://video.example.org/forum" in smtp_server.messages_to("lou@example.org")[-1].body("plain")
+    # Pressing the button on the attendance page afterwards sends nobody anything twice.
+    again = post_form(
+        organiser,
+        f"/admin/webinars/{webinar_id}/attendance/followups",
+        {},
+        form_url=f"/admin/webinars/{webinar_id}/attendance",
+    )
+    assert "already been sent the recording" in organiser.get(again.headers["Location"]).get_data(as_text=True)
+    smtp_server.clear()
+    with app.app_context():
+        from webinars.outbox.sender import deliver_due
+
+        deliver_due()
+    assert _followups(smtp_server) == {}
+
+
+def test_the_recording_button_waits_for_the_recordings_address(app, runner, client, smtp_server, tmp_path):
+    webinar_id = _imported(app, runner, tmp_path)
+    organiser = signed_in(app, client)
+    page = organiser.get(f"/admin/webinars/{webinar_id}/attendance").get_data(as_text=True)
+    assert "Once the recording’s address is in the webinar" in page
+    response = post_form(
+        organiser,
+        f"/admin/webinars/{webinar_id}/attendance/followups",
+        {},
+        form_url=f"/admin/webinars/{webinar_id}/attendance",
+    )
+    assert "Add the recording’s address to the webinar first." in organiser.get(response.headers["Location"]).get_data(
+        as_text=True
+    )
+    with app.app_context():
+        from webinars.catalogue.models import Webinar
+
+        db.session.get(Webinar, webinar_id).recording_url = "https://video.example.org/r"
+        db.session.commit()
+    response = post_form(
+        organiser,
+        f"/admin/webinars/{webinar_id}/attendance/followups",
+        {},
+        form_url=f"/admin/webinars/{webinar_id}/attendance",
+    )
+    assert "2 thank-you and 1 sorry-we-missed-you" in organiser.get(response.headers["Location"]).get_data(as_text=True)

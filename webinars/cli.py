@@ -12,7 +12,7 @@ from .content.demo import load_demo_content
 from .newsletter.commands import newsletter_group
 from .outbox.commands import mail_group
 from .privacy.commands import newsletter_erase, newsletter_export, privacy_group
-from .registrations.commands import attendance_group, reminders_group
+from .registrations.commands import attendance_group, registrations_group, reminders_group
 
 
 @click.group("demo", help="Demo data for a living site.")
@@ -39,6 +39,15 @@ def register(app: Flask) -> None:
     # The newsletter's old names for a person's data requests, which the privacy part answers.
     newsletter_group.add_command(newsletter_export)
     newsletter_group.add_command(newsletter_erase)
-    groups = (demo_group, mail_group, reminders_group, attendance_group, newsletter_group, privacy_group, admin_group)
+    groups = (
+        demo_group,
+        mail_group,
+        reminders_group,
+        registrations_group,
+        attendance_group,
+        newsletter_group,
+        privacy_group,
+        admin_group,
+    )
     for group in groups:
         app.cli.add_command(group)

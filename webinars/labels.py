@@ -51,6 +51,9 @@ LABELS = {
         "newsletter_already": _l("already subscribed"),
         "campaign": _l("campaign"),
         "organiser_password_reset": _l("password reset link"),
+        "registrant_message": _l("message to registrants"),
+        "registrant_message_test": _l("test of a message to registrants"),
+        "recording_followup": _l("recording follow-up"),
     },
     "audit": {
         "created": _l("created"),
@@ -76,6 +79,13 @@ LABELS = {
         "role changed": _l("role changed"),
         "organiser activated": _l("organiser activated"),
         "organiser deactivated": _l("organiser deactivated"),
+        "message sent": _l("message to registrants"),
+        "recording sent": _l("recording sent"),
+    },
+    "audience": {
+        "confirmed": _l("those with a seat"),
+        "waitlisted": _l("the waiting list"),
+        "all": _l("everyone registered"),
     },
     "consent": {
         "requested": _l("asked to subscribe"),

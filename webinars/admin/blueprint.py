@@ -48,6 +48,8 @@ EDITOR_ENDPOINTS = frozenset(
         "admin.registration_promote",
         "admin.registrant_add",
         "admin.attendance_import",
+        "admin.attendance_followups",
+        "admin.registrant_messages",
         "admin.items",
         "admin.item_new",
         "admin.item_edit",
@@ -69,6 +71,8 @@ TEAM_ENDPOINTS = frozenset(
         "admin.registration_promote",
         "admin.registrant_add",
         "admin.attendance_import",
+        "admin.attendance_followups",
+        "admin.registrant_messages",
     }
 )
 

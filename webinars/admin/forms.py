@@ -229,6 +229,15 @@ class WebinarForm(BaseForm):
             "Other changes (title, description, agenda…) are never emailed."
         ),
     )
+    # Shown once the webinar is over and its attendance imported.
+    send_recording = BooleanField(
+        _l("Email the recording to attendees and no-shows"),
+        default=False,
+        description=_l(
+            "When a recording address is saved: “thank you for joining us” to those who attended, “sorry we "
+            "missed you” to the no-shows, each once."
+        ),
+    )
     topics = CheckboxesField(_l("Topics"), coerce=int, validate_choice=True)
     new_topics = StringField(
         _l("New topics"),
@@ -644,3 +653,44 @@ class AttendanceForm(BaseForm):
 class SubscriberActionForm(BaseForm):
     confirm = BooleanField(_l("Yes, unsubscribe this person"))
     erase = BooleanField(_l("Yes, erase all of it"))
+
+
+AUDIENCE_LABELS = {
+    "confirmed": _l("Those with a seat"),
+    "waitlisted": _l("Those on the waiting list"),
+    "all": _l("Everyone registered (seats, seats awaiting confirmation and the waiting list)"),
+}
+
+
+class RegistrantMessageForm(BaseForm):
+    audience = RadioField(_l("To"), validators=[InputRequired()], default="confirmed")
+    subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=300), single_line])
+    body = TextAreaField(
+        _l("Message"),
+        validators=[DataRequired(), Length(max=100_000)],
+        description=_l(
+            "Markdown: **bold**, *italic*, [link](https://…), lists with “- ”. Each registrant’s email ends "
+            "with the link to their own registration."
+        ),
+    )
+    subject_fr = StringField(
+        _l("Subject in French"),
+        validators=[Optional(), Length(max=300), single_line],
+        description=_l("Optional: registrants who registered in French get this version."),
+    )
+    body_fr = TextAreaField(_l("Message in French"), validators=[Optional(), Length(max=100_000)])
+    confirm = BooleanField(_l("Yes, send this message now"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.audience.choices = list(AUDIENCE_LABELS.items())
+
+    # Each is checked only when it is filled in (Optional), so each checks the other.
+    def validate_subject_fr(self, field):
+        if not self.body_fr.data:
+            raise ValidationError(_l("Give both a French subject and a French message, or neither."))
+
+    def validate_body_fr(self, field):
+        if not self.subject_fr.data:
+            raise ValidationError(_l("Give both a French subject and a French message, or neither."))
+

@@ -3,6 +3,7 @@ the attendance read from the platform's participant report."""
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from ..catalogue import queries as catalogue_queries
 from ..catalogue.operations import audit
@@ -11,15 +12,18 @@ from ..extensions import db
 from ..forms import ButtonForm
 from ..labels import label
 from ..language import current_language
+from ..markup import markdown_to_html
 from ..registrations import attendance
+from ..registrations import messages as registration_messages
 from ..registrations import operations as registration_ops
 from ..registrations import queries as registration_queries
 from ..registrations import questions as registration_questions
 from ..registrations.attendance import attendance_summary
 from ..registrations.forms import build_form
+from ..registrations.notifications import queue_recording_followups
 from ..registrations.participant_reports import ReportError
 from .blueprint import INVALID, blueprint, current_organiser
-from .forms import AddRegistrantForm, AttendanceForm, QuestionForm
+from .forms import AUDIENCE_LABELS, AddRegistrantForm, AttendanceForm, QuestionForm, RegistrantMessageForm
 
 
 def _webinar_or_404(webinar_id: int):
@@ -238,7 +242,10 @@ def attendance_import(webinar_id: int):
     now = utcnow()
     if now < webinar.starts_at:
         status = 409 if request.method == "POST" else 200
-        return render_template("admin/attendance.html", webinar=webinar, form=None, latest=latest), status
+        return (
+            render_template("admin/attendance.html", webinar=webinar, form=None, latest=latest, button=ButtonForm()),
+            status,
+        )
     status = 200
     if form.validate_on_submit():
         upload = form.report.data
@@ -272,4 +279,123 @@ def attendance_import(webinar_id: int):
             return redirect(url_for("admin.attendance_import", webinar_id=webinar.id), 303)
     elif request.method == "POST":
         status = INVALID
-    return render_template("admin/attendance.html", webinar=webinar, form=form, latest=latest), status
+    return (
+        render_template("admin/attendance.html", webinar=webinar, form=form, latest=latest, button=ButtonForm()),
+        status,
+    )
+
+
+# -- messages to registrants -------------------------------------------------------------------------------
+
+
+def _messages_page(webinar, form: RegistrantMessageForm, status: int = 200, preview: dict | None = None):
+    audience = form.audience.data if form.audience.data in AUDIENCE_LABELS else "confirmed"
+    return (
+        render_template(
+            "admin/registrant_messages.html",
+            webinar=webinar,
+            form=form,
+            preview=preview,
+            recipients=registration_messages.count_recipients(webinar.id, audience),
+            counts={key: registration_messages.count_recipients(webinar.id, key) for key in AUDIENCE_LABELS},
+            sent=registration_messages.messages_of(webinar.id),
+        ),
+        status,
+    )
+
+
+@blueprint.route("/webinars/<int:webinar_id>/messages", methods=["GET", "POST"])
+def registrant_messages(webinar_id: int):
+    """Write to the webinar's registrants: preview, a test to yourself, then send (how many it reaches
+    is said first); each message's delivery below."""
+    webinar = _webinar_or_404(webinar_id)
+    form = RegistrantMessageForm()
+    action = request.form.get("action", "preview")
+    if not form.validate_on_submit():
+        return _messages_page(webinar, form, INVALID if request.method == "POST" else 200)
+    translations = {"fr": (form.subject_fr.data, form.body_fr.data)} if form.subject_fr.data else {}
+    now, by = utcnow(), current_organiser()
+    if action == "test":
+        try:
+            registration_messages.queue_test(
+                webinar,
+                subject=form.subject.data,
+                body=form.body.data,
+                to=by.email,
+                language=current_language(),
+                now=now,
+            )
+        except registration_messages.MessageError as exc:
+            form.subject.errors = [str(exc)]
+            return _messages_page(webinar, form, INVALID)
+        db.session.commit()
+        flash(_("A test is on its way to %(email)s.", email=by.email), "success")
+        return _messages_page(webinar, form)
+    if action != "send":
+        preview = {"subject": form.subject.data, "body": markdown_to_html(form.body.data)}
+        if form.subject_fr.data:
+            preview.update(subject_fr=form.subject_fr.data, body_fr=markdown_to_html(form.body_fr.data))
+        return _messages_page(webinar, form, preview=preview)
+    if not form.confirm.data:
+        form.confirm.errors = [_("Tick this box to send the message.")]
+        return _messages_page(webinar, form, INVALID)
+    try:
+        message = registration_messages.create_message(
+            webinar,
+            subject=form.subject.data,
+            body=form.body.data,
+            audience=form.audience.data,
+            translations=translations,
+            created_by=by.email,
+            now=now,
+        )
+    except registration_messages.MessageError as exc:
+        db.session.rollback()
+        form.subject.errors = [str(exc)]
+        return _messages_page(webinar, form, INVALID)
+    audit(webinar, "message sent", by, now, f"{message.subject} ({label('audience', message.audience)})")
+    # Committed before its recipients are queued (batch by batch): an interruption leaves a message
+    # the mail worker finishes.
+    db.session.commit()
+    registration_messages.expand_message(message)
+    flash(
+        ngettext(
+            "The message is queued for %(num)s registrant; the mail worker sends it.",
+            "The message is queued for %(num)s registrants; the mail worker sends it.",
+            message.recipients_count,
+        ),
+        "success",
+    )
+    return redirect(url_for("admin.registrant_messages", webinar_id=webinar.id, _anchor="sent"), 303)
+
+
+@blueprint.post("/webinars/<int:webinar_id>/attendance/followups")
+def attendance_followups(webinar_id: int):
+    """Send the recording: "thank you" to those who attended, "sorry we missed you" to the no-shows. Once
+    per person: pressing again queues only those who had none (registrants marked by a later import)."""
+    webinar = _webinar_or_404(webinar_id)
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    back = url_for("admin.attendance_import", webinar_id=webinar.id)
+    if not webinar.recording_url:
+        flash(_("Add the recording’s address to the webinar first."), "error")
+        return redirect(back)
+    now = utcnow()
+    thanks, missed = queue_recording_followups(webinar, now)
+    if thanks or missed:
+        details = _(
+            "Recording sent: %(thanks)s thank-you, %(missed)s sorry-we-missed-you", thanks=thanks, missed=missed
+        )
+        audit(webinar, "recording sent", current_organiser(), now, details)
+        db.session.commit()
+        flash(
+            _(
+                "The recording is on its way: %(thanks)s thank-you and %(missed)s sorry-we-missed-you emails.",
+                thanks=thanks,
+                missed=missed,
+            ),
+            "success",
+        )
+    else:
+        flash(_("Everyone whose attendance is known has already been sent the recording."), "info")
+    return redirect(back)

@@ -33,6 +33,7 @@ from ..outbox.operations import requeue_failed
 from ..privacy import operations as privacy_ops
 from ..registrations import queries as registration_queries
 from ..registrations import questions as registration_questions
+from ..registrations.notifications import queue_recording_followups
 from ..registrations.operations import SeatsFull, cancel_registration, give_seat
 from ..timezones import UnknownZoneError, WallTimeError, canonical_zone_or_none, localize, to_zone, zone_times_line
 from . import exports, organisers, trail
@@ -266,6 +267,22 @@ def _edit_saved_message(webinar, changes: dict, notified: bool, moved_up: int) -
     return message
 
 
+def _recording_followups(webinar, form: WebinarForm, now) -> tuple[int, int] | None:
+    """When the organiser asked for it and the webinar has a recording: the follow-ups to its attendees
+    and no-shows (each person once), recorded in its history."""
+    if not (form.send_recording.data and webinar.recording_url and webinar.status == "published"):
+        return None
+    if not organisers.looks_after(_organiser(), webinar.id):
+        return None  # the people registered are not this editor's to write to
+    thanks, missed = queue_recording_followups(webinar, now)
+    if thanks or missed:
+        details = _(
+            "Recording sent: %(thanks)s thank-you, %(missed)s sorry-we-missed-you", thanks=thanks, missed=missed
+        )
+        catalogue_ops.audit(webinar, "recording sent", _organiser(), now, details)
+    return thanks, missed
+
+
 @blueprint.route("/webinars/<int:webinar_id>/edit", methods=["GET", "POST"])
 def webinar_edit(webinar_id: int):
     webinar = _webinar_or_404(webinar_id)
@@ -286,6 +303,7 @@ def webinar_edit(webinar_id: int):
                 now = utcnow()
                 changes = catalogue_ops.update_webinar(webinar, _fields(form), by=_organiser(), now=now, notify=notify)
                 related = content_ops.attach_to_webinar(webinar, form.related, by=_organiser(), now=now)
+                followups = _recording_followups(webinar, form, now)
                 db.session.commit()
             except IntegrityError:
                 _lost_race(form)
@@ -302,12 +320,27 @@ def webinar_edit(webinar_id: int):
                 flash(_("Saved."), "success")  # only the related content changed
             else:
                 flash(_edit_saved_message(webinar, changes, notify, max(0, moved_up)), "success" if changes else "info")
+            if followups:
+                flash(
+                    _(
+                        "The recording is on its way: %(thanks)s thank-you and %(missed)s sorry-we-missed-you emails.",
+                        thanks=followups[0],
+                        missed=followups[1],
+                    ),
+                    "success",
+                )
             return redirect(url_for("admin.webinar", webinar_id=webinar.id))
     elif request.method == "POST":
         status = INVALID
         if _wants_preview():
             preview = _preview(form)
-    return render_template("admin/webinar_form.html", form=form, webinar=webinar, preview=preview), status
+    attendance_known = registration_queries.figures([webinar.id])[webinar.id].attendance_known
+    return (
+        render_template(
+            "admin/webinar_form.html", form=form, webinar=webinar, preview=preview, attendance_known=attendance_known
+        ),
+        status,
+    )
 
 
 @blueprint.get("/webinars/<int:webinar_id>")

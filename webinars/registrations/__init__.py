@@ -11,11 +11,15 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from .. import signals
-    from ..outbox import register_idle_hook
-    from . import notifications, operations, routes
+    from ..outbox import register_idle_hook, register_renderer
+    from . import messages, notifications, operations, routes
 
     app.register_blueprint(routes.blueprint)
     notifications.register_renderers(app)
+    register_renderer(app, messages.KIND, messages.render_message, on_failure=messages.message_failed)
+    register_renderer(app, messages.TEST_KIND, messages.render_test)
+    # Organisers' messages to registrants: an interrupted expansion is finished, delivered ones marked done.
+    register_idle_hook(app, messages.tend_messages)
     # The mail worker lets lapsed seat holds go (and moves the waiting list up) while it is idle.
     register_idle_hook(app, operations.expire_lapsed_holds)
     for signal, receiver in (

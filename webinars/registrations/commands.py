@@ -91,3 +91,85 @@ def import_attendance(slug: str, report: Path, zone: str | None, min_minutes: in
     audit(webinar, "attendance imported", None, now, summary + "\n" + _("from the command line"))
     db.session.commit()
     click.echo(summary.splitlines()[-1] + ".")
+
+
+@click.group("registrations", help="A webinar's registrants.")
+def registrations_group():
+    pass
+
+
+@registrations_group.command("message")
+@click.argument("slug")
+@click.option("--subject", required=True, help="The subject line.")
+@click.option(
+    "--body-file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Markdown body."
+)
+@click.option(
+    "--status",
+    "audience",
+    type=click.Choice(["confirmed", "waitlisted", "all"]),
+    default="confirmed",
+    show_default=True,
+    help="confirmed: those with a seat; waitlisted: the waiting list; all: everyone registered.",
+)
+@click.option(
+    "--translation",
+    "translations",
+    multiple=True,
+    type=(str, str, click.Path(exists=True, dir_okay=False, path_type=Path)),
+    metavar="LANG SUBJECT FILE",
+    help='A version for registrants writing LANG (e.g. fr "Sujet" message.fr.md); repeat for several.',
+)
+@click.option("--dry-run", is_flag=True, help="Say how many registrants it would reach, send nothing.")
+@with_appcontext
+def message(slug: str, subject: str, body_file: Path, audience: str, translations, dry_run: bool):
+    """Send a Markdown message to the registrants of webinar SLUG, through the outbox: each gets it in
+    their language when there is a version in it, with the link to their own registration."""
+    from sqlalchemy import select
+
+    from ..catalogue.models import Webinar
+    from ..catalogue.operations import audit
+    from ..database import utcnow
+    from ..extensions import db
+    from ..labels import label
+    from . import messages
+
+    webinar = db.session.scalar(select(Webinar).where(Webinar.slug == slug))
+    if webinar is None:
+        raise click.UsageError(_("No webinar has the slug %(slug)s.", slug=repr(slug)))
+    count = messages.count_recipients(webinar.id, audience)
+    if dry_run:
+        click.echo(
+            ngettext(
+                "It would reach %(num)s registrant; nothing sent (--dry-run).",
+                "It would reach %(num)s registrants; nothing sent (--dry-run).",
+                count,
+            )
+        )
+        return
+    versions = {lang: (other, path.read_text(encoding="utf-8")) for lang, other, path in translations}
+    now = utcnow()
+    try:
+        sent = messages.create_message(
+            webinar,
+            subject=subject,
+            body=body_file.read_text(encoding="utf-8"),
+            audience=audience,
+            translations=versions,
+            created_by="cli",
+            now=now,
+        )
+    except messages.MessageError as error:
+        raise click.UsageError(str(error)) from error
+    details = f"{sent.subject} ({label('audience', audience)})\n" + _("from the command line")
+    audit(webinar, "message sent", None, now, details)
+    db.session.commit()  # before the recipients are queued, batch by batch: an interruption is resumed
+    messages.expand_message(sent)
+    click.echo(
+        ngettext(
+            "Message %(id)s queued for %(num)s registrant; the mail worker sends it.",
+            "Message %(id)s queued for %(num)s registrants; the mail worker sends it.",
+            sent.recipients_count,
+            id=sent.id,
+        )
+    )

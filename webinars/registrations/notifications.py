@@ -30,7 +30,7 @@ from ..ical import invite_calendar, location_text
 from ..language import in_language
 from ..outbox import register_renderer
 from ..outbox.messages import build_email
-from ..outbox.operations import enqueue_intent, message_bytes
+from ..outbox.operations import enqueue_group, enqueue_intent, message_bytes
 from ..tokens import make_token
 from .models import Registration
 from .queries import waitlist_position
@@ -222,6 +222,34 @@ def on_webinar_rescheduled(webinar, *, changes: dict, now: datetime) -> int:
 
 def on_webinar_cancelled(webinar, *, reason: str, now: datetime) -> int:
     return send_webinar_cancellation(webinar, reason)
+
+
+def queue_recording_followups(webinar, now: datetime) -> tuple[int, int]:
+    """After the webinar, once its recording is online and the participant report is imported: "thank
+    you + the recording" to each registrant who attended, "sorry we missed you + the recording" to each
+    no-show. Queued as one group per webinar, so pressing again (or a second import) mails nobody twice.
+    Returns (thanks, missed) newly queued."""
+    rows = db.session.execute(
+        select(Registration.id, Registration.email, Registration.attended).where(
+            Registration.webinar_id == webinar.id,
+            Registration.attended.is_not(None),
+            Registration.erased_at.is_(None),
+        )
+    ).all()
+    group = f"recording:{webinar.id}"
+    thanks = enqueue_group(
+        "recording_followup",
+        group,
+        [(email, {"r": rid, "attended": True}) for rid, email, came in rows if came],
+        now=now,
+    )
+    missed = enqueue_group(
+        "recording_followup",
+        group,
+        [(email, {"r": rid, "attended": False}) for rid, email, came in rows if not came],
+        now=now,
+    )
+    return thanks, missed
 
 
 # -- rendering, in the mail worker ---------------------------------------------------------------------
@@ -508,7 +536,22 @@ def _webinar_cancelled(row, registration: Registration, facts: dict) -> bytes:
     )
 
 
+def _recording(row, registration: Registration, facts: dict) -> bytes | None:
+    webinar = registration.webinar
+    if not webinar.recording_url:
+        return None  # taken down since: nothing to send
+    title = _title(registration)
+    attended = facts.get("attended", False)
+    subject = (
+        _("Thank you for joining us: the recording of %(title)s", title=title)
+        if attended
+        else _("Sorry we missed you: the recording of %(title)s", title=title)
+    )
+    return _message(row, registration, "recording", subject, attended=attended, recording_url=webinar.recording_url)
+
+
 RENDERERS = {
+    "recording_followup": _recording,
     "registration_confirmed": _confirmed,
     "registration_promoted": _confirmed,
     "registration_pending": _pending,
