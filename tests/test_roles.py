@@ -47,9 +47,7 @@ OWNER_ONLY = {
     "admin.organiser_role",
     "admin.organiser_active",
     "admin.webinar_team",
-    "admin.campaigns",
-    "admin.campaign_new",
-    "admin.campaign",
+    "admin.campaign_approve",
 }
 REGISTRANTS = {
     "admin.registrations",

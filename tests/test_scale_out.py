@@ -167,3 +167,46 @@ def test_campaign_to_five_thousand_is_delivered_exactly_once_by_two_workers(pg_a
         )
     # Both workers took part: rows were shared out between them with SKIP LOCKED.
     assert len(per_worker) == 2 and all(count > 0 for count in per_worker.values()), per_worker
+
+
+def test_a_scheduled_campaign_is_started_once_by_two_mail_workers_at_its_time(pg_app, smtp_server, tmp_path):
+    """Two `flask mail send --loop` processes idle side by side; the campaign's time comes while they
+    run, and their idle hooks race to start it: one does, and each subscriber gets one message."""
+    from datetime import timedelta
+
+    from webinars.database import utcnow
+    from webinars.extensions import db
+    from webinars.newsletter import operations
+    from webinars.newsletter.models import Campaign
+    from webinars.outbox.models import OutboxMessage
+
+    count = 300
+    config = live_config(pg_app.config["SQLALCHEMY_DATABASE_URI"], smtp_server.port, "http://webinars.test")
+    with pg_app.app_context():
+        addresses = seed_subscribers(count)
+        campaign = operations.create_campaign("At nine", "Good morning.", [], created_by="test", draft=True)
+        # A few seconds ahead: the workers are running (and idle) when it falls due.
+        operations.schedule_campaign(campaign, utcnow() + timedelta(seconds=4), "Europe/Paris", now=utcnow())
+        db.session.commit()
+        campaign_id, due = campaign.id, campaign.scheduled_for
+    workers = [mail_worker(config, tmp_path, name=f"mail-worker-{n}", poll=0.05) for n in (1, 2)]
+    try:
+        for worker in workers:
+            worker.start(wait=False)
+        for worker in workers:
+            worker.wait_ready()
+        smtp_server.wait_for(count, timeout=120)
+    finally:
+        for worker in workers:
+            worker.stop()
+        for worker in workers:
+            assert "Traceback" not in worker.log_path.read_text(), worker.log_tail()
+    received = Counter(r for m in smtp_server.messages for r in m.rcpt_tos)
+    assert received == Counter(dict.fromkeys(addresses, 1))
+    with pg_app.app_context():
+        campaign = db.session.get(Campaign, campaign_id)
+        assert campaign.recipients_count == count and campaign.started_at >= due
+        first_queued = db.session.scalar(
+            select(func.min(OutboxMessage.created_at)).where(OutboxMessage.campaign_id == campaign_id)
+        )
+        assert first_queued >= due  # nothing of it was queued before its time

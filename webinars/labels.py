@@ -25,6 +25,8 @@ LABELS = {
         "unsubscribed": _l("unsubscribed"),
     },
     "campaign": {
+        "draft": _l("draft"),
+        "scheduled": _l("scheduled"),
         "expanding": _l("preparing"),
         "sending": _l("sending"),
         "done": _l("sent"),
@@ -54,6 +56,7 @@ LABELS = {
         "registrant_message": _l("message to registrants"),
         "registrant_message_test": _l("test of a message to registrants"),
         "recording_followup": _l("recording follow-up"),
+        "campaign_test": _l("test of a campaign"),
     },
     "audit": {
         "created": _l("created"),
@@ -81,6 +84,12 @@ LABELS = {
         "organiser deactivated": _l("organiser deactivated"),
         "message sent": _l("message to registrants"),
         "recording sent": _l("recording sent"),
+        "campaign created": _l("campaign written"),
+        "campaign changed": _l("campaign changed"),
+        "campaign approved": _l("campaign approved"),
+        "campaign scheduled": _l("campaign scheduled"),
+        "campaign unscheduled": _l("campaign schedule cancelled"),
+        "campaign sent": _l("campaign sent"),
     },
     "audience": {
         "confirmed": _l("those with a seat"),

@@ -7,7 +7,7 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     """Register the organisers' pages: each view module adds its own to the one blueprint."""
     from ..outbox import register_renderer
-    from . import accounts, auth, registrants, routes, subscribers, webinar_tools  # noqa: F401  (their views)
+    from . import accounts, auth, campaign_tools, registrants, routes, subscribers, webinar_tools  # noqa: F401
     from .blueprint import blueprint
     from .organisers import RESET_KIND, render_password_reset
 

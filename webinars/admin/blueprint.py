@@ -59,6 +59,14 @@ EDITOR_ENDPOINTS = frozenset(
         "admin.topics",
         "admin.topic_edit",
         "admin.digests_page",
+        # Campaigns: an editor's draft is sent only once an owner approved it (campaign_tools.campaign_send).
+        "admin.campaigns",
+        "admin.campaign_new",
+        "admin.campaign",
+        "admin.campaign_edit",
+        "admin.campaign_test",
+        "admin.campaign_send",
+        "admin.campaign_unschedule",
     }
 )
 

@@ -694,3 +694,38 @@ class RegistrantMessageForm(BaseForm):
         if not self.subject_fr.data:
             raise ValidationError(_l("Give both a French subject and a French message, or neither."))
 
+
+class CampaignSendForm(BaseForm):
+    """Send an approved draft now, or at a date and time in a chosen zone."""
+
+    when = RadioField(_l("When"), validators=[InputRequired()], default="now")
+    send_date = DateField(_l("Date"), validators=[Optional(), in_date_range])
+    send_time = TimeField(_l("Time"), validators=[Optional()])
+    zone = ZoneField(_l("Time zone of that date and time"), validators=[Optional()])
+    confirm = BooleanField(_l("Yes, send this campaign"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.when.choices = [("now", _l("Now")), ("later", _l("At a date and time"))]
+        self.send_at: datetime | None = None
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        if self.when.data != "later" or not valid:
+            return valid
+        if not self.send_date.data:
+            self.send_date.errors = [*self.send_date.errors, _l("Choose the date.")]
+            valid = False
+        if not self.send_time.data:
+            self.send_time.errors = [*self.send_time.errors, _l("Choose the time.")]
+            valid = False
+        if valid:
+            try:
+                self.send_at = localize(datetime.combine(self.send_date.data, self.send_time.data), self.zone.data)
+            except WallTimeError as exc:
+                self.send_time.errors = [*self.send_time.errors, str(exc)]
+                valid = False
+            except UnknownZoneError:
+                self.zone.errors = [*self.zone.errors, _l("Choose a time zone from the list.")]
+                valid = False
+        return valid

@@ -39,6 +39,7 @@ from ..timezones import UnknownZoneError, WallTimeError, canonical_zone_or_none,
 from . import exports, organisers, trail
 from .auth import authenticate, begin_sign_in, end_session, signed_in, start_session
 from .blueprint import INVALID, blueprint, current_organiser
+from .campaign_tools import campaign_page_context
 from .forms import (
     DATE_RANGE_MESSAGE,
     CampaignForm,
@@ -676,8 +677,42 @@ def campaign_new():
     # Said before sending, for the topics ticked now; the same selection as the expansion's.
     slugs = [topic.slug for topic in catalogue_queries.topics_by_id(form.topics.data)]
     recipients = newsletter_queries.count_recipients(slugs)
+    action = request.form.get("action")
+    owner = _organiser().is_owner
     if form.validate_on_submit():
-        if request.form.get("action") == "send" and form.confirm.data:
+        if action == "draft" or (action == "send" and not owner):
+            # An editor's campaign is a draft until an owner approves it; anyone may keep a draft to try it.
+            try:
+                campaign = create_campaign(
+                    form.subject.data,
+                    form.body.data,
+                    slugs,
+                    created_by=_organiser().email,
+                    webinar=webinar,
+                    draft=True,
+                    needs_approval=not owner,
+                )
+            except ValueError as exc:
+                form.subject.errors = [str(exc)]
+                return (
+                    render_template(
+                        "admin/campaign_form.html", form=form, preview=None, webinar=webinar, recipients=recipients
+                    ),
+                    INVALID,
+                )
+            audit.record(
+                "campaign created",
+                _organiser(),
+                utcnow(),
+                _("Campaign %(id)s “%(subject)s”", id=campaign.id, subject=campaign.subject),
+            )
+            db.session.commit()
+            if owner:
+                flash(_("Draft saved: try it with a test, then send or schedule it."), "success")
+            else:
+                flash(_("Draft saved: an owner approves it before it can be sent."), "success")
+            return redirect(url_for("admin.campaign", campaign_id=campaign.id), 303)
+        if action == "send" and form.confirm.data:
             try:
                 campaign = create_campaign(
                     form.subject.data, form.body.data, slugs, created_by=_organiser().email, webinar=webinar
@@ -690,6 +725,12 @@ def campaign_new():
                     ),
                     INVALID,
                 )
+            audit.record(
+                "campaign sent",
+                _organiser(),
+                utcnow(),
+                _("Campaign %(id)s “%(subject)s”", id=campaign.id, subject=campaign.subject),
+            )
             # The same path as `flask newsletter send`: the campaign is committed before it is expanded
             # (expansion commits batch by batch), so an interruption leaves one that `resume` finishes.
             db.session.commit()
@@ -738,7 +779,10 @@ def campaign(campaign_id: int):
     if campaign is None:
         abort(404)
     return render_template(
-        "admin/campaign.html", campaign=campaign, progress=newsletter_queries.campaign_progress(campaign)
+        "admin/campaign.html",
+        campaign=campaign,
+        progress=newsletter_queries.campaign_progress(campaign),
+        **campaign_page_context(campaign),
     )
 
 

@@ -21,13 +21,16 @@ from email.policy import SMTP
 from email.utils import formatdate
 
 from flask import current_app, render_template
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from ..addresses import delivery_address, mailbox_header
 from ..cache import BoundedCache
 from ..extensions import db
 from ..language import in_language, language_of
+from ..outbox.messages import build_email
 from ..outbox.models import OutboxMessage, Suppression
+from ..outbox.operations import message_bytes
 from ..urls import external_url, service_domain
 from . import operations
 from .models import Campaign, Subscriber
@@ -247,3 +250,29 @@ def campaign_failed(row, error: Exception, now, worker_id: str) -> tuple[str, st
     )
     operations.stop_campaign(row.campaign_id, reason, now=now, keep_claimed_by=worker_id)
     return f"Campaign {row.campaign_id}", reason
+
+
+def render_campaign_test(row) -> bytes | None:
+    """A campaign as its subscribers will read it, sent to the organiser trying it (kind "campaign_test"):
+    rendered afresh (a draft may have changed since the last test), the subject marked as a test, and the
+    sign-up page where each subscriber's own preferences and unsubscribe links go."""
+    campaign = db.session.get(Campaign, row.payload["c"])
+    if campaign is None:
+        return None
+    with in_language(row.payload.get("lang")):
+        signup = external_url("newsletter.signup")
+        context = {
+            "campaign": campaign,
+            "body_html": campaign.body_html,
+            "body_text": campaign.body_text,
+            "unsubscribe_url": signup,
+            "preferences_url": signup,
+            "signup_url": signup,
+        }
+        message = build_email(
+            to=row.to_address,
+            subject=_("[Test] %(subject)s", subject=campaign.subject),
+            text=render_template("emails/newsletter/campaign.txt", **context),
+            html=render_template("emails/newsletter/campaign.html", **context),
+        )
+    return message_bytes(message)

@@ -58,10 +58,71 @@ def _expand(campaign) -> None:
     multiple=True,
     help="Topic slug; repeat for several. Subscribers who chose no topic get every campaign. None: everyone.",
 )
+@click.option(
+    "--at",
+    "send_at",
+    type=click.DateTime(formats=["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"]),
+    default=None,
+    help='Send it then instead of now (the mail worker starts it), e.g. "2030-06-04 09:00", in --zone.',
+)
+@click.option("--zone", default=None, help="The time zone of --at, e.g. Europe/Paris (required with --at).")
 @with_appcontext
-def send(subject: str, body_file: Path, topics: tuple[str, ...]):
-    """Queue a campaign to every confirmed subscriber who chose one of the topics, or no topic at all."""
-    _queue(subject, body_file.read_text(encoding="utf-8"), topics)
+def send(subject: str, body_file: Path, topics: tuple[str, ...], send_at, zone: str | None):
+    """Queue a campaign to every confirmed subscriber who chose one of the topics, or no topic at all
+    (now, or at --at in --zone)."""
+    if send_at is None:
+        _queue(subject, body_file.read_text(encoding="utf-8"), topics)
+        return
+    _schedule(subject, body_file.read_text(encoding="utf-8"), topics, send_at, zone)
+
+
+def _schedule(subject: str, body: str, topics: tuple[str, ...], send_at, zone: str | None) -> None:
+    from ..database import utcnow
+    from ..timezones import UnknownZoneError, WallTimeError, canonical_zone_or_none, localize, zone_time
+    from . import operations
+
+    chosen = canonical_zone_or_none(zone)
+    if not zone or chosen is None:
+        raise click.UsageError(_("Give the time zone of --at with --zone, e.g. Europe/Paris."))
+    try:
+        at = localize(send_at, chosen)
+    except (WallTimeError, UnknownZoneError) as error:
+        raise click.UsageError(str(error)) from error
+    try:
+        campaign = operations.create_campaign(subject, body, topics, created_by="cli", draft=True)
+        operations.schedule_campaign(campaign, at, chosen, now=utcnow())
+    except ValueError as error:  # CampaignStateError included: a time in the past
+        raise click.UsageError(str(error)) from error
+    db.session.commit()
+    when = zone_time(at, chosen)
+    click.echo(
+        _(
+            "Campaign %(id)s “%(subject)s” is scheduled for %(date)s at %(time)s (%(zone)s); the mail worker "
+            "starts it then. Cancel it before that with: flask --app webinars newsletter unschedule %(id)s",
+            id=campaign.id,
+            subject=campaign.subject,
+            date=when.date,
+            time=when.text,
+            zone=chosen,
+        )
+    )
+
+
+@newsletter_group.command("unschedule")
+@click.argument("campaign_id", type=click.IntRange(1, MAX_ID))
+@with_appcontext
+def unschedule(campaign_id: int):
+    """Cancel a scheduled campaign before it starts (it becomes a draft, which the admin can send later)."""
+    from . import operations
+    from .models import Campaign
+
+    campaign = db.session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise click.UsageError(_("No campaign has the id %(id)s.", id=campaign_id))
+    if not operations.cancel_schedule(campaign):
+        raise click.ClickException(_("Campaign %(id)s was not waiting to be sent.", id=campaign_id))
+    db.session.commit()
+    click.echo(_("The scheduled sending of campaign %(id)s is cancelled; it is a draft again.", id=campaign_id))
 
 
 @newsletter_group.command("announce")

@@ -392,9 +392,17 @@ def campaign_subjects(ids) -> dict[int, str]:
 
 
 def create_campaign(
-    subject: str, body_markdown: str, topic_slugs: Iterable[str], *, created_by: str, webinar: Webinar | None = None
+    subject: str,
+    body_markdown: str,
+    topic_slugs: Iterable[str],
+    *,
+    created_by: str,
+    webinar: Webinar | None = None,
+    draft: bool = False,
+    needs_approval: bool = False,
 ) -> Campaign:
-    """A campaign ready to expand; unknown topics or a subject that cannot be a header raise ValueError."""
+    """A campaign ready to expand (or a `draft`, to try and schedule first; `needs_approval`: an owner
+    approves it before it can leave); unknown topics or a subject that cannot be a header raise ValueError."""
     subject = (subject or "").strip()
     # Every line break counts (U+2028, U+2029 and NEL too): the subject becomes a mail header.
     if not subject or len(subject) > 300 or not is_one_line(subject):
@@ -411,13 +419,124 @@ def create_campaign(
         body_text=markdown_to_text(body_markdown or ""),
         webinar=webinar,
         created_by=created_by,
-        status="expanding",
+        status="draft" if draft else "expanding",
+        needs_approval=needs_approval,
         created_at=utcnow(),
     )
+    campaign.started_at = None if draft else campaign.created_at
     campaign.topics = topics
     db.session.add(campaign)
     db.session.flush()
     return campaign
+
+
+class CampaignStateError(ValueError):
+    """The campaign's state does not allow this step (the message says why, for the organiser)."""
+
+
+def _topics_of(slugs: Iterable[str]) -> list[Topic]:
+    slugs = sorted(set(slugs or []))
+    topics = list(db.session.scalars(select(Topic).where(Topic.slug.in_(slugs)))) if slugs else []
+    missing = set(slugs) - {t.slug for t in topics}
+    if missing:
+        raise ValueError(_("Unknown topic: %(topics)s", topics=", ".join(sorted(missing))))
+    return topics
+
+
+def update_draft(campaign: Campaign, subject: str, body_markdown: str, topic_slugs: Iterable[str]) -> bool:
+    """Change a draft; True when something changed. An approval does not cover the new text: it goes."""
+    if campaign.status != "draft":
+        raise CampaignStateError(_("Only a draft can be changed."))
+    subject = (subject or "").strip()
+    if not subject or len(subject) > 300 or not is_one_line(subject):
+        raise ValueError(_("The subject must be one line of at most 300 characters."))
+    topics = _topics_of(topic_slugs)
+    before = (campaign.subject, campaign.body_markdown, sorted(t.slug for t in campaign.topics))
+    if before == (subject, body_markdown or "", sorted(t.slug for t in topics)):
+        return False
+    campaign.subject = subject
+    campaign.body_markdown = body_markdown or ""
+    campaign.body_html = str(markdown_to_html(body_markdown or ""))
+    campaign.body_text = markdown_to_text(body_markdown or "")
+    campaign.topics = topics
+    campaign.approved_by = campaign.approved_at = None
+    return True
+
+
+def approve_campaign(campaign: Campaign, *, by: str, now: datetime) -> None:
+    """An owner approves an editor's draft: it may now be sent or scheduled."""
+    if campaign.status != "draft":
+        raise CampaignStateError(_("Only a draft is approved."))
+    campaign.approved_by, campaign.approved_at = by[:254], now
+
+
+def _ready(campaign: Campaign) -> None:
+    if campaign.status != "draft":
+        raise CampaignStateError(_("This campaign is no longer a draft."))
+    if not campaign.approved:
+        raise CampaignStateError(_("An owner must approve this campaign before it is sent."))
+
+
+def send_now(campaign: Campaign, *, now: datetime) -> None:
+    """Start an approved draft now (the caller commits, then expand_campaign queues its recipients)."""
+    _ready(campaign)
+    campaign.status, campaign.started_at = "expanding", now
+
+
+def schedule_campaign(campaign: Campaign, at: datetime, zone: str, *, now: datetime) -> None:
+    """Send an approved draft at `at` (aware, UTC), which the organiser entered in `zone`: the mail
+    worker starts it then (start_due_campaigns)."""
+    _ready(campaign)
+    if at <= now:
+        raise CampaignStateError(_("Choose a time in the future."))
+    campaign.status, campaign.scheduled_for, campaign.scheduled_zone = "scheduled", at, zone
+
+
+def cancel_schedule(campaign: Campaign) -> bool:
+    """A scheduled campaign that has not started goes back to being a draft; False once it started (the
+    mail worker claimed it a moment ago: nothing to cancel)."""
+    result = db.session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign.id, Campaign.status == "scheduled")
+        .values(status="draft", scheduled_for=None, scheduled_zone=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(campaign)
+    return bool(result.rowcount)
+
+
+def start_due_campaigns(now: datetime | None = None) -> list[int]:
+    """The mail worker's idle hook: start every scheduled campaign whose time has come, and queue its
+    recipients. Each campaign is claimed by one conditional UPDATE (scheduled -> expanding), committed
+    before anything else, so that several workers start it once: the one whose UPDATE changed the row.
+    Returns the ids this worker started."""
+    now = now or utcnow()
+    due = list(
+        db.session.scalars(
+            select(Campaign.id)
+            .where(Campaign.status == "scheduled", Campaign.scheduled_for <= now)
+            .order_by(Campaign.id)
+        )
+    )
+    started = []
+    for campaign_id in due:
+        claimed = db.session.execute(
+            update(Campaign)
+            .where(Campaign.id == campaign_id, Campaign.status == "scheduled")
+            .values(status="expanding", started_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        db.session.commit()
+        if claimed:
+            started.append(campaign_id)
+            campaign = db.session.get(Campaign, campaign_id, populate_existing=True)
+            expand_campaign(campaign)
+    return started
+
+
+def queue_campaign_test(campaign: Campaign, *, to: str, language: str, now: datetime):
+    """The campaign as a subscriber will get it, to `to` (the organiser trying it), its subject marked as a test."""
+    return enqueue_intent("campaign_test", to, {"c": campaign.id, "lang": language}, now=now)
 
 
 def _audience(wanted_topics):
@@ -578,7 +697,8 @@ def tend_campaigns(now: datetime | None = None, stale_after: timedelta = timedel
     """The mail worker's housekeeping: finish an expansion that a crash interrupted, and mark
     campaigns done once everything is delivered. Commits; safe to run from several workers."""
     now = now or utcnow()
-    stale = select(Campaign).where(Campaign.status == "expanding", Campaign.created_at < now - stale_after)
+    started = func.coalesce(Campaign.started_at, Campaign.created_at)
+    stale = select(Campaign).where(Campaign.status == "expanding", started < now - stale_after)
     for campaign in db.session.scalars(stale.with_for_update(skip_locked=True)).all():
         try:
             expand_campaign(campaign)
