@@ -161,6 +161,8 @@ class States:
     registration_id: int
     waitlisted_id: int
     campaign_id: int
+    draft_campaign_id: int
+    scheduled_campaign_id: int
     past_id: int
     question_id: int
     subscriber_id: int
@@ -245,6 +247,12 @@ def states(live_site) -> States:
         )
         db.session.commit()
         newsletter.expand_campaign(campaign)
+        draft_campaign = newsletter.create_campaign(
+            "Draft", "Soon.", [], created_by="editor@example.org", draft=True, needs_approval=True
+        )
+        scheduled = newsletter.create_campaign("Later", "Then.", [], created_by="test", draft=True)
+        newsletter.schedule_campaign(scheduled, now + timedelta(days=3), "Asia/Tokyo", now=now)
+        db.session.commit()
         make_organiser(app)
         editor_id = make_organiser(app, "editor@example.org", role="editor")
         question = RegistrationQuestion(
@@ -271,6 +279,8 @@ def states(live_site) -> States:
             registration_id=registration.id,
             waitlisted_id=waiting.id,
             campaign_id=campaign.id,
+            draft_campaign_id=draft_campaign.id,
+            scheduled_campaign_id=scheduled.id,
             past_id=past.id,
             question_id=question.id,
             subscriber_id=subscriber.id,
@@ -352,6 +362,7 @@ def _admin_urls(app, states: States) -> dict[str, str]:
         "admin.webinar_discard": {"webinar_id": states.draft_id},
         "admin.webinar_preview": {"webinar_id": states.draft_id},
         "admin.attendance_import": {"webinar_id": states.past_id},
+        "admin.campaign_edit": {"campaign_id": states.draft_campaign_id},
     }
     urls = {}
     with app.test_request_context("/"):
@@ -410,6 +421,18 @@ def test_every_page_of_the_organisers_area_has_no_wcag_violation(live_site, stat
     )
     page.locator("form.stacked button[type=submit]").click()
     audit.check("attendance with an unreadable report")
+    audit.visit("write to registrants", url + f"/admin/webinars/{states.webinar_id}/messages")
+    page.locator("input[name=subject]").fill("Slides")
+    page.locator("textarea[name=body]").fill("The **slides** are online.")
+    page.locator("button[value=preview]").click()
+    audit.check("a message to registrants, previewed")
+    page.locator("button[value=send]").click()
+    audit.check("a message to registrants, sent without the tick")
+    audit.visit("draft campaign", url + f"/admin/newsletter/campaigns/{states.draft_campaign_id}")
+    page.locator("input[name=when][value=later]").check()
+    page.locator("form[action$='/send'] button[type=submit]").click()
+    audit.check("a campaign scheduled with errors")
+    audit.visit("scheduled campaign", url + f"/admin/newsletter/campaigns/{states.scheduled_campaign_id}")
     audit.visit("organisers", url + "/admin/organisers")
     page.locator("form.stacked button[type=submit]").click()
     audit.check("add an organiser with errors")

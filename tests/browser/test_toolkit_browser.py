@@ -225,3 +225,74 @@ def test_an_editor_sees_the_webinars_but_not_the_owners_pages(live_site, organis
     expect(page.get_by_text("You do not have permission to see this page.")).to_be_visible()
     page.goto(live_site.link(f"/admin/webinars/{upcoming_id}"))
     expect(page.get_by_text("The people registered are shown to owners and to the editors")).to_be_visible()
+
+
+def test_an_organiser_writes_to_the_registrants_tries_it_and_each_registrant_gets_their_copy(
+    live_site, organiser, upcoming_id, page
+):
+    from webinars.database import utcnow
+    from webinars.extensions import db
+    from webinars.registrations.operations import register
+
+    with live_site.app.app_context():
+        from webinars.catalogue.models import Webinar
+
+        webinar = db.session.get(Webinar, upcoming_id)
+        for name, email in (("Ana", "ana@example.org"), ("Lou", "lou@example.org")):
+            register(webinar, name=name, email=email, now=utcnow())
+        db.session.commit()
+    live_site.smtp.wait_for(2, timeout=30)  # their confirmations
+    live_site.smtp.clear()
+
+    _sign_in(page, live_site)
+    page.goto(live_site.link(f"/admin/webinars/{upcoming_id}"))
+    page.get_by_role("link", name="Write to registrants").click()
+    expect(page.locator("p.recipients")).to_have_text("This message goes to 2 registrants.")
+    page.get_by_label("Subject", exact=True).fill("The slides")
+    page.get_by_label("Message", exact=True).fill("The **slides** are online.")
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator(".campaign-preview strong")).to_have_text("slides")
+    page.get_by_role("button", name="Send me a test").click()
+    expect(page.get_by_text(f"A test is on its way to {EMAIL}.")).to_be_visible()
+    [test] = live_site.smtp.wait_for(1, timeout=30)
+    assert test.subject == "[Test] The slides" and test.rcpt_tos == (EMAIL,)
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(page.get_by_text("Tick this box to send the message.")).to_be_visible()
+    page.get_by_label("Yes, send this message now").check()
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(page.get_by_text("The message is queued for 2 registrants")).to_be_visible()
+    messages = live_site.smtp.wait_for(3, timeout=30)
+    copies = {m.rcpt_tos[0]: m for m in messages if m.subject == "The slides"}
+    assert set(copies) == {"ana@example.org", "lou@example.org"}
+    link = re.search(re.escape(live_site.url) + r"/registrations/\S+", copies["lou@example.org"].body("plain")).group(0)
+    page.goto(link)
+    expect(page.get_by_text("lou@example.org")).to_be_visible()
+
+
+def test_an_organiser_schedules_a_campaign_in_a_chosen_zone_and_cancels_it(live_site, organiser, page):
+    _sign_in(page, live_site)
+    page.goto(live_site.link("/admin/newsletter/campaigns/new"))
+    page.get_by_label("Subject").fill("Winter programme")
+    page.get_by_label("Message").fill("Three webinars this winter.")
+    page.get_by_role("button", name="Save as a draft (to test or schedule)").click()
+    expect(page.get_by_text("Draft saved: try it with a test, then send or schedule it.")).to_be_visible()
+    page.get_by_role("button", name="Send me a test").click()
+    [test] = live_site.smtp.wait_for(1, timeout=30)
+    assert test.subject == "[Test] Winter programme"
+    page.get_by_label("At a date and time").check()
+    page.get_by_label("Date", exact=True).fill("2030-01-15")
+    page.get_by_label("Time", exact=True).fill("08:30")
+    page.get_by_label("Time zone of that date and time").select_option("Asia/Tokyo")
+    page.get_by_label("Yes, send this campaign").check()
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(page.get_by_text("Scheduled: the mail worker sends it on Tuesday 15 January 2030 at 08:30")).to_be_visible()
+    page.goto(live_site.link("/admin/newsletter/campaigns"))
+    scheduled = page.locator("table.campaigns-scheduled")
+    expect(scheduled).to_contain_text("Winter programme")
+    expect(scheduled).to_contain_text("2030-01-14 23:30")  # 08:30 in Tokyo, in UTC
+    scheduled.get_by_role("link", name="Winter programme").click()
+    page.get_by_role("button", name="Cancel the scheduled sending").click()
+    expect(page.get_by_text("The scheduled sending is cancelled: the campaign is a draft again.")).to_be_visible()
+    page.goto(live_site.link("/admin/newsletter/campaigns"))
+    expect(page.locator("table.campaigns-draft")).to_contain_text("Winter programme")
+    expect(page.locator("table.campaigns-scheduled")).to_have_count(0)
