@@ -41,6 +41,9 @@ def test_the_newest_migrations_downgrade_and_upgrade_again(app):
 
     with app.app_context(), _logging_kept():
         downgrade(directory=str(MIGRATIONS), revision="-1")
+        assert _revision(db) == "0031_organiser_toolkit_mail"
+        assert "translations" not in {c["name"] for c in inspect(db.engine).get_columns("campaigns")}
+        downgrade(directory=str(MIGRATIONS), revision="-1")
         assert _revision(db) == "0030_organiser_toolkit"
         assert not inspect(db.engine).has_table("registrant_messages")
         assert "group_key" not in {c["name"] for c in inspect(db.engine).get_columns("outbox_messages")}

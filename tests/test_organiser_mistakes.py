@@ -247,7 +247,10 @@ def test_the_admin_flags_a_row_that_cannot_be_shown_and_lets_the_organiser_fix_i
     for path in ("", "/registrations", "/registrations.csv", "/cancel"):
         assert organiser_client.get(f"/admin/webinars/{webinar_id}{path}").status_code == 200, path
     assert "cannot be shown" in organiser_client.get(f"/admin/webinars/{webinar_id}").get_data(as_text=True)
-    assert organiser_client.get(f"/admin/newsletter/campaigns/new?webinar={webinar_id}").status_code == 404
+    # No announcement of a date that cannot be written: the organiser is told why, on the webinar's page.
+    announce = organiser_client.get(f"/admin/newsletter/campaigns/new?webinar={webinar_id}")
+    assert announce.status_code == 303 and announce.headers["Location"].endswith(f"/admin/webinars/{webinar_id}")
+    assert "cannot be announced" in organiser_client.get(announce.headers["Location"]).get_data(as_text=True)
     edit = organiser_client.get(f"/admin/webinars/{webinar_id}/edit")
     assert edit.status_code == 200 and "cannot be shown" in edit.get_data(as_text=True)
 

@@ -272,8 +272,8 @@ def test_an_organiser_writes_to_the_registrants_tries_it_and_each_registrant_get
 def test_an_organiser_schedules_a_campaign_in_a_chosen_zone_and_cancels_it(live_site, organiser, page):
     _sign_in(page, live_site)
     page.goto(live_site.link("/admin/newsletter/campaigns/new"))
-    page.get_by_label("Subject").fill("Winter programme")
-    page.get_by_label("Message").fill("Three webinars this winter.")
+    page.get_by_label("Subject", exact=True).fill("Winter programme")
+    page.get_by_label("Message", exact=True).fill("Three webinars this winter.")
     page.get_by_role("button", name="Save as a draft (to test or schedule)").click()
     expect(page.get_by_text("Draft saved: try it with a test, then send or schedule it.")).to_be_visible()
     page.get_by_role("button", name="Send me a test").click()

@@ -11,7 +11,7 @@ from ..catalogue import queries as catalogue_queries
 from ..database import utcnow
 from ..extensions import db
 from ..forms import ButtonForm
-from ..language import current_language
+from ..language import DEFAULT_LANGUAGE, current_language
 from ..markup import markdown_to_html
 from ..newsletter import queries as newsletter_queries
 from ..newsletter.operations import (
@@ -61,6 +61,7 @@ def campaign_page_context(campaign) -> dict:
         "send_form": CampaignSendForm(data={"zone": DEFAULT_ZONE, "when": "now"}),
         "scheduled": scheduled,
         "preview": markdown_to_html(campaign.body_markdown),
+        "preview_fr": markdown_to_html((campaign.translations or {}).get("fr", {}).get("body_markdown", "")),
         "button": ButtonForm(),
     }
 
@@ -77,13 +78,12 @@ def campaign_edit(campaign_id: int):
     if campaign.status != "draft":
         flash(_("Only a draft can be changed."), "info")
         return redirect(back)
-    data = {"subject": campaign.subject, "body": campaign.body_markdown, "topics": [t.id for t in campaign.topics]}
-    form = CampaignForm(topic_choices=_topic_choices(), data=data)
+    form = CampaignForm(topic_choices=_topic_choices(), data=CampaignForm.data_of(campaign))
     slugs = [topic.slug for topic in catalogue_queries.topics_by_id(form.topics.data)]
     status = 200
     if form.validate_on_submit():
         try:
-            changed = update_draft(campaign, form.subject.data, form.body.data, slugs)
+            changed = update_draft(campaign, form.subject.data, form.body.data, slugs, form.translations)
         except (ValueError, CampaignStateError) as exc:
             db.session.rollback()
             form.subject.errors = [str(exc)]
@@ -111,14 +111,28 @@ def campaign_edit(campaign_id: int):
 
 @blueprint.post("/newsletter/campaigns/<int:campaign_id>/test")
 def campaign_test(campaign_id: int):
-    """The campaign, as subscribers will read it, to the signed-in organiser."""
+    """The campaign, as subscribers will read it, to the signed-in organiser: one test per version
+    (the campaign's own text in the organiser's language, then each translation)."""
     campaign = _campaign_or_404(campaign_id)
     if not ButtonForm().validate_on_submit():
         abort(400)
     organiser = current_organiser()
-    queue_campaign_test(campaign, to=organiser.email, language=current_language(), now=utcnow())
+    now = utcnow()
+    languages = [current_language()] if not campaign.languages else [DEFAULT_LANGUAGE, *campaign.languages]
+    for language in languages:
+        queue_campaign_test(campaign, to=organiser.email, language=language, now=now)
     db.session.commit()
-    flash(_("A test is on its way to %(email)s.", email=organiser.email), "success")
+    if len(languages) == 1:
+        flash(_("A test is on its way to %(email)s.", email=organiser.email), "success")
+    else:
+        flash(
+            _(
+                "%(num)s tests, one per language, are on their way to %(email)s.",
+                num=len(languages),
+                email=organiser.email,
+            ),
+            "success",
+        )
     return redirect(url_for("admin.campaign", campaign_id=campaign.id), 303)
 
 

@@ -355,11 +355,45 @@ class CampaignForm(BaseForm):
             "none ticked: everyone."
         ),
     )
+    subject_fr = StringField(
+        _l("Subject in French"),
+        validators=[Optional(), Length(max=300), single_line],
+        description=_l("Optional: subscribers who signed up in French get this version, the others the one above."),
+    )
+    body_fr = TextAreaField(_l("Message in French"), validators=[Optional(), Length(max=100000)])
     confirm = BooleanField(_l("Yes, send this campaign now"))
 
     def __init__(self, *args, topic_choices=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.topics.choices = list(topic_choices)
+
+    # Each is checked only when it is filled in (Optional), so each checks the other.
+    def validate_subject_fr(self, field):
+        if not self.body_fr.data:
+            raise ValidationError(_l("Give both a French subject and a French message, or neither."))
+
+    def validate_body_fr(self, field):
+        if not self.subject_fr.data:
+            raise ValidationError(_l("Give both a French subject and a French message, or neither."))
+
+    @property
+    def translations(self) -> dict[str, tuple[str, str]]:
+        """What create_campaign / update_draft take: the French version when there is one."""
+        if self.subject_fr.data and self.body_fr.data:
+            return {"fr": (self.subject_fr.data, self.body_fr.data)}
+        return {}
+
+    @staticmethod
+    def data_of(campaign) -> dict:
+        """The form's fields filled from a stored campaign."""
+        french = (campaign.translations or {}).get("fr") or {}
+        return {
+            "subject": campaign.subject,
+            "body": campaign.body_markdown,
+            "topics": [topic.id for topic in campaign.topics],
+            "subject_fr": french.get("subject", ""),
+            "body_fr": french.get("body_markdown", ""),
+        }
 
 
 class PersonalDataForm(BaseForm):

@@ -27,7 +27,13 @@ from ..forms import ButtonForm
 from ..markup import markdown_to_html
 from ..newsletter import digest as digests
 from ..newsletter import queries as newsletter_queries
-from ..newsletter.operations import announcement_markdown, create_campaign, expand_campaign
+from ..newsletter.operations import (
+    announcement_markdown,
+    announcement_translations,
+    create_campaign,
+    expand_campaign,
+    why_not_announceable,
+)
 from ..outbox import queries as outbox_queries
 from ..outbox.operations import requeue_failed
 from ..privacy import operations as privacy_ops
@@ -349,7 +355,12 @@ def webinar(webinar_id: int):
     webinar = _webinar_or_404(webinar_id)
     events = trail.lines(audit.events_of_webinar(webinar.id))
     return render_template(
-        "admin/webinar.html", webinar=webinar, events=events, counts=_counts(webinar), **webinar_page_context(webinar)
+        "admin/webinar.html",
+        webinar=webinar,
+        events=events,
+        counts=_counts(webinar),
+        announceable=why_not_announceable(webinar, utcnow()) is None,
+        **webinar_page_context(webinar),
     )
 
 
@@ -668,12 +679,17 @@ def campaign_new():
     initial: dict = {}
     if webinar_id:
         webinar = _webinar_or_404(parse_id(webinar_id))
-        if not webinar.presentable:
-            abort(404)  # its date cannot be written in an announcement until it is fixed
+        refused = why_not_announceable(webinar, utcnow())
+        if refused:
+            flash(_("“%(title)s” cannot be announced. %(why)s", title=webinar.title, why=refused), "error")
+            return redirect(url_for("admin.webinar", webinar_id=webinar.id), 303)
         subject, body = announcement_markdown(webinar)
         initial = {"subject": subject, "body": body, "topics": [topic.id for topic in webinar.topics]}
+        french = announcement_translations(webinar).get("fr")
+        if french:
+            initial |= {"subject_fr": french[0], "body_fr": french[1]}
     form = CampaignForm(topic_choices=_topic_choices(), data=initial)
-    preview, status = None, 200
+    preview, preview_fr, status = None, None, 200
     # Said before sending, for the topics ticked now; the same selection as the expansion's.
     slugs = [topic.slug for topic in catalogue_queries.topics_by_id(form.topics.data)]
     recipients = newsletter_queries.count_recipients(slugs)
@@ -691,6 +707,7 @@ def campaign_new():
                     webinar=webinar,
                     draft=True,
                     needs_approval=not owner,
+                    translations=form.translations,
                 )
             except ValueError as exc:
                 form.subject.errors = [str(exc)]
@@ -715,7 +732,12 @@ def campaign_new():
         if action == "send" and form.confirm.data:
             try:
                 campaign = create_campaign(
-                    form.subject.data, form.body.data, slugs, created_by=_organiser().email, webinar=webinar
+                    form.subject.data,
+                    form.body.data,
+                    slugs,
+                    created_by=_organiser().email,
+                    webinar=webinar,
+                    translations=form.translations,
                 )
             except ValueError as exc:
                 form.subject.errors = [str(exc)]
@@ -747,10 +769,18 @@ def campaign_new():
             form.confirm.errors = [_("Tick this box to send the campaign.")]
             status = INVALID
         preview = markdown_to_html(form.body.data)
+        preview_fr = markdown_to_html(form.body_fr.data) if form.translations else None
     elif request.method == "POST":
         status = INVALID
     return (
-        render_template("admin/campaign_form.html", form=form, preview=preview, webinar=webinar, recipients=recipients),
+        render_template(
+            "admin/campaign_form.html",
+            form=form,
+            preview=preview,
+            preview_fr=preview_fr,
+            webinar=webinar,
+            recipients=recipients,
+        ),
         status,
     )
 

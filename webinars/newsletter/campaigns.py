@@ -95,15 +95,16 @@ def _set_header(head: EmailMessage, name: str, value: str) -> None:
 
 def _prepare(campaign: Campaign, language: str) -> _Prepared:
     with in_language(language):
-        return _prepare_now(campaign)
+        return _prepare_now(campaign, campaign.version_in(language))
 
 
-def _prepare_now(campaign: Campaign) -> _Prepared:
+def _prepare_now(campaign: Campaign, version: dict[str, str]) -> _Prepared:
     marker = "ZQ" + secrets.token_hex(12)  # never in any template or body, so replacing it is exact
     context = {
         "campaign": campaign,
-        "body_html": campaign.body_html,
-        "body_text": campaign.body_text,
+        "subject": version["subject"],
+        "body_html": version["body_html"],
+        "body_text": version["body_text"],
         "unsubscribe_url": operations.unsubscribe_url(marker),
         "preferences_url": operations.preferences_url(marker),
         "signup_url": external_url("newsletter.signup"),
@@ -113,7 +114,7 @@ def _prepare_now(campaign: Campaign) -> _Prepared:
     boundary = "==nl_" + secrets.token_hex(16)  # '=' never starts a quoted-printable line's text
     head = EmailMessage(policy=SMTP)
     _set_header(head, "From", mailbox_header(current_app.config["MAIL_DEFAULT_SENDER"]))
-    _set_header(head, "Subject", campaign.subject)  # encoded (RFC 2047) and checked for line breaks once, here
+    _set_header(head, "Subject", version["subject"])  # encoded (RFC 2047) and checked for line breaks once, here
     head["MIME-Version"] = "1.0"
     head["Auto-Submitted"] = "auto-generated"
     head["Precedence"] = "bulk"
@@ -259,19 +260,22 @@ def render_campaign_test(row) -> bytes | None:
     campaign = db.session.get(Campaign, row.payload["c"])
     if campaign is None:
         return None
-    with in_language(row.payload.get("lang")):
+    language = language_of(row.payload.get("lang"))
+    version = campaign.version_in(language)
+    with in_language(language):
         signup = external_url("newsletter.signup")
         context = {
             "campaign": campaign,
-            "body_html": campaign.body_html,
-            "body_text": campaign.body_text,
+            "subject": version["subject"],
+            "body_html": version["body_html"],
+            "body_text": version["body_text"],
             "unsubscribe_url": signup,
             "preferences_url": signup,
             "signup_url": signup,
         }
         message = build_email(
             to=row.to_address,
-            subject=_("[Test] %(subject)s", subject=campaign.subject),
+            subject=_("[Test] %(subject)s", subject=version["subject"]),
             text=render_template("emails/newsletter/campaign.txt", **context),
             html=render_template("emails/newsletter/campaign.html", **context),
         )

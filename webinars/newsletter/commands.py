@@ -18,11 +18,13 @@ def newsletter_group():
     pass
 
 
-def _queue(subject: str, body: str, topics: tuple[str, ...], webinar=None) -> None:
+def _queue(subject: str, body: str, topics: tuple[str, ...], webinar=None, translations=None) -> None:
     from . import operations
 
     try:
-        campaign = operations.create_campaign(subject, body, topics, created_by="cli", webinar=webinar)
+        campaign = operations.create_campaign(
+            subject, body, topics, created_by="cli", webinar=webinar, translations=translations
+        )
     except ValueError as error:
         raise click.UsageError(str(error)) from error
     # Committed before expansion, so a crash during expansion leaves a campaign `resume` can finish.
@@ -66,17 +68,26 @@ def _expand(campaign) -> None:
     help='Send it then instead of now (the mail worker starts it), e.g. "2030-06-04 09:00", in --zone.',
 )
 @click.option("--zone", default=None, help="The time zone of --at, e.g. Europe/Paris (required with --at).")
+@click.option(
+    "--translation",
+    "translation_options",
+    multiple=True,
+    type=(str, str, click.Path(exists=True, dir_okay=False, path_type=Path)),
+    metavar="LANG SUBJECT FILE",
+    help='A version for subscribers who signed up in LANG (e.g. fr "Sujet" campagne.fr.md).',
+)
 @with_appcontext
-def send(subject: str, body_file: Path, topics: tuple[str, ...], send_at, zone: str | None):
+def send(subject: str, body_file: Path, topics: tuple[str, ...], send_at, zone: str | None, translation_options):
     """Queue a campaign to every confirmed subscriber who chose one of the topics, or no topic at all
-    (now, or at --at in --zone)."""
+    (now, or at --at in --zone); each gets the version of their language when there is one."""
+    translations = {lang: (other, path.read_text(encoding="utf-8")) for lang, other, path in translation_options}
     if send_at is None:
-        _queue(subject, body_file.read_text(encoding="utf-8"), topics)
+        _queue(subject, body_file.read_text(encoding="utf-8"), topics, translations=translations)
         return
-    _schedule(subject, body_file.read_text(encoding="utf-8"), topics, send_at, zone)
+    _schedule(subject, body_file.read_text(encoding="utf-8"), topics, send_at, zone, translations)
 
 
-def _schedule(subject: str, body: str, topics: tuple[str, ...], send_at, zone: str | None) -> None:
+def _schedule(subject: str, body: str, topics: tuple[str, ...], send_at, zone: str | None, translations=None) -> None:
     from ..database import utcnow
     from ..timezones import UnknownZoneError, WallTimeError, canonical_zone_or_none, localize, zone_time
     from . import operations
@@ -89,7 +100,9 @@ def _schedule(subject: str, body: str, topics: tuple[str, ...], send_at, zone: s
     except (WallTimeError, UnknownZoneError) as error:
         raise click.UsageError(str(error)) from error
     try:
-        campaign = operations.create_campaign(subject, body, topics, created_by="cli", draft=True)
+        campaign = operations.create_campaign(
+            subject, body, topics, created_by="cli", draft=True, translations=translations
+        )
         operations.schedule_campaign(campaign, at, chosen, now=utcnow())
     except ValueError as error:  # CampaignStateError included: a time in the past
         raise click.UsageError(str(error)) from error
@@ -135,19 +148,20 @@ def unschedule(campaign_id: int):
 )
 @with_appcontext
 def announce(slug: str, topics: tuple[str, ...]):
-    """Queue an announcement of a webinar: title, date, times in its display zones, a link to register."""
+    """Queue an announcement of an upcoming webinar: title, date, times in its display zones, a link to
+    register; in French (its French title and summary) for subscribers who signed up in French."""
     from ..catalogue.models import Webinar
+    from ..database import utcnow
     from . import operations
 
     webinar = db.session.scalar(select(Webinar).where(Webinar.slug == slug))
-    if webinar is None or webinar.status != "published":
+    if webinar is None or webinar.status not in ("published", "cancelled"):
         raise click.UsageError(_("No published webinar has the slug “%(slug)s”.", slug=slug))
-    if not webinar.presentable:
-        raise click.UsageError(
-            _("The date or time zone of “%(slug)s” cannot be shown; fix it in the admin first.", slug=slug)
-        )
+    refused = operations.why_not_announceable(webinar, utcnow())
+    if refused:
+        raise click.UsageError(_("“%(slug)s” cannot be announced. %(why)s", slug=slug, why=refused))
     subject, body = operations.announcement_markdown(webinar)
-    _queue(subject, body, topics, webinar=webinar)
+    _queue(subject, body, topics, webinar=webinar, translations=operations.announcement_translations(webinar))
 
 
 @newsletter_group.command("digest")

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, Integer, String, Table, Text, false
+from sqlalchemy import JSON, Boolean, CheckConstraint, Column, ForeignKey, Integer, String, Table, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..catalogue.models import Topic, Webinar
@@ -92,6 +92,9 @@ class Campaign(db.Model):
     body_markdown: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str] = mapped_column(Text)  # sanitised
     body_text: Mapped[str] = mapped_column(Text)
+    # Other languages' versions, {"fr": {"subject", "body_markdown", "body_html", "body_text"}}: a
+    # subscriber gets the one of their language when there is one, the fields above otherwise.
+    translations: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     webinar_id: Mapped[int | None] = mapped_column(ForeignKey("webinars.id", ondelete="SET NULL"), nullable=True)
     status: Mapped[str] = mapped_column(String(20), default="expanding")
     # listmonk-style checkpoint: recipients are added in id order, and expansion resumes after this id.
@@ -115,6 +118,24 @@ class Campaign(db.Model):
     @property
     def approved(self) -> bool:
         return not self.needs_approval or self.approved_at is not None
+
+    def version_in(self, language: str) -> dict[str, str]:
+        """Subject and bodies ("subject", "body_markdown", "body_html", "body_text") for a reader of
+        `language`: its translation when the campaign has one, the campaign's own text otherwise."""
+        translated = (self.translations or {}).get(language)
+        if translated:
+            return translated
+        return {
+            "subject": self.subject,
+            "body_markdown": self.body_markdown,
+            "body_html": self.body_html,
+            "body_text": self.body_text,
+        }
+
+    @property
+    def languages(self) -> list[str]:
+        """The languages it has a version of besides its own, e.g. ["fr"]."""
+        return sorted(self.translations or {})
 
     webinar: Mapped[Webinar | None] = relationship()
 

@@ -21,7 +21,7 @@ from ..catalogue.models import Topic, Webinar
 from ..database import MAX_ID, UTCDateTime, address_condition, same_address, utcnow
 from ..extensions import db
 from ..forms import is_one_line
-from ..language import in_language, language_of
+from ..language import DEFAULT_LANGUAGE, LOCALES, in_language, language_of
 from ..markup import markdown_to_html, markdown_to_text
 from ..outbox.messages import build_email
 from ..outbox.models import OutboxMessage, Suppression
@@ -400,13 +400,13 @@ def create_campaign(
     webinar: Webinar | None = None,
     draft: bool = False,
     needs_approval: bool = False,
+    translations: dict[str, tuple[str, str]] | None = None,
 ) -> Campaign:
     """A campaign ready to expand (or a `draft`, to try and schedule first; `needs_approval`: an owner
-    approves it before it can leave); unknown topics or a subject that cannot be a header raise ValueError."""
-    subject = (subject or "").strip()
-    # Every line break counts (U+2028, U+2029 and NEL too): the subject becomes a mail header.
-    if not subject or len(subject) > 300 or not is_one_line(subject):
-        raise ValueError(_("The subject must be one line of at most 300 characters."))
+    approves it before it can leave); `translations`: {language: (subject, Markdown body)}, the versions
+    subscribers of those languages get. Unknown topics or a subject that cannot be a header raise ValueError."""
+    subject = _checked_subject(subject)
+    versions = _versions(translations)
     slugs = sorted(set(topic_slugs or []))
     topics = list(db.session.scalars(select(Topic).where(Topic.slug.in_(slugs)))) if slugs else []
     missing = set(slugs) - {t.slug for t in topics}
@@ -421,6 +421,7 @@ def create_campaign(
         created_by=created_by,
         status="draft" if draft else "expanding",
         needs_approval=needs_approval,
+        translations=versions,
         created_at=utcnow(),
     )
     campaign.started_at = None if draft else campaign.created_at
@@ -428,6 +429,31 @@ def create_campaign(
     db.session.add(campaign)
     db.session.flush()
     return campaign
+
+
+def _checked_subject(subject: str) -> str:
+    subject = (subject or "").strip()
+    # Every line break counts (U+2028, U+2029 and NEL too): the subject becomes a mail header.
+    if not subject or len(subject) > 300 or not is_one_line(subject):
+        raise ValueError(_("The subject must be one line of at most 300 characters."))
+    return subject
+
+
+def _versions(translations: dict[str, tuple[str, str]] | None) -> dict | None:
+    """The stored form of a campaign's translations (bodies rendered once, here), or None for none."""
+    versions = {}
+    for language, (subject, body_markdown) in sorted((translations or {}).items()):
+        if language not in LOCALES or language == DEFAULT_LANGUAGE:
+            raise ValueError(_("Unknown language: %(language)s", language=language))
+        if not (subject or "").strip() and not (body_markdown or "").strip():
+            continue  # an empty translation is no translation
+        versions[language] = {
+            "subject": _checked_subject(subject),
+            "body_markdown": body_markdown or "",
+            "body_html": str(markdown_to_html(body_markdown or "")),
+            "body_text": markdown_to_text(body_markdown or ""),
+        }
+    return versions or None
 
 
 class CampaignStateError(ValueError):
@@ -443,18 +469,25 @@ def _topics_of(slugs: Iterable[str]) -> list[Topic]:
     return topics
 
 
-def update_draft(campaign: Campaign, subject: str, body_markdown: str, topic_slugs: Iterable[str]) -> bool:
-    """Change a draft; True when something changed. An approval does not cover the new text: it goes."""
+def update_draft(
+    campaign: Campaign,
+    subject: str,
+    body_markdown: str,
+    topic_slugs: Iterable[str],
+    translations: dict[str, tuple[str, str]] | None = None,
+) -> bool:
+    """Change a draft (`translations` as for create_campaign: what is not given goes); True when
+    something changed. An approval does not cover the new text: it goes."""
     if campaign.status != "draft":
         raise CampaignStateError(_("Only a draft can be changed."))
-    subject = (subject or "").strip()
-    if not subject or len(subject) > 300 or not is_one_line(subject):
-        raise ValueError(_("The subject must be one line of at most 300 characters."))
+    subject = _checked_subject(subject)
+    versions = _versions(translations)
     topics = _topics_of(topic_slugs)
-    before = (campaign.subject, campaign.body_markdown, sorted(t.slug for t in campaign.topics))
-    if before == (subject, body_markdown or "", sorted(t.slug for t in topics)):
+    before = (campaign.subject, campaign.body_markdown, sorted(t.slug for t in campaign.topics), campaign.translations)
+    if before == (subject, body_markdown or "", sorted(t.slug for t in topics), versions):
         return False
     campaign.subject = subject
+    campaign.translations = versions
     campaign.body_markdown = body_markdown or ""
     campaign.body_html = str(markdown_to_html(body_markdown or ""))
     campaign.body_text = markdown_to_text(body_markdown or "")
@@ -718,18 +751,42 @@ def _markdown_literal(text: str) -> str:
     return (text or "").translate(_MARKDOWN_SPECIAL)
 
 
-def announcement_markdown(webinar: Webinar) -> tuple[str, str]:
-    """Subject and Markdown body announcing a webinar: title, date, times in its display zones, a link."""
-    local = to_zone(webinar.starts_at, webinar.timezone)
-    register_url = external_url("catalogue.webinar", slug=webinar.slug)
-    # One line whatever the stored title holds (titles were not always checked for U+2028 and the like).
-    subject = _("New webinar: %(title)s", title=" ".join(webinar.title.split()))
-    parts = [
-        f"## {_markdown_literal(webinar.title)}",
-        f"**{long_date(local)}**, {zone_times_line(webinar.starts_at, webinar.display_zones)}",
-    ]
-    if webinar.summary:
-        parts.append(_markdown_literal(webinar.summary))
-    link_text = _markdown_literal(_("Read more and register"))
-    parts.append(f"[{link_text}]({register_url})")
-    return subject, "\n\n".join(parts) + "\n"
+def announcement_markdown(webinar: Webinar, language: str = DEFAULT_LANGUAGE) -> tuple[str, str]:
+    """Subject and Markdown body announcing a webinar in `language`: title, date, times in its display
+    zones, a link (which keeps the language: the reader's browser may prefer another)."""
+    with in_language(language):
+        local = to_zone(webinar.starts_at, webinar.timezone)
+        link_language = {} if language == DEFAULT_LANGUAGE else {"lang": language}
+        register_url = external_url("catalogue.webinar", slug=webinar.slug, **link_language)
+        title = webinar.title_in(language)
+        # One line whatever the stored title holds (titles were not always checked for U+2028 and the like).
+        subject = _("New webinar: %(title)s", title=" ".join(title.split()))
+        parts = [
+            f"## {_markdown_literal(title)}",
+            f"**{long_date(local)}**, {zone_times_line(webinar.starts_at, webinar.display_zones)}",
+        ]
+        summary = webinar.summary_in(language)
+        if summary:
+            parts.append(_markdown_literal(summary))
+        link_text = _markdown_literal(_("Read more and register"))
+        parts.append(f"[{link_text}]({register_url})")
+        return subject, "\n\n".join(parts) + "\n"
+
+
+def announcement_translations(webinar: Webinar) -> dict[str, tuple[str, str]]:
+    """The announcement in every other language the service speaks, for create_campaign(translations=)."""
+    return {language: announcement_markdown(webinar, language) for language in LOCALES if language != DEFAULT_LANGUAGE}
+
+
+def why_not_announceable(webinar: Webinar, now: datetime) -> str | None:
+    """Why an announcement of this webinar would mislead its readers, or None when it can go out: it
+    must be published, showable, not started, and still open for registration."""
+    if webinar.status != "published":
+        return _("Only a published webinar can be announced.")
+    if not webinar.presentable:
+        return _("Its date or time zone cannot be shown; fix it first.")
+    if webinar.starts_at <= now:
+        return _("It has already started: an announcement would invite people to something they cannot join.")
+    if not webinar.registration_open(now):
+        return _("Its registration has closed: an announcement would invite people who cannot register.")
+    return None
