@@ -77,8 +77,16 @@ def _tz_table(name: str) -> list[list[str]]:
 @lru_cache(maxsize=1)
 def _canonical_names() -> dict[str, str]:
     """Every zone name and link pytz knows, lower-cased, to its canonical name."""
-    zones = {fields[1] for fields in _tz_table("tzdata.zi") if fields[0] == "Z"}
-    links = {fields[2]: fields[1] for fields in _tz_table("tzdata.zi") if fields[0] == "L" and len(fields) == 3}
+    # tzdata.zi also defines names pytz does not load (`Factory`, a placeholder zone): only the names
+    # pytz accepts are zones here, or every later conversion of such a name would fail.
+    loadable = pytz.all_timezones_set
+    table = _tz_table("tzdata.zi")
+    zones = {fields[1] for fields in table if fields[0] == "Z" and fields[1] in loadable}
+    links = {
+        fields[2]: fields[1]
+        for fields in table
+        if fields[0] == "L" and len(fields) == 3 and fields[2] in loadable and fields[1] in loadable
+    }
     located = {fields[2] for fields in _tz_table("zone.tab") if len(fields) >= 3}
     names: dict[str, str] = {}
     for name in (*zones, *links):
