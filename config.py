@@ -1,9 +1,12 @@
 """Settings, every one read from the environment here and nowhere else.
 
 Every setting has a development default so that `make run` works with nothing set;
-`ProductionConfig` refuses to start without a real SECRET_KEY. The README's settings table lists
-each variable read below (tests/test_config.py checks that the two agree and that each one acts).
-A value that cannot be used (MAIL_PORT=abc) stops the start with a message naming the variable.
+`ProductionConfig` refuses to start without a real SECRET_KEY. WEBINARS_ENV is `development` or
+`production`, nothing else; unset, create_app() takes development only for the `flask` command (the
+development server and the commands beside it) and production for whatever else serves the app.
+The README's settings table lists each variable read below (tests/test_config.py checks that the two
+agree and that each one acts). A value that cannot be used (MAIL_PORT=abc) stops the start with a
+message naming the variable.
 """
 
 import os
@@ -73,7 +76,9 @@ def instance_path() -> str | None:
     return os.path.abspath(value) if value else None
 
 
-DEV_SECRET_KEY = "dev-only-not-secret"
+# Keys that anyone can read (the development key this repository once shipped): never accepted in production.
+PUBLIC_KEYS = frozenset({"dev-only-not-secret"})
+ENVIRONMENTS = ("development", "production")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -86,14 +91,8 @@ def _log_level() -> str:
 
 class Config:
     WEBINARS_ENV = "development"
-    # Signs session cookies and CSRF tokens. To rotate it without signing everyone out at once, put the
-    # old key in SECRET_KEY_FALLBACKS (comma-separated) for a while; leave it out to end every session.
-    SECRET_KEY = _text("SECRET_KEY", DEV_SECRET_KEY)
+    # SECRET_KEY and LINK_SECRET_KEY: see signing_keys() below. Old keys still accepted while rotating:
     SECRET_KEY_FALLBACKS = _list("SECRET_KEY_FALLBACKS")
-    # Signs the links in emails (manage a registration, confirm, unsubscribe), which live for months in
-    # mailboxes; unset means SECRET_KEY. Set it to the current SECRET_KEY before rotating that one, and
-    # the links already sent keep working. LINK_SECRET_KEY_FALLBACKS: old link keys still accepted.
-    LINK_SECRET_KEY = _text("LINK_SECRET_KEY")
     LINK_SECRET_KEY_FALLBACKS = _list("LINK_SECRET_KEY_FALLBACKS")
     # None means "an SQLite file in the instance folder"; create_app fills it in.
     SQLALCHEMY_DATABASE_URI = _text("DATABASE_URL")
@@ -202,16 +201,41 @@ class ProductionConfig(Config):
         if _text("LINK_SECRET_KEY"):
             keys["LINK_SECRET_KEY"] = os.environ["LINK_SECRET_KEY"]
         for name, key in keys.items():
-            if not key or key == DEV_SECRET_KEY or len(key) < 16:
+            if not key or key in PUBLIC_KEYS or len(key) < 16:
                 raise RuntimeError(
                     f"{name} must be set to a long random value in production "
                     '(for example: python -c "import secrets; print(secrets.token_hex(32))").'
                 )
 
 
-def config_class():
-    """The config for FLASK_ENV-like WEBINARS_ENV: 'production' or anything else."""
-    if (_text("WEBINARS_ENV") or "development").lower() == "production":
+def signing_keys() -> dict[str, str | None]:
+    """The keys, read when the app is built (the very values ProductionConfig.check() judges):
+
+    - SECRET_KEY signs session cookies and CSRF tokens. To rotate it without signing everyone out at
+      once, put the old key in SECRET_KEY_FALLBACKS (comma-separated) for a while; leave it out to end
+      every session. Unset in development: a random key kept in the instance folder (create_app).
+    - LINK_SECRET_KEY signs the links in emails (manage a registration, confirm, unsubscribe), which
+      live for months in mailboxes; unset means SECRET_KEY. Set it to the current SECRET_KEY before
+      rotating that one, and the links already sent keep working (LINK_SECRET_KEY_FALLBACKS: old link
+      keys still accepted)."""
+    return {"SECRET_KEY": _text("SECRET_KEY"), "LINK_SECRET_KEY": _text("LINK_SECRET_KEY")}
+
+
+def environment(default: str) -> str:
+    """WEBINARS_ENV, 'development' or 'production' in any case, or `default` when unset. Anything else
+    stops the start: 'prod' taken for development would serve production without its checks."""
+    value = _text("WEBINARS_ENV")
+    if value is None:
+        return default
+    name = value.strip().lower()
+    if name not in ENVIRONMENTS:
+        raise SettingError(f"WEBINARS_ENV must be development or production, not {value.strip()!r}")
+    return name
+
+
+def config_class(default: str = "production"):
+    """The config for WEBINARS_ENV, or for `default` when it is unset; production's keys are checked."""
+    if environment(default) == "production":
         ProductionConfig.check()
         return ProductionConfig
     return DevelopmentConfig

@@ -5,9 +5,11 @@ import logging
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -46,9 +48,72 @@ def test_production_starts_with_a_real_key_and_secure_cookies(tmp_path):
     assert result.stdout.strip() == "True"
 
 
-def test_development_defaults_work_with_nothing_set(tmp_path):
-    result = run_app({})
+def test_development_defaults_work_with_nothing_else_set(tmp_path):
+    result = run_app({"WEBINARS_ENV": "development", "WEBINARS_INSTANCE_PATH": str(tmp_path / "instance")})
     assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("name", ["prod", "Prod", "staging", "dev", "production1", "test"])
+def test_an_environment_name_that_is_neither_development_nor_production_stops_the_start(name, tmp_path):
+    # WEBINARS_ENV=prod used to mean development: the public key, no secure cookies.
+    result = run_app({"WEBINARS_ENV": name, "SECRET_KEY": "a" * 64, "DATABASE_URL": f"sqlite:///{tmp_path}/x.db"})
+    assert result.returncode != 0
+    assert f"WEBINARS_ENV must be development or production, not {name!r}" in result.stderr
+
+
+def test_the_environment_name_is_read_in_any_case(tmp_path):
+    result = run_app(
+        {"WEBINARS_ENV": " Production ", "SECRET_KEY": "a" * 64, "DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"
+
+
+def test_an_app_served_without_the_flask_command_is_production_unless_told_otherwise(tmp_path):
+    # What gunicorn does: import the package and call create_app(), with WEBINARS_ENV forgotten.
+    result = run_app({"DATABASE_URL": f"sqlite:///{tmp_path}/x.db", "WEBINARS_INSTANCE_PATH": str(tmp_path / "i")})
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_the_flask_command_is_development_unless_told_otherwise(tmp_path):
+    # `make run` and the commands of the README run in a developer's shell with nothing set.
+    result = subprocess.run(
+        [str(FLASK), "--app", "webinars", "db", "upgrade"],
+        cwd=ROOT,
+        env=_dev_env(tmp_path),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "instance" / SECRET_KEY_FILE).is_file()
+
+
+SECRET_KEY_FILE = "secret-key"
+OLD_PUBLIC_KEY = "dev-only-not-secret"  # the development key that git history shows to everyone
+
+
+def test_development_without_a_secret_key_signs_with_a_random_key_kept_in_the_instance_folder(tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    with environment({"WEBINARS_ENV": "development", "WEBINARS_INSTANCE_PATH": str(first)}, tmp_path) as app:
+        key = app.config["SECRET_KEY"]
+        assert app.config["LINK_SECRET_KEY"] == key
+    assert len(key) >= 64 and key != OLD_PUBLIC_KEY
+    stored = first / SECRET_KEY_FILE
+    assert stored.read_text(encoding="utf-8").strip() == key
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600  # readable by the service's user only
+    # The web server, its mail worker and a command in another terminal share the instance's key...
+    with environment({"WEBINARS_ENV": "development", "WEBINARS_INSTANCE_PATH": str(first)}, tmp_path) as again:
+        assert again.config["SECRET_KEY"] == key
+    # ... and another instance has its own.
+    with environment({"WEBINARS_ENV": "development", "WEBINARS_INSTANCE_PATH": str(second)}, tmp_path) as other:
+        assert other.config["SECRET_KEY"] not in (key, OLD_PUBLIC_KEY)
+    # A key that is set wins, and nothing is written.
+    third = tmp_path / "third"
+    with environment({"WEBINARS_INSTANCE_PATH": str(third), "SECRET_KEY": "k" * 40}, tmp_path) as keyed:
+        assert keyed.config["SECRET_KEY"] == "k" * 40
+    assert not (third / SECRET_KEY_FILE).exists()
 
 
 def test_database_url_in_heroku_style_gets_the_psycopg_driver():
@@ -165,18 +230,97 @@ def test_make_run_on_another_port_and_a_command_in_another_terminal_build_the_sa
             server.stdout.close()
 
 
+GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
+
+
+@pytest.mark.slow
+def test_gunicorn_with_nothing_set_refuses_to_serve(tmp_path):
+    # The README's gunicorn line in a shell where WEBINARS_ENV and SECRET_KEY were forgotten.
+    env = _dev_env(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path}/x.db")
+    port = free_port()
+    argv = [str(GUNICORN), "--bind", f"127.0.0.1:{port}", "--workers", "2", "webinars:create_app()"]
+    result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stdout + result.stderr
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def _status(url: str, session_cookie: str) -> int:
+    opener = urllib.request.build_opener(_NoRedirects)
+    request = urllib.request.Request(url, headers={"Cookie": f"session={session_cookie}"})
+    try:
+        with opener.open(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def _forged_session(key: str) -> str:
+    """An organiser's session cookie as anyone who knows `key` can write it: the first organiser,
+    signed in just now (what the review did with the development key of the repository)."""
+    from flask import Flask
+    from flask.sessions import SecureCookieSessionInterface
+
+    forger = Flask("forger")
+    forger.secret_key = key
+    now = int(time.time())
+    data = {"_user_id": "1:0", "_fresh": True, "organiser_signed_in_at": now, "organiser_seen_at": now}
+    return SecureCookieSessionInterface().get_signing_serializer(forger).dumps(data)
+
+
+@pytest.mark.slow
+def test_a_development_server_without_a_secret_key_is_not_open_to_a_forged_session(tmp_path):
+    env = _dev_env(tmp_path, WEBINARS_ENV="development", DATABASE_URL=f"sqlite:///{tmp_path}/x.db")
+    for args, stdin in (
+        (["db", "upgrade"], None),
+        (["admin", "create", "o@example.org", "--password-stdin"], "p" * 20),
+    ):
+        done = subprocess.run(
+            [str(FLASK), "--app", "webinars", *args], cwd=ROOT, env=env, input=stdin, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+    port = free_port()
+    server = subprocess.Popen(
+        [str(GUNICORN), "--bind", f"127.0.0.1:{port}", "--workers", "2", "webinars:create_app()"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        _wait_until_serving(f"http://127.0.0.1:{port}/", server)
+        export = f"http://127.0.0.1:{port}/admin/newsletter/subscribers.csv"
+        assert _status(export, _forged_session(OLD_PUBLIC_KEY)) == 302  # to the sign-in page
+        # The same forgery with the instance's own key opens the export: the cookie above was a real
+        # attempt, and both workers sign with the one key in the instance folder.
+        key = (tmp_path / "instance" / SECRET_KEY_FILE).read_text(encoding="utf-8").strip()
+        assert [_status(export, _forged_session(key)) for _ in range(4)] == [200] * 4
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        if server.stdout:
+            server.stdout.close()
+
+
 def test_base_url_set_in_the_environment_wins_over_what_make_run_recorded(tmp_path):
     instance = tmp_path / "instance"
     instance.mkdir()
     (instance / "base-url").write_text("http://127.0.0.1:5101\n", encoding="utf-8")
     show = "from webinars import create_app; print(create_app().config['BASE_URL'])"
-    recorded = subprocess.run([sys.executable, "-c", show], env=_dev_env(tmp_path), capture_output=True, text=True)
+    development = _dev_env(tmp_path, WEBINARS_ENV="development")
+    recorded = subprocess.run([sys.executable, "-c", show], env=development, capture_output=True, text=True)
     assert recorded.stdout.strip() == "http://127.0.0.1:5101", recorded.stderr
-    env = _dev_env(tmp_path, BASE_URL="https://webinars.example.org/")
+    env = {**development, "BASE_URL": "https://webinars.example.org/"}
     explicit = subprocess.run([sys.executable, "-c", show], env=env, capture_output=True, text=True)
     assert explicit.stdout.strip() == "https://webinars.example.org"
     (instance / "base-url").unlink()
-    default = subprocess.run([sys.executable, "-c", show], env=_dev_env(tmp_path), capture_output=True, text=True)
+    default = subprocess.run([sys.executable, "-c", show], env=development, capture_output=True, text=True)
     assert default.stdout.strip() == "http://127.0.0.1:5000"
 
 
@@ -213,8 +357,8 @@ def test_the_readme_table_and_config_py_name_the_same_settings():
 
 @contextmanager
 def environment(values: dict[str, str], tmp_path: Path):
-    """An app created by create_app() with nothing but `values` (and a throwaway SQLite file) in the
-    environment, exactly as `flask` or gunicorn would build it."""
+    """An app created by create_app() with nothing but `values` (and a throwaway SQLite file and
+    instance folder) in the environment, as the `flask` command would build it."""
     import config
     from webinars import create_app
 
@@ -222,6 +366,9 @@ def environment(values: dict[str, str], tmp_path: Path):
     for name in settings_read_by_config() | {"WEBINARS_ENV"}:
         os.environ.pop(name, None)
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{tmp_path}/settings.db")
+    # As the `flask` command builds it: development unless WEBINARS_ENV says otherwise.
+    os.environ["WEBINARS_ENV"] = "development"
+    os.environ.setdefault("WEBINARS_INSTANCE_PATH", str(tmp_path / "instance"))
     os.environ.update(values)
     try:
         importlib.reload(config)

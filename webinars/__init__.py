@@ -1,6 +1,9 @@
 """The webinars service: catalogue, calendars, registrations, newsletter and the organisers' area."""
 
 import os
+import secrets
+import tempfile
+from contextlib import suppress
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -28,7 +31,9 @@ class WebinarsFlask(Flask):
 
 
 def create_app(test_config: dict | None = None) -> Flask:
-    """Build the application: settings, extensions, blueprints, error pages, commands."""
+    """Build the application: settings, extensions, blueprints, error pages, commands.
+
+    `test_config`: settings given in code (tests, benchmarks), applied over the environment's."""
     from config import instance_path
 
     app = WebinarsFlask(
@@ -51,12 +56,15 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def configure(app: Flask, test_config: dict | None) -> None:
-    from config import config_class
+    from config import config_class, signing_keys
 
-    app.config.from_object(config_class())
+    app.config.from_object(config_class(default=default_environment(test_config)))
+    app.config.update(signing_keys())
     if test_config:
         app.config.update(test_config)
     os.makedirs(app.instance_path, exist_ok=True)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = instance_secret_key(app.instance_path)
     uri = app.config.get("SQLALCHEMY_DATABASE_URI")
     if not uri:
         uri = "sqlite:///" + os.path.join(app.instance_path, "webinars.db")
@@ -79,6 +87,48 @@ def configure(app: Flask, test_config: dict | None) -> None:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
+
+
+def default_environment(test_config: dict | None) -> str:
+    """The environment when WEBINARS_ENV is unset: development for the `flask` command (the development
+    server of `make run` and the commands a developer runs beside it) and for an app given its settings
+    in code (the tests); production for anything else (gunicorn), so that a forgotten WEBINARS_ENV
+    fails closed: no start without a real SECRET_KEY, rather than a site signed with a known key."""
+    import click
+    from flask.cli import FlaskGroup
+
+    context = click.get_current_context(silent=True)
+    if test_config is not None or (context is not None and isinstance(context.find_root().command, FlaskGroup)):
+        return "development"
+    return "production"
+
+
+SECRET_KEY_FILE = "secret-key"
+
+
+def instance_secret_key(instance_path: str) -> str:
+    """Development without SECRET_KEY: a random key made once per instance folder and kept there
+    (readable by its owner only), so that the web server, the mail worker and every command sign
+    alike and sessions survive a restart, while no key anyone can read in the repository opens the site.
+    Several processes may start at once: the first file linked into place wins, the others read it."""
+    path = os.path.join(instance_path, SECRET_KEY_FILE)
+    try:
+        with open(path, encoding="utf-8") as stored:
+            key = stored.read().strip()
+        if key:
+            return key
+    except FileNotFoundError:
+        pass
+    fd, draft = tempfile.mkstemp(dir=instance_path, prefix=".secret-key-")  # created 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(secrets.token_hex(32) + "\n")
+        with suppress(FileExistsError):  # another process was first: its key stays, never replaced
+            os.link(draft, path)
+    finally:
+        os.unlink(draft)
+    with open(path, encoding="utf-8") as stored:
+        return stored.read().strip()
 
 
 def configure_keys(app: Flask) -> None:
