@@ -157,6 +157,56 @@ def test_summer_after_2037_keeps_daylight_saving_time():
         localize(datetime(2045, 10, 29, 2, 30), "Europe/Paris")
 
 
+# The machine's own tz database (/usr/share/zoneinfo, which the standard library's zoneinfo reads
+# first) may be older or newer than pytz's: after 2037 the pages must still read pytz's data, the
+# same as every invite's VTIMEZONE, or two calendars of one webinar would disagree.
+OS_DATABASE_SCRIPT = """
+from datetime import datetime
+import pytz
+from webinars.timezones import localize, time_range, zone_time
+summer = localize(datetime(2040, 7, 4, 10, 0), "Europe/Paris")
+print(summer.isoformat())
+print(zone_time(pytz.utc.localize(datetime(2045, 1, 4, 12, 0)), "Europe/Paris").text)
+print(time_range(summer, summer.replace(hour=9), "Europe/Paris"))
+"""
+
+
+def test_times_after_2037_do_not_depend_on_the_machines_tz_database(tmp_path):
+    # A machine whose tz database is wrong about Paris (it holds Tokyo's rules under that name).
+    fake = tmp_path / "zoneinfo" / "Europe"
+    fake.mkdir(parents=True)
+    with pytz.open_resource("Asia/Tokyo") as tokyo:
+        (fake / "Paris").write_bytes(tokyo.read())
+    env = {**os.environ, "PYTHONTZPATH": str(tmp_path / "zoneinfo")}
+    result = subprocess.run([sys.executable, "-c", OS_DATABASE_SCRIPT], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["2040-07-04T08:00:00+00:00", "13:00 Paris time", "10:00 - 11:00 CEST"]
+
+
+def _vtimezone_offset(zone: str, instant: datetime) -> timedelta:
+    from icalendar import Calendar
+
+    from webinars import ical
+
+    component = ical.vtimezone(zone, for_instants=[instant])
+    calendar = Calendar.from_ical(b"BEGIN:VCALENDAR\r\n" + component.to_ical() + b"END:VCALENDAR\r\n")
+    return instant.astimezone(calendar.walk("VTIMEZONE")[0].to_tz(lookup_tzid=False)).utcoffset()
+
+
+# Zones whose tz database entry pytz ships differs from older ones after 2037 (Alberta stays on
+# UTC−06:00 all year), beside ordinary ones.
+ZONES_AFTER_2037 = ["America/Edmonton", "Europe/Paris", "America/New_York", "Australia/Sydney", "America/Sao_Paulo"]
+
+
+@pytest.mark.parametrize("zone", ZONES_AFTER_2037)
+def test_pages_and_invites_agree_on_every_offset_after_2037(zone):
+    for year in (2038, 2040, 2045):
+        for month in (1, 4, 7, 10):
+            instant = pytz.utc.localize(datetime(year, month, 15, 12, 0))
+            shown = timezones.to_zone(instant, zone).utcoffset()
+            assert shown == _vtimezone_offset(zone, instant), (zone, instant)
+
+
 # -- the names browsers and people send ---------------------------------------------------------------
 
 # Chromium reports ICU's names, which are the tz database's old ones for these places.

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from importlib.resources import files
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import pytz
 from babel import Locale, UnknownLocaleError
@@ -149,11 +149,17 @@ def _beyond_pytz(year: int) -> bool:
     return year > PYTZ_LAST_YEAR
 
 
+@lru_cache(maxsize=1024)
 def _zoneinfo(zone_name: str) -> ZoneInfo:
+    """The zone for zoneinfo, read from pytz's own compiled file: ZoneInfo(name) would read the
+    machine's tz database first (/usr/share/zoneinfo), older or newer than pytz's, and after 2037 the
+    pages would disagree with the invites' VTIMEZONE, which ical.py builds from pytz's data. Cached:
+    ZoneInfo.from_file() does not share instances as ZoneInfo() does."""
     get_zone(zone_name)  # same validation as everywhere else
     try:
-        return ZoneInfo(zone_name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+        with pytz.open_resource(zone_name) as data:
+            return ZoneInfo.from_file(data, key=zone_name)
+    except (OSError, ValueError) as exc:
         raise UnknownZoneError(zone_name) from exc
 
 
