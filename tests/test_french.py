@@ -3,8 +3,11 @@ signed up in, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from icalendar import Calendar
@@ -255,6 +258,43 @@ def test_commands_speak_the_organisers_language(app, runner, monkeypatch):
     monkeypatch.setenv("LANG", "en_GB.UTF-8")
     result = runner.invoke(args=["mail", "status"])
     assert "The outbox is empty." in result.output or "queued" in result.output
+
+
+ROOT = Path(__file__).resolve().parent.parent
+FLASK = ROOT / ".venv" / "bin" / "flask"
+
+
+def _shell(tmp_path: Path, **variables: str) -> dict:
+    """An organiser's shell: none of the locale variables but `variables`, a throwaway database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LC_") and k not in {"LANG", "LANGUAGE"}}
+    env.pop("WEBINARS_ENV", None)
+    env.pop("SECRET_KEY", None)
+    env.update(DATABASE_URL=f"sqlite:///{tmp_path}/webinars.db", WEBINARS_INSTANCE_PATH=str(tmp_path / "instance"))
+    return {**env, **variables}
+
+
+def _flask(env: dict, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(FLASK), "--app", "webinars", *args], cwd=ROOT, env=env, input=stdin, capture_output=True, text=True
+    )
+
+
+@pytest.mark.slow
+def test_a_command_speaks_french_with_lang_alone_even_where_the_machine_has_no_french_locale(tmp_path):
+    # The README's own example. Where fr_FR is not installed, Python's locale coercion sets LC_CTYPE
+    # to C.UTF-8 in the process, which must not decide the language of what the organiser reads.
+    env = _shell(tmp_path, LANG="fr_FR.UTF-8")
+    assert _flask(env, "db", "upgrade").returncode == 0
+    created = _flask(env, "admin", "create", "olga@example.org", "--password-stdin", stdin="a long password\n")
+    assert created.returncode == 0, created.stderr
+    assert "Organisateur olga@example.org créé." in created.stdout
+    # LANGUAGE comes first (a list, as gettext reads it); C and POSIX name no language.
+    english = _flask(_shell(tmp_path, LANGUAGE="de:en", LANG="fr_FR.UTF-8"), "mail", "status")
+    assert "The outbox is empty." in english.stdout, english.stderr
+    french = _flask(_shell(tmp_path, LC_ALL="C", LC_MESSAGES="POSIX", LANG="fr_FR.UTF-8"), "mail", "status")
+    assert "La file d’envoi est vide." in french.stdout, french.stderr
+    french = _flask(_shell(tmp_path, LANGUAGE="fr", LANG="C.UTF-8"), "mail", "status")
+    assert "La file d’envoi est vide." in french.stdout, french.stderr
 
 
 def test_the_organisers_webinar_form_takes_a_french_title_and_summary(app, client):

@@ -16,8 +16,7 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from babel import Locale, UnknownLocaleError
-from babel.core import default_locale
+from babel import Locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Blueprint, Flask, current_app, has_request_context, redirect, request
@@ -45,12 +44,29 @@ def supported(language: str | None) -> str | None:
     return code if code in LOCALES else None
 
 
+# gettext's order for the language of messages. LC_CTYPE is not one of them: where the machine has
+# no fr_FR locale, Python's locale coercion (PEP 538) sets LC_CTYPE=C.UTF-8 in the process itself,
+# and Babel's default_locale(), which looks at LC_CTYPE before LANG, would then say English.
+LANGUAGE_VARIABLES = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
+NO_LANGUAGE = frozenset({"c", "posix"})  # the C locale names an encoding, not a language
+
+
+def _locale_name(value: str) -> str:
+    """'fr_FR' for 'fr_FR.UTF-8' or 'fr_FR@euro'."""
+    return value.split(".", 1)[0].split("@", 1)[0].strip()
+
+
 def _from_environment() -> str | None:
-    try:
-        found = default_locale("LC_MESSAGES")
-    except (ValueError, UnknownLocaleError):
-        return None
-    return supported(found)
+    """The organiser's language in a command: the first of LANGUAGE (a list, 'fr:en'), LC_ALL,
+    LC_MESSAGES and LANG that names a language; None (English) when that one is not spoken here."""
+    for variable in LANGUAGE_VARIABLES:
+        value = os.environ.get(variable, "")
+        names = value.split(":") if variable == "LANGUAGE" else [value]
+        names = [_locale_name(name) for name in names if _locale_name(name).lower() not in NO_LANGUAGE | {""}]
+        if names:
+            # LANGUAGE falls through its list to a language with a catalogue, as gettext does.
+            return next(filter(None, map(supported, names)), None)
+    return None
 
 
 def requested_language() -> str:
