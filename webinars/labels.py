@@ -12,6 +12,10 @@ LABELS = {
         "published": _l("published"),
         "cancelled": _l("cancelled"),
     },
+    "content": {
+        "draft": _l("draft"),
+        "published": _l("published"),
+    },
     "registration": {
         "confirmed": _l("confirmed"),
         "waitlisted": _l("on the waiting list"),
@@ -31,6 +35,11 @@ LABELS = {
         "sending": _l("sending"),
         "done": _l("sent"),
         "failed": _l("stopped"),
+    },
+    "digest": {
+        "expanding": _l("preparing"),
+        "sending": _l("sending"),
+        "done": _l("sent"),
     },
     "message": {
         "queued": _l("queued"),
@@ -63,6 +72,7 @@ LABELS = {
         "updated": _l("edited"),
         "rescheduled": _l("rescheduled"),
         "published": _l("published"),
+        "unpublished": _l("unpublished"),
         "cancelled": _l("cancelled"),
         "discarded": _l("draft discarded"),
         "seat given": _l("seat given"),

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, insert
 
 from .. import audit as audit_trail
@@ -17,8 +18,10 @@ from ..audit import Actor
 from ..catalogue.models import Topic, Webinar
 from ..catalogue.operations import slugify
 from ..extensions import db
+from ..labels import label
+from ..timezones import day_date
 from . import queries
-from .models import ContentItem, webinar_items
+from .models import TYPE_LABELS, ContentItem, webinar_items
 
 EDITABLE_FIELDS = (
     "type",
@@ -33,19 +36,20 @@ EDITABLE_FIELDS = (
     "image_alt",
     "language",
 )
+# The history is read in the organiser's language, like a webinar's (catalogue/operations.py).
 FIELD_LABELS = {
-    "type": "Type",
-    "label": "Series or label",
-    "title": "Title",
-    "slug": "Slug",
-    "published_on": "Date",
-    "summary": "Summary",
-    "body": "Body",
-    "external_url": "External link",
-    "image_url": "Image",
-    "image_alt": "Image description",
-    "language": "Language",
-    "topics": "Topics",
+    "type": _l("Type"),
+    "label": _l("Series or label"),
+    "title": _l("Title"),
+    "slug": _l("Slug"),
+    "published_on": _l("Date"),
+    "summary": _l("Summary"),
+    "body": _l("Body"),
+    "external_url": _l("External link"),
+    "image_url": _l("Image"),
+    "image_alt": _l("Image description"),
+    "language": _l("Language"),
+    "topics": _l("Topics"),
 }
 LONG_FIELDS = ("summary", "body")
 
@@ -110,7 +114,7 @@ def create_item(fields: ItemFields, *, by: Actor | None, now: datetime, publish:
     _apply(item, fields)
     db.session.add(item)
     db.session.flush()  # the id, for the audit row
-    audit(item, "created", by, now, f"Created as a draft: {item.title}")
+    audit(item, "created", by, now, _("Created as a draft: %(title)s", title=item.title))
     if publish:
         publish_item(item, by=by, now=now)
     return item
@@ -122,22 +126,34 @@ def _snapshot(item: ContentItem) -> dict:
     return values
 
 
-def _show(value) -> str:
+def _show(name: str, value) -> str:
     if value in (None, "", ()):
-        return "(none)"
+        return _("(none)")
     if isinstance(value, tuple):
         return ", ".join(value)
     if isinstance(value, date):
-        return value.isoformat()
+        return day_date(value)
+    if name == "type":
+        return str(TYPE_LABELS.get(value, value))
+    if name == "language":
+        return label("language", value)
     return str(value)
 
 
 def describe_changes(changes: dict) -> str:
+    """One line per changed field, old → new, in the organiser's language."""
     lines = []
     for name, (old, new) in changes.items():
-        label = FIELD_LABELS.get(name, name)
-        lines.append(f"{label} changed" if name in LONG_FIELDS else f"{label}: {_show(old)} → {_show(new)}")
+        field_label = str(FIELD_LABELS.get(name, name))
+        if name in LONG_FIELDS:
+            lines.append(_("%(field)s changed", field=field_label))
+        else:
+            lines.append(f"{field_label}: {_show(name, old)} → {_show(name, new)}")
     return "\n".join(lines)
+
+
+def _status_change(old: str, new: str) -> str:
+    return _("Status: %(old)s → %(new)s", old=label("content", old), new=label("content", new))
 
 
 def update_item(item: ContentItem, fields: ItemFields, *, by: Actor | None, now: datetime) -> dict:
@@ -165,7 +181,7 @@ def publish_item(item: ContentItem, *, by: Actor | None, now: datetime) -> None:
     # does not make an item new a second time.
     item.published_at = item.published_at or now
     item.updated_at = now
-    audit(item, "published", by, now, "Status: draft → published")
+    audit(item, "published", by, now, _status_change("draft", "published"))
 
 
 def unpublish_item(item: ContentItem, *, by: Actor | None, now: datetime) -> None:
@@ -174,7 +190,7 @@ def unpublish_item(item: ContentItem, *, by: Actor | None, now: datetime) -> Non
         raise ItemStateError(_("Only a published item can be unpublished."))
     item.status = "draft"
     item.updated_at = now
-    audit(item, "unpublished", by, now, "Status: published → draft")
+    audit(item, "unpublished", by, now, _status_change("published", "draft"))
 
 
 def attach_to_webinar(
@@ -193,6 +209,6 @@ def attach_to_webinar(
             [{"webinar_id": webinar.id, "item_id": item.id, "position": n} for n, item in enumerate(items)],
         )
     before, after = [item.title for item in current], [item.title for item in items]
-    details = "Related content: " + (" · ".join(after) if after else "(none)")
+    details = _("Related content: %(items)s", items=" · ".join(after) if after else _("(none)"))
     audit_trail.record("updated", by, now, details, webinar_id=webinar.id)
     return before, after
