@@ -8,7 +8,7 @@ import email
 import email.policy
 import json
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -160,9 +160,11 @@ def test_privacy_erase_leaves_nothing_of_the_person_and_keeps_the_counts(app, ru
         from webinars.catalogue.models import Webinar
 
         full, roomy = db.session.get(Webinar, before["full"]), db.session.get(Webinar, before["roomy"])
-        assert (counts(full)["confirmed"], counts(roomy)["confirmed"]) == before["confirmed_before"]
+        # Both webinars are upcoming: her seat is given up (past webinars keep theirs: see below).
+        full_before, roomy_before = before["confirmed_before"]
+        assert (counts(full)["confirmed"], counts(roomy)["confirmed"]) == (full_before, roomy_before - 1)
         erased = db.session.scalars(select(Registration).where(Registration.erased_at.is_not(None))).all()
-        assert sorted(r.status for r in erased) == ["cancelled", "confirmed"]  # a waiting place cannot be offered
+        assert sorted(r.status for r in erased) == ["cancelled", "cancelled"]  # nobody can be offered a seat
         assert db.session.scalar(select(func.count()).select_from(ConsentEvent)) == 2  # Bob's
         [(action, details)] = db.session.execute(
             select(AuditEvent.action, AuditEvent.details).where(AuditEvent.action == "data erased")
@@ -183,6 +185,121 @@ def test_privacy_erase_leaves_nothing_of_the_person_and_keeps_the_counts(app, ru
     assert empty["rate_limit_hits"] == [] and empty["mail_files"] == [] and empty["suppression"] is None
     again = runner.invoke(args=["privacy", "erase", ANA, "--yes"])
     assert again.exit_code == 0 and "Nothing is stored" in again.output
+
+
+def _erasure_setup(app) -> dict:
+    """Ana holds a seat in three webinars: a full upcoming one with two people waiting, an upcoming one
+    that only she filled, and one that took place last month; and a held seat (to confirm) in a fourth."""
+    with app.app_context():
+        now = utcnow()
+        full = make_webinar(title="Full house", capacity=2, local_start=datetime(2030, 6, 4, 10, 0))
+        alone = make_webinar(title="Just her", capacity=1, local_start=datetime(2030, 6, 5, 10, 0))
+        held = make_webinar(title="Held", capacity=1, confirm_registrations=True, local_start=datetime(2030, 6, 6, 10))
+        past = make_webinar(title="Last month", capacity=2, starts_at=now - timedelta(days=30))
+        for person in (ANA, "cleo@example.org", "dan@example.org", "eve@example.org"):
+            register(full, name=person.split("@")[0], email=person, now=now)
+        register(alone, name="Ana Lima", email=ANA, now=now)
+        register(held, name="Ana Lima", email=ANA, now=now)
+        register(held, name="Fay", email="fay@example.org", now=now)
+        # Registered for last month's webinar while it was upcoming.
+        register(past, name="Ana Lima", email=ANA, now=now - timedelta(days=40))
+        register(past, name="Gil", email="gil@example.org", now=now - timedelta(days=40))
+        db.session.commit()
+        deliver_due()
+        return {"full": full.id, "alone": alone.id, "held": held.id, "past": past.id, "slug": alone.slug}
+
+
+def _statuses(webinar_id: int) -> dict[str, str]:
+    rows = db.session.execute(
+        select(Registration.email, Registration.status).where(Registration.webinar_id == webinar_id)
+    )
+    return {email.split("@")[0]: status for email, status in rows}
+
+
+@ROOMY
+def test_erasing_a_seat_holder_frees_the_seat_and_moves_the_waiting_list_up_in_order(app, runner, smtp_server):
+    ids = _erasure_setup(app)
+    client = app.test_client()
+    assert "This webinar is full" in client.get(f"/webinars/{ids['slug']}").get_data(as_text=True)
+    smtp_server.clear()
+    result = runner.invoke(args=["privacy", "erase", ANA, "--yes"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        from webinars.catalogue.models import Webinar
+
+        webinars = {name: db.session.get(Webinar, ids[name]) for name in ("full", "alone", "held", "past")}
+        # The full webinar: her seat went to the first person waiting, the second still waits.
+        assert counts(webinars["full"])["confirmed"] == 2 and counts(webinars["full"])["waitlisted"] == 1
+        assert _statuses(ids["full"])["dan"] == "confirmed" and _statuses(ids["full"])["eve"] == "waitlisted"
+        # The one only she filled is open again; her held seat went to the next in line.
+        assert counts(webinars["alone"])["available"] == 1
+        assert counts(webinars["held"])["pending"] == 1 and _statuses(ids["held"])["fay"] == "pending"
+        # Last month's webinar keeps its figures: she attended, anonymously.
+        assert counts(webinars["past"])["confirmed"] == 2
+        erased = db.session.execute(
+            select(Registration.webinar_id, Registration.status).where(Registration.erased_at.is_not(None))
+        ).all()
+        assert sorted(erased) == sorted(
+            [
+                (ids["full"], "cancelled"),
+                (ids["alone"], "cancelled"),
+                (ids["held"], "cancelled"),
+                (ids["past"], "confirmed"),
+            ]
+        )
+        deliver_due()
+    # The people who moved up are told, with the invitation; the erased address gets nothing.
+    [promoted] = smtp_server.messages_to("dan@example.org")
+    assert "text/calendar" in promoted.data.decode("utf-8", "replace") and "METHOD:REQUEST" in promoted.data.decode()
+    assert smtp_server.messages_to("fay@example.org")
+    assert not smtp_server.messages_to(ANA.lower()) and not smtp_server.messages_to(ANA)
+    assert "This webinar is full" not in client.get(f"/webinars/{ids['slug']}").get_data(as_text=True)
+
+
+@ROOMY
+def test_an_erasure_waits_for_the_webinars_lock_like_a_cancellation(pg_app):
+    """Seats are counted under the webinar's row lock: an erasure that frees one takes that lock too,
+    so a registration or cancellation running at the same moment cannot count the same seat."""
+    import threading
+
+    import psycopg
+
+    from tests._support.live_server import wait_until
+    from webinars.privacy import operations as privacy
+
+    ids = _erasure_setup(pg_app)
+    database = pg_app.config["SQLALCHEMY_DATABASE_URI"].replace("postgresql+psycopg", "postgresql")
+
+    holder = psycopg.connect(database)
+    holder.execute("SELECT id FROM webinars WHERE id = %s FOR UPDATE", (ids["full"],))  # in a transaction
+    watcher = psycopg.connect(database, autocommit=True)  # each look at pg_stat_activity is fresh
+    outcome = {}
+
+    def erase():
+        with pg_app.app_context():
+            outcome["holdings"] = privacy.erase(ANA, now=utcnow())
+            db.session.commit()
+
+    worker = threading.Thread(target=erase)
+    worker.start()
+    try:
+
+        def waiting_for_the_lock():
+            return watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE%'"
+            ).fetchone()[0]
+
+        # The erasure waits for the lock: nothing of hers is changed while the webinar is held.
+        wait_until(waiting_for_the_lock, timeout=30, what="the erasure to wait for the webinar's lock")
+        assert worker.is_alive() and "holdings" not in outcome
+    finally:
+        holder.commit()
+        holder.close()
+        watcher.close()
+        worker.join(timeout=30)
+    assert outcome["holdings"].registrations == 4
+    with pg_app.app_context():
+        assert _statuses(ids["full"])["dan"] == "confirmed"
 
 
 @ROOMY

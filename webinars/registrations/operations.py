@@ -527,14 +527,36 @@ def export_registrations(email: str) -> list[dict]:
     ]
 
 
+def _give_up(registration: Registration, now: datetime) -> bool:
+    """An erased person's seat or place in an upcoming webinar, given up under the webinar's lock as a
+    cancellation is, without an email (there is nobody left to tell). True when it freed a seat."""
+    webinar = registration.webinar
+    lock_for_update("webinars", webinar.id)
+    db.session.refresh(registration)
+    db.session.refresh(webinar)
+    if registration.status in ENDED_STATUSES:
+        return False
+    held_seat = registration.status == "confirmed" or (
+        registration.status == "pending" and not lapsed(registration, now)
+    )
+    registration.status, registration.cancelled_at, registration.confirm_by = "cancelled", now, None
+    return held_seat
+
+
 def erase_registrations(email: str, *, now: datetime) -> int:
     """Anonymise every registration of an address, so that seat counts and attendance figures stay right:
     name, address, organisation, country, zone, answers to the webinar's questions and the times they
-    joined and left go; the status, its dates and whether they attended stay. A place on a waiting
-    list is given up (nobody could be told of a seat), without an email. Returns how many."""
-    erased = 0
+    joined and left go. In a webinar that has not started, the seat or waiting-list place is given up
+    (nobody could come, nor be told of a seat) and the waiting list moves up in order, each person
+    promoted told so; a webinar under way or over keeps its figures (the status, its dates and whether
+    they attended stay). Returns how many."""
+    erased, freed = 0, {}
     for registration in registrations_of(email):
-        if registration.status == "waitlisted":
+        webinar = registration.webinar
+        if webinar.starts_at > now:
+            if _give_up(registration, now):
+                freed[webinar.id] = webinar
+        elif registration.status == "waitlisted":
             registration.status, registration.cancelled_at = "cancelled", now
         registration.name = ""
         registration.email = f"erased-{registration.id}@{ERASED_DOMAIN}"
@@ -547,4 +569,6 @@ def erase_registrations(email: str, *, now: datetime) -> int:
         registration.erased_at = now
         erased += 1
     db.session.flush()
+    for webinar in freed.values():  # still locked: the seats go to the waiting list as on a cancellation
+        fill_freed_seats(webinar, now)
     return erased
