@@ -1,6 +1,7 @@
 """Pure time-zone conversions and labels: DST edges, odd offsets, the viewer's own date."""
 
 import os
+import re
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -205,6 +206,51 @@ def test_pages_and_invites_agree_on_every_offset_after_2037(zone):
             instant = pytz.utc.localize(datetime(year, month, 15, 12, 0))
             shown = timezones.to_zone(instant, zone).utcoffset()
             assert shown == _vtimezone_offset(zone, instant), (zone, instant)
+
+
+# Etc/GMT+5 is UTC−05:00: the tz database's names carry the POSIX sign, the opposite of what people
+# write. Every Etc/ name pytz knows, in both languages: named by its offset, with the sign people read.
+ETC_NAMES = [name for name in pytz.all_timezones if name.startswith("Etc/")]
+
+
+def _etc_offset(name: str) -> timedelta:
+    number = name.removeprefix("Etc/GMT")
+    return -timedelta(hours=int(number)) if number.lstrip("+-").isdigit() else timedelta(0)
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_fixed_offset_zones_are_named_by_their_offset_with_the_sign_people_write(sqlite_app, language):
+    from webinars.language import in_language
+
+    instant = pytz.utc.localize(datetime(2030, 3, 12, 8, 0))
+    assert len(ETC_NAMES) > 30
+    with sqlite_app.test_request_context("/"), in_language(language):
+        for name in ETC_NAMES:
+            zone = timezones.canonical_zone(name)
+            offset = _etc_offset(name)
+            expected = "UTC" if not offset else timezones.utc_offset(offset)
+            assert timezones.zone_label(zone) == expected, name
+            assert zone_time(instant, zone).text == f"{(instant + offset):%H:%M} {expected}", name
+            assert f" | {(instant + offset):%H:%M} {expected}" in zone_times_line(instant, ["UTC", zone]), name
+            # The pickers list GMT under its own name beside UTC; every other name is its offset.
+            assert timezones.zone_place(zone) in ({"UTC", "GMT"} if not offset else {expected}), name
+            assert timezones.zone_city(zone) in ({"UTC", "GMT"} if not offset else {expected}), name
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_a_card_in_a_fixed_offset_zone_shows_the_offset(sqlite_app, language):
+    from tests.factories import make_webinar
+    from tests.test_content import text_of
+    from webinars.extensions import db
+
+    with sqlite_app.app_context():
+        make_webinar(title="Offsets", local_start=datetime(2030, 6, 4, 10, 0), timezone="Europe/Paris")
+        db.session.commit()
+    client = sqlite_app.test_client()
+    client.set_cookie("lang", language)
+    page = text_of(client.get("/?tz=Etc/GMT%2B5"))  # what people read (option values keep the id)
+    assert "03:00 UTC\u221205:00" in page  # 10:00 in Paris, summer: 08:00 UTC, 03:00 at UTC−05:00
+    assert not re.search(r"GMT ?[+\-\u2212]", page)  # the picker still offers "GMT" itself, beside UTC
 
 
 # -- the names browsers and people send ---------------------------------------------------------------

@@ -253,6 +253,8 @@ def _locale(locale: str | None) -> str:
 def _city(zone_name: str, locale: str) -> str:
     if zone_name in _UNIVERSAL:
         return zone_name
+    if _fixed_offset(zone_name):
+        return _fixed_offset_text(zone_name)
     try:
         city = get_timezone_location(zone_name, locale=locale, return_city=True)
     except (LookupError, ValueError, UnknownLocaleError):
@@ -268,9 +270,19 @@ def zone_city(zone_name: str, locale: str | None = None) -> str:
 
 
 # The zones that are universal time itself, and the fixed-offset Etc/GMT±N zones (whose sign is
-# the POSIX one, the opposite of what people write: Etc/GMT+5 is UTC−05:00).
+# the POSIX one, the opposite of what people write: Etc/GMT+5 is UTC−05:00). Both are named by
+# their offset, never by the tz database's name.
 _UNIVERSAL = ("UTC", "GMT")
 _FIXED_OFFSET_PREFIX = "Etc/GMT"
+
+
+def _fixed_offset(zone_name: str) -> bool:
+    return zone_name.startswith(_FIXED_OFFSET_PREFIX)
+
+
+def _fixed_offset_text(zone_name: str) -> str:
+    """'UTC−05:00' for Etc/GMT+5: the offset, with the sign people write."""
+    return zone_offset(zone_name, datetime(2000, 1, 1, tzinfo=pytz.utc))
 
 
 @lru_cache(maxsize=1)
@@ -318,9 +330,8 @@ def zone_place(zone_name: str, locale: str | None = None) -> str:
 def _place(zone_name: str, locale: str) -> str:
     if zone_name in _UNIVERSAL:
         return zone_name
-    if zone_name.startswith(_FIXED_OFFSET_PREFIX):
-        # A fixed offset all year: its offset is its name.
-        return zone_offset(zone_name, datetime(2000, 1, 1, tzinfo=pytz.utc))
+    if _fixed_offset(zone_name):
+        return _fixed_offset_text(zone_name)  # a fixed offset all year: its offset is its name
     city, country = _city(zone_name, locale), _country(zone_name, locale)
     # Singapore, Singapore and Monaco, Monaco read better as one word.
     return city if not country or country == city else f"{city}, {country}"
@@ -329,7 +340,7 @@ def _place(zone_name: str, locale: str) -> str:
 def zone_option_label(zone_name: str, at: datetime, locale: str | None = None) -> str:
     """A picker's option: 'Kolkata, India (UTC+05:30)', with the offset in force at `at`."""
     place = zone_place(zone_name, locale)
-    if zone_name in _UNIVERSAL or zone_name.startswith(_FIXED_OFFSET_PREFIX):
+    if zone_name in _UNIVERSAL or _fixed_offset(zone_name):
         return place
     return f"{place} ({zone_offset(zone_name, at)})"
 
@@ -392,9 +403,12 @@ def _zone_groups(at: datetime, locale: str) -> tuple:
 
 
 def zone_label(zone_name: str, locale: str | None = None) -> str:
-    """'Paris time' ('heure de Paris', 'heure d’Athènes'); 'UTC' stays 'UTC'."""
-    if zone_name in ("UTC", "Etc/UTC"):
+    """'Paris time' ('heure de Paris', 'heure d’Athènes'); universal time is 'UTC' ('10:00 UTC'), and a
+    fixed offset its offset ('03:00 UTC−05:00' for Etc/GMT+5), in every language."""
+    if zone_name in (*_UNIVERSAL, "Etc/UTC", "Etc/GMT"):
         return "UTC"
+    if _fixed_offset(zone_name):
+        return _fixed_offset_text(zone_name)
     city = zone_city(zone_name, locale)
     if city[:1].casefold() in _VOWELS:
         # Languages that elide before a vowel (French: "heure d’Athènes") translate this one.
