@@ -203,3 +203,82 @@ def test_the_digest_page_previews_the_next_digest_and_lists_past_ones(app, organ
     page = organiser_client.get("/admin/newsletter/digests").get_data(as_text=True)
     assert "Nothing new since the last digest" in page
     assert re.search(r'<td class="progress-queued"[^>]*>1</td>', page)
+
+
+# -- the dates pages carry: from 1900 to 2100 ------------------------------------------------------
+
+OUT_OF_RANGE = ["9999-12-31", "2101-01-01", "1899-12-31", "0001-01-01"]
+
+
+@pytest.mark.parametrize("day", OUT_OF_RANGE)
+def test_an_item_date_outside_1900_to_2100_is_refused_beside_the_field(app, organiser_client, day):
+    response = post_form(organiser_client, "/admin/content/new", item_form(published_on=day))
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert re.search(r'id="published_on-error"[^>]*>\s*Choose a date from 1900 to 2100\.', page), page
+    assert f'value="{day}"' in page  # the input is kept
+    with app.app_context():
+        assert db.session.scalar(select(db.func.count(ContentItem.id))) == 0
+
+
+def test_the_item_and_topic_forms_say_which_dates_they_take(organiser_client, app):
+    with app.app_context():
+        topic_id = make_topic().id
+        db.session.commit()
+    for page in (organiser_client.get("/admin/content/new"), organiser_client.get(f"/admin/topics/{topic_id}/edit")):
+        assert "from 1900 to 2100" in page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("day", ["1900-01-01", "2017-09-27", "2100-12-31"])
+def test_item_dates_from_1900_to_2100_are_taken(app, organiser_client, day):
+    item_id = create_item_via_form(organiser_client, published_on=day)
+    with app.app_context():
+        assert db.session.get(ContentItem, item_id).published_on == date.fromisoformat(day)
+
+
+@pytest.mark.parametrize("day", OUT_OF_RANGE)
+def test_a_topic_page_date_outside_1900_to_2100_is_refused_beside_the_field(app, organiser_client, day):
+    with app.app_context():
+        topic_id = make_topic().id
+        db.session.commit()
+    url = f"/admin/topics/{topic_id}/edit"
+    response = post_form(organiser_client, url, {"name": "Co-operatives", "description": "", "page_date": day})
+    assert response.status_code == 422
+    assert "Choose a date from 1900 to 2100." in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(Topic, topic_id).page_date is None
+
+
+def test_operations_refuse_an_item_date_outside_the_range(app):
+    from webinars.content import operations as content_ops
+    from webinars.database import utcnow
+
+    with app.app_context():
+        fields = content_ops.ItemFields(type="news", title="Far future", published_on=date(9999, 12, 31))
+        with pytest.raises(content_ops.ItemDateError):
+            content_ops.create_item(fields, by=None, now=utcnow())
+        item = make_item(title="Fine")
+        fields.published_on = date(1, 1, 1)
+        with pytest.raises(content_ops.ItemDateError):
+            content_ops.update_item(item, fields, by=None, now=utcnow())
+
+
+@pytest.mark.parametrize(
+    ("table", "column"), [("content_items", "published_on"), ("topics", "page_date")], ids=["item", "topic"]
+)
+def test_the_database_refuses_a_date_outside_the_range(app, table, column):
+    import sqlalchemy as sa
+
+    with app.app_context():
+        item = make_item(title="Dated", published_on=date(2017, 9, 27))
+        topic = make_topic()
+        db.session.commit()
+        row = item.id if table == "content_items" else topic.id
+        statement = sa.text(f"UPDATE {table} SET {column} = :day WHERE id = :id")
+        for day in (date(9999, 12, 31), date(1, 1, 1), date(1899, 12, 31)):
+            with pytest.raises(sa.exc.IntegrityError):
+                db.session.execute(statement, {"day": day, "id": row})
+            db.session.rollback()
+        for day in (date(1900, 1, 1), date(2100, 12, 31), None):
+            db.session.execute(statement, {"day": day, "id": row})
+        db.session.commit()

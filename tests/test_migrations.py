@@ -41,6 +41,10 @@ def test_the_newest_migrations_downgrade_and_upgrade_again(app):
 
     with app.app_context(), _logging_kept():
         downgrade(directory=str(MIGRATIONS), revision="-1")
+        assert _revision(db) == "0032_campaign_translations"
+        with db.engine.begin() as connection:  # the page dates' bounds are gone with 0040
+            connection.execute(sa.text("INSERT INTO topics (slug, name, page_date) VALUES ('t', 'T', '9999-12-31')"))
+        downgrade(directory=str(MIGRATIONS), revision="-1")
         assert _revision(db) == "0031_organiser_toolkit_mail"
         assert "translations" not in {c["name"] for c in inspect(db.engine).get_columns("campaigns")}
         downgrade(directory=str(MIGRATIONS), revision="-1")
@@ -273,7 +277,7 @@ def test_0010_keys_live_registrations_by_mailbox_and_keeps_intents_until_deliver
         )
     engine.dispose()
 
-    _migrate(url, "upgrade", "head")
+    _migrate(url, "upgrade", "0010_intent_outbox")  # 0040 follows; this test is about 0010
     # One live registration per mailbox: the later spelling of Ana's address is cancelled, the earlier kept.
     assert _column(url, "SELECT email_key, status FROM registrations ORDER BY id") == [
         ("ana@example.org", "confirmed"),
@@ -349,3 +353,59 @@ def test_0030_makes_every_existing_organiser_an_owner_who_keeps_the_webinars_the
     assert _column(url, "SELECT organiser_id FROM audit_events ORDER BY id") == [2, 1]
     _migrate(url, "upgrade", "head")
     assert _column(url, "SELECT role FROM organisers ORDER BY id") == ["owner", "owner"]
+
+
+def test_0040_makes_page_dates_outside_1900_to_2100_empty_and_refuses_new_ones(empty_database):
+    url = empty_database
+    _migrate(url, "upgrade", "0010_intent_outbox")
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO topics (id, slug, name, page_date) VALUES (1, 'far', 'Far', '9999-12-31'),"
+                " (2, 'old', 'Old', '1911-03-25'), (3, 'none', 'None', NULL)"
+            )
+        )
+        for number, day in ((1, "9999-12-31"), (2, "0001-01-01"), (3, "2017-09-27"), (4, None)):
+            connection.execute(
+                sa.text(
+                    "INSERT INTO content_items (id, slug, type, label, title, published_on, sort_date, summary,"
+                    " body, external_url, image_url, image_alt, language, status, created_at, updated_at)"
+                    " VALUES (:id, :slug, 'news', '', 'T', :day, :sort, '', '', '', '', '', 'en', 'published',"
+                    " :now, :now)"
+                ),
+                {"id": number, "slug": f"i{number}", "day": day, "sort": day or "0001-01-01", "now": NOW},
+            )
+            connection.execute(
+                sa.text(
+                    "INSERT INTO content_item_topics (item_id, topic_id, status, type, sort_date)"
+                    " VALUES (:id, 2, 'published', 'news', :sort)"
+                ),
+                {"id": number, "sort": day or "0001-01-01"},
+            )
+    engine.dispose()
+
+    _migrate(url, "upgrade", "head")
+    dates = _column(url, "SELECT id, published_on, sort_date FROM content_items ORDER BY id")
+    assert [(row[0], str(row[1]) if row[1] else None, str(row[2])) for row in dates] == [
+        (1, None, "0001-01-01"),
+        (2, None, "0001-01-01"),
+        (3, "2017-09-27", "2017-09-27"),
+        (4, None, "0001-01-01"),
+    ]
+    sort_keys = _column(url, "SELECT item_id, sort_date FROM content_item_topics ORDER BY item_id")
+    assert [str(day) for _item, day in sort_keys] == ["0001-01-01", "0001-01-01", "2017-09-27", "0001-01-01"]
+    topics = _column(url, "SELECT id, page_date FROM topics ORDER BY id")
+    assert [(row[0], str(row[1]) if row[1] else None) for row in topics] == [(1, None), (2, "1911-03-25"), (3, None)]
+    for statement in (
+        "UPDATE topics SET page_date = '2101-01-01' WHERE id = 2",
+        "INSERT INTO topics (id, slug, name, page_date) VALUES (4, 'x', 'X', '1899-12-31')",
+        "UPDATE content_items SET published_on = '0001-01-01' WHERE id = 3",
+    ):
+        with pytest.raises(sa.exc.IntegrityError):
+            _execute(url, statement)
+
+    _migrate(url, "downgrade", "0020_french_and_zones")
+    _execute(url, "UPDATE topics SET page_date = '2101-01-01' WHERE id = 2")
+    _migrate(url, "upgrade", "head")
+    assert _column(url, "SELECT page_date FROM topics WHERE id = 2") == [None]

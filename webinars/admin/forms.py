@@ -23,7 +23,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import html_params
 
-from ..catalogue.models import FIRST_YEAR, LAST_YEAR, MAX_CAPACITY
+from ..catalogue.models import FIRST_PAGE_YEAR, FIRST_YEAR, LAST_PAGE_YEAR, LAST_YEAR, MAX_CAPACITY
 from ..catalogue.operations import slug_taken
 from ..content import queries as content_queries
 from ..content.models import ITEM_TYPES, TYPE_LABELS
@@ -72,6 +72,15 @@ def in_date_range(form, field):
     """Dates far outside the present would overflow every zone's wall clock and calendar files."""
     if field.data and not FIRST_YEAR <= field.data.year <= LAST_YEAR:
         raise ValidationError(DATE_RANGE_MESSAGE)
+
+
+PAGE_DATE_RANGE_MESSAGE = _l("Choose a date from %(first)s to %(last)s.", first=FIRST_PAGE_YEAR, last=LAST_PAGE_YEAR)
+
+
+def in_page_date_range(form, field):
+    """A page's date (an item's, a topic page's): older than webinars may be, never far ahead."""
+    if field.data and not FIRST_PAGE_YEAR <= field.data.year <= LAST_PAGE_YEAR:
+        raise ValidationError(PAGE_DATE_RANGE_MESSAGE)
 
 
 def capacity_below_confirmed_message(confirmed: int) -> str:
@@ -455,8 +464,12 @@ class ItemForm(BaseForm):
     )
     published_on = DateField(
         _l("Date"),
-        validators=[Optional()],
-        description=_l("The date the item carries. Leave empty when the source gives none."),
+        validators=[Optional(), in_page_date_range],
+        description=_l(
+            "The date the item carries, from %(first)s to %(last)s. Leave empty when the source gives none.",
+            first=FIRST_PAGE_YEAR,
+            last=LAST_PAGE_YEAR,
+        ),
     )
     summary = TextAreaField(_l("Summary"), validators=[Optional(), Length(max=5000)])
     body = TextAreaField(
@@ -521,7 +534,13 @@ class TopicForm(BaseForm):
         description=_l("Shown at the top of the topic’s page."),
     )
     page_date = DateField(
-        _l("Date"), validators=[Optional()], description=_l("The date the topic page carries, if any.")
+        _l("Date"),
+        validators=[Optional(), in_page_date_range],
+        description=_l(
+            "The date the topic page carries, if any, from %(first)s to %(last)s.",
+            first=FIRST_PAGE_YEAR,
+            last=LAST_PAGE_YEAR,
+        ),
     )
 
 

@@ -30,6 +30,22 @@ def within_bounds(instant: datetime | None) -> bool:
     return instant is None or EARLIEST_INSTANT <= instant <= LATEST_INSTANT
 
 
+# The dates pages carry (a content item's, a topic page's) reach further back than webinars (a
+# publication of the last century) but no further ahead; 0001-01-01 stays free for "no date" (the
+# listings' sort key). Checked by the forms, the operations and the database.
+FIRST_PAGE_YEAR, LAST_PAGE_YEAR = 1900, 2100
+EARLIEST_PAGE_DATE, LATEST_PAGE_DATE = date(FIRST_PAGE_YEAR, 1, 1), date(LAST_PAGE_YEAR, 12, 31)
+
+
+def page_date_check(column: str) -> str:
+    """The CHECK for a page's date column: empty, or within FIRST_PAGE_YEAR to LAST_PAGE_YEAR."""
+    return f"{column} IS NULL OR ({column} >= '{EARLIEST_PAGE_DATE}' AND {column} <= '{LATEST_PAGE_DATE}')"
+
+
+def page_date_in_range(day: date | None) -> bool:
+    return day is None or EARLIEST_PAGE_DATE <= day <= LATEST_PAGE_DATE
+
+
 webinar_topics = Table(
     "webinar_topics",
     db.metadata,
@@ -48,6 +64,7 @@ section_speakers = Table(
 
 class Topic(db.Model):
     __tablename__ = "topics"
+    __table_args__ = (CheckConstraint(page_date_check("page_date"), name="page_date_in_range"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(80), unique=True)

@@ -33,7 +33,9 @@ from ..extensions import db
 from ..labels import label
 from ..timezones import abbreviation, is_known_zone, to_zone, utc_text, zone_place
 from .models import (
+    FIRST_PAGE_YEAR,
     FIRST_YEAR,
+    LAST_PAGE_YEAR,
     LAST_YEAR,
     MAX_CAPACITY,
     AgendaSection,
@@ -42,6 +44,7 @@ from .models import (
     Topic,
     Webinar,
     new_ical_uid,
+    page_date_in_range,
     webinar_topics,
     within_bounds,
 )
@@ -502,7 +505,10 @@ def describe_changes(webinar: Webinar, changes: dict) -> str:
 
 def update_topic(topic: Topic, *, name: str, description: str, page_date) -> bool:
     """Rename a topic or change what its page says; True when something changed. Its slug (part of
-    topic page, calendar and feed addresses) never changes."""
+    topic page, calendar and feed addresses) never changes. A date outside the years a page may carry
+    raises ValueError."""
+    if not page_date_in_range(page_date):
+        raise ValueError(_("Choose a date from %(first)s to %(last)s.", first=FIRST_PAGE_YEAR, last=LAST_PAGE_YEAR))
     changed = (topic.name, topic.description, topic.page_date) != (name, description, page_date)
     if name != topic.name:
         # Its webinars' pages and cards show the name: they are new versions (and re-rendered) now.

@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from ..catalogue.models import Topic, Webinar
+from ..catalogue.models import Topic, Webinar, page_date_check
 from ..database import UTCDateTime, utcnow
 from ..extensions import db
 
@@ -78,6 +78,7 @@ class ContentItem(db.Model):
             "type IN ('news', 'article', 'interview', 'publication', 'presentation', 'video')", name="type"
         ),
         CheckConstraint("status IN ('draft', 'published')", name="status"),
+        CheckConstraint(page_date_check("published_on"), name="published_on_in_range"),
         # Alt text first: an image without a description of it is refused.
         CheckConstraint("image_url = '' OR image_alt <> ''", name="image_has_alt"),
         # Listings: public items newest first, read backwards from these on both databases.

@@ -15,7 +15,7 @@ from sqlalchemy import delete, insert
 
 from .. import audit as audit_trail
 from ..audit import Actor
-from ..catalogue.models import Topic, Webinar
+from ..catalogue.models import FIRST_PAGE_YEAR, LAST_PAGE_YEAR, Topic, Webinar, page_date_in_range
 from ..catalogue.operations import slugify
 from ..extensions import db
 from ..labels import label
@@ -58,6 +58,10 @@ class ItemStateError(ValueError):
     """The item's status does not allow this step (publishing what is already public, say)."""
 
 
+class ItemDateError(ValueError):
+    """The item's date is outside the years a page may carry (FIRST_PAGE_YEAR to LAST_PAGE_YEAR)."""
+
+
 @dataclass
 class ItemFields:
     """Everything an organiser edits, already validated (type in the closed list, URLs http(s))."""
@@ -90,6 +94,8 @@ def audit(item: ContentItem, action: str, by: Actor | None, now: datetime, detai
 
 
 def _apply(item: ContentItem, fields: ItemFields) -> None:
+    if not page_date_in_range(fields.published_on):
+        raise ItemDateError(_("Choose a date from %(first)s to %(last)s.", first=FIRST_PAGE_YEAR, last=LAST_PAGE_YEAR))
     item.type = fields.type
     item.label = fields.label
     item.title = fields.title
