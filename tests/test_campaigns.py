@@ -322,6 +322,16 @@ def test_a_subject_must_be_one_line_whatever_the_line_break(app, runner, tmp_pat
         assert db.session.scalar(select(func.count(Campaign.id))) == 0
 
 
+def test_a_body_file_with_a_control_character_is_refused_with_where_it_is(app, runner, tmp_path):
+    body = tmp_path / "b.md"
+    body.write_text("Hello\n\nA NUL\x00 from a broken export.", encoding="utf-8")
+    result = runner.invoke(args=["newsletter", "send", "--subject", "News", "--body-file", str(body)])
+    assert result.exit_code != 0
+    assert "Line 3 holds an invisible control character (U+0000)" in result.output
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Campaign.id))) == 0
+
+
 def test_an_announcement_of_a_webinar_stored_with_a_line_break_in_its_title_gets_a_one_line_subject(app, runner):
     with app.app_context():
         make_webinar(slug="co-ops", title="Co-operatives\u2028and the city")  # stored before titles were checked

@@ -1,13 +1,14 @@
-"""What every form shares: whitespace stripped, one-line fields kept to one line, emails normalised,
-time zones under their current names."""
+"""What every form shares: whitespace stripped, one-line fields kept to one line, multi-line fields
+free of control characters, emails normalised, time zones under their current names."""
 
 import re
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from markupsafe import Markup
-from wtforms import BooleanField, PasswordField, SelectField, SelectMultipleField
-from wtforms.validators import ValidationError
+from wtforms import BooleanField, PasswordField, SelectField, SelectMultipleField, TextAreaField
+from wtforms.validators import StopValidation, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget, Select, html_params
 
 from . import timezones
@@ -19,6 +20,9 @@ from .timezones import canonical_zone_or_none, selectable_zone_set
 # C0/C1 controls (CR and LF included), DEL, and the Unicode line/paragraph separators: none belong
 # in a one-line field, and CR/LF could otherwise end up in a mail header.
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# In a multi-line field tab, CR and LF are text; any other C0 control, DEL and the C1 controls are not:
+# invisible, meaningless on a page or in an email, and NUL is refused by PostgreSQL outright.
+MULTI_LINE_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 def strip_whitespace(value):
@@ -26,14 +30,18 @@ def strip_whitespace(value):
 
 
 class BaseForm(FlaskForm):
-    """Strips surrounding whitespace from every text field (passwords are taken as typed)."""
+    """Strips surrounding whitespace from every text field (passwords are taken as typed), and checks
+    every multi-line field for control characters (multi_line), so that no textarea can forget it."""
 
     class Meta:
         def bind_field(self, form, unbound_field, options):
             filters = unbound_field.kwargs.get("filters", ())
             if not issubclass(unbound_field.field_class, BooleanField | PasswordField):
                 options["filters"] = (strip_whitespace, *filters)
-            return unbound_field.bind(form=form, **options)
+            field = unbound_field.bind(form=form, **options)
+            if isinstance(field, TextAreaField):
+                field.validators = [multi_line, *field.validators]
+            return field
 
 
 class ButtonForm(BaseForm):
@@ -48,6 +56,26 @@ def is_one_line(text: str) -> bool:
 def single_line(form, field):
     if field.data and isinstance(field.data, str) and not is_one_line(field.data):
         raise ValidationError(_l("Please use ordinary characters only (no line breaks or control characters)."))
+
+
+def control_character_problem(text: str) -> str | None:
+    """What is wrong with a multi-line text, or None: it may hold tabs and line breaks, and no other
+    control character. The message says which and where, because nobody can see them."""
+    if not isinstance(text, str) or not (found := MULTI_LINE_CONTROLS.search(text)):
+        return None
+    return _(
+        "Line %(line)s holds an invisible control character (U+%(code)s) that cannot be stored. "
+        "Please delete it; tabs and line breaks are fine.",
+        line=text.count("\n", 0, found.start()) + 1,
+        code=f"{ord(found.group()):04X}",
+    )
+
+
+def multi_line(form, field):
+    """Every TextAreaField's first check (BaseForm adds it): control_character_problem()."""
+    if problem := control_character_problem(field.data):
+        # Stops the field's other checks, which may look the text up in the database (related items).
+        raise StopValidation(problem)
 
 
 def email_address(form, field):

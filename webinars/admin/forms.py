@@ -250,7 +250,7 @@ class WebinarForm(BaseForm):
     topics = CheckboxesField(_l("Topics"), coerce=int, validate_choice=True)
     new_topics = StringField(
         _l("New topics"),
-        validators=[Optional(), Length(max=500)],
+        validators=[Optional(), Length(max=500), single_line],
         description=_l("Names of topics to create and add, separated by commas."),
     )
     agenda = TextAreaField(_l("Agenda"), validators=[Optional(), Length(max=50000)], description=AGENDA_HELP)
@@ -498,7 +498,7 @@ class ItemForm(BaseForm):
     topics = CheckboxesField(_l("Topics"), coerce=int, validate_choice=True)
     new_topics = StringField(
         _l("New topics"),
-        validators=[Optional(), Length(max=500)],
+        validators=[Optional(), Length(max=500), single_line],
         description=_l("Names of topics to create and add, separated by commas."),
     )
 

@@ -20,7 +20,7 @@ from ..addresses import lookup_key
 from ..catalogue.models import Topic, Webinar
 from ..database import MAX_ID, UTCDateTime, address_condition, same_address, utcnow
 from ..extensions import db
-from ..forms import is_one_line
+from ..forms import control_character_problem, is_one_line
 from ..language import DEFAULT_LANGUAGE, LOCALES, in_language, language_of
 from ..markup import markdown_to_html, markdown_to_text
 from ..outbox.messages import build_email
@@ -406,6 +406,7 @@ def create_campaign(
     approves it before it can leave); `translations`: {language: (subject, Markdown body)}, the versions
     subscribers of those languages get. Unknown topics or a subject that cannot be a header raise ValueError."""
     subject = _checked_subject(subject)
+    body_markdown = _checked_body(body_markdown)
     versions = _versions(translations)
     slugs = sorted(set(topic_slugs or []))
     topics = list(db.session.scalars(select(Topic).where(Topic.slug.in_(slugs)))) if slugs else []
@@ -439,6 +440,12 @@ def _checked_subject(subject: str) -> str:
     return subject
 
 
+def _checked_body(body_markdown: str) -> str:
+    if problem := control_character_problem(body_markdown or ""):
+        raise ValueError(problem)  # the command's body file, checked as the form checks its textarea
+    return body_markdown or ""
+
+
 def _versions(translations: dict[str, tuple[str, str]] | None) -> dict | None:
     """The stored form of a campaign's translations (bodies rendered once, here), or None for none."""
     versions = {}
@@ -447,9 +454,10 @@ def _versions(translations: dict[str, tuple[str, str]] | None) -> dict | None:
             raise ValueError(_("Unknown language: %(language)s", language=language))
         if not (subject or "").strip() and not (body_markdown or "").strip():
             continue  # an empty translation is no translation
+        body_markdown = _checked_body(body_markdown)
         versions[language] = {
             "subject": _checked_subject(subject),
-            "body_markdown": body_markdown or "",
+            "body_markdown": body_markdown,
             "body_html": str(markdown_to_html(body_markdown or "")),
             "body_text": markdown_to_text(body_markdown or ""),
         }
@@ -481,6 +489,7 @@ def update_draft(
     if campaign.status != "draft":
         raise CampaignStateError(_("Only a draft can be changed."))
     subject = _checked_subject(subject)
+    body_markdown = _checked_body(body_markdown)
     versions = _versions(translations)
     topics = _topics_of(topic_slugs)
     before = (campaign.subject, campaign.body_markdown, sorted(t.slug for t in campaign.topics), campaign.translations)
