@@ -18,6 +18,7 @@ from tests._support.forms import post_form
 from tests.factories import make_topic, make_webinar
 from tests.test_admin import signed_in
 from tests.test_content import make_item
+from tests.test_french_emails import careless_colons
 from webinars.audit import AuditEvent
 from webinars.database import utcnow
 from webinars.extensions import db
@@ -62,10 +63,12 @@ class VisibleText(HTMLParser):
             self.parts.append(data)
 
 
-def visible_text(page: str) -> str:
+def visible_text(page: str, collapse: bool = True) -> str:
     parser = VisibleText()
     parser.feed(page)
-    return " ".join(" ".join(parser.parts).split())
+    text = " ".join(parser.parts)
+    # Collapsing only ASCII white space keeps the no-break spaces that French typography needs.
+    return " ".join(text.split()) if collapse else re.sub(r"[ \t\r\n]+", " ", text)
 
 
 def raw_words(page: str) -> list[str]:
@@ -195,16 +198,20 @@ def test_no_admin_page_shows_a_stored_state_word_in_french(french_organiser):
         urls["admin.registrations"].append(f"/admin/webinars/{ids['full']}/registrations?status={status}")
     for status in ("pending", "subscribed", "unsubscribed"):
         urls["admin.newsletter"].append(f"/admin/newsletter?status={status}")
-    found = {}
+    found, colons = {}, {}
     for endpoint, paths in sorted(urls.items()):
         for path in paths:
             response = client.get(path)
             assert response.status_code == 200, f"{endpoint} {path}: {response.status_code}"
             if words := raw_words(response.get_data(as_text=True)):
                 found[path] = words
+            # French puts a no-break space before a colon ("Statut : publié", never "Statut: publié").
+            if careless := careless_colons(visible_text(response.get_data(as_text=True), collapse=False)):
+                colons[path] = careless
     # Pages behind a POST: what is held about an address.
     response = post_form(client, "/admin/privacy", {"email": "ana@example.org", "action": "find"})
     assert response.status_code == 200
     if words := raw_words(response.get_data(as_text=True)):
         found["/admin/privacy (ana@example.org)"] = words
     assert not found, "raw stored words on French admin pages:\n" + "\n".join(f"{k}: {v}" for k, v in found.items())
+    assert not colons, "colons without a no-break space:\n" + "\n".join(f"{k}: {v}" for k, v in colons.items())

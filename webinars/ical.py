@@ -522,7 +522,10 @@ def _event(
     event.add("description", plain_text_description(webinar, page_url=page_url, join_url=join_url, language=language))
     with in_language(language):
         location = location_text(webinar.location)
-    event.add("location", f"{location}: {join_url}" if join_url else location)
+    if join_url:
+        with in_language(language):  # "En ligne : https://…": French puts a no-break space before a colon
+            location = _("%(location)s: %(url)s", location=location, url=join_url)
+    event.add("location", location)
     event.add("url", page_url)
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     event.add("sequence", int(webinar.sequence if sequence is None else sequence))

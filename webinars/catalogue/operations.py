@@ -499,7 +499,8 @@ def describe_changes(webinar: Webinar, changes: dict) -> str:
         if name in LONG_FIELDS:
             lines.append(_("%(field)s changed", field=field_label))
         else:
-            lines.append(f"{field_label}: {_show(webinar, name, old)} → {_show(webinar, name, new)}")
+            old, new = _show(webinar, name, old), _show(webinar, name, new)
+            lines.append(_("%(field)s: %(old)s → %(new)s", field=field_label, old=old, new=new))
     return "\n".join(lines)
 
 

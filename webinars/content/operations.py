@@ -154,7 +154,8 @@ def describe_changes(changes: dict) -> str:
         if name in LONG_FIELDS:
             lines.append(_("%(field)s changed", field=field_label))
         else:
-            lines.append(f"{field_label}: {_show(name, old)} → {_show(name, new)}")
+            old, new = _show(name, old), _show(name, new)
+            lines.append(_("%(field)s: %(old)s → %(new)s", field=field_label, old=old, new=new))
     return "\n".join(lines)
 
 
