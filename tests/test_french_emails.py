@@ -145,3 +145,15 @@ def test_every_french_email_puts_a_no_break_space_before_its_colons(app, client,
             if found := careless_colons(text):
                 careless[f"{message.subject} ({where})"] = found
     assert not careless, "\n".join(f"{k}: {v}" for k, v in careless.items())
+
+
+def test_french_emails_write_the_first_of_the_month_as_1er(app, client, runner, smtp_server):
+    _french_mail_of_every_kind(app, client, runner)
+    # Zoé's confirmation for the webinar of 1 April 2027, and the digest that lists it and an item of that day.
+    firsts = [m for m in smtp_server.messages_to("zoe@example.fr") if "1er avril 2027" in m.body("plain")]
+    assert len(firsts) >= 2, [m.subject for m in smtp_server.messages_to("zoe@example.fr")]
+    for message in smtp_server.messages_to("zoe@example.fr"):
+        for text in (message.body("plain"), _html_text(message.body("html")), *_calendar_texts(message)):
+            assert not re.search(
+                r"\b1 (janvier|février|mars|avril|mai|juin|juillet|août|septembre|octobre|novembre|décembre)", text
+            ), text

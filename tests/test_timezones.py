@@ -253,6 +253,18 @@ def test_a_card_in_a_fixed_offset_zone_shows_the_offset(sqlite_app, language):
     assert not re.search(r"GMT ?[+\-\u2212]", page)  # the picker still offers "GMT" itself, beside UTC
 
 
+def test_french_writes_the_first_of_the_month_as_1er():
+    from datetime import date
+
+    assert timezones.long_date(date(2027, 4, 1), "fr_FR") == "jeudi 1er avril 2027"
+    assert timezones.day_date(date(2027, 4, 1), "fr_FR") == "1er avril 2027"
+    assert timezones.long_date(date(2027, 4, 2), "fr_FR") == "vendredi 2 avril 2027"
+    assert timezones.day_date(date(2027, 4, 11), "fr_FR") == "11 avril 2027"  # only the first
+    assert timezones.long_date(date(2027, 4, 1), "en_GB") == "Thursday 1 April 2027"
+    first = pytz.utc.localize(datetime(2027, 4, 1, 8, 0))
+    assert zone_time(first, "Europe/Paris", "fr_FR").date == "jeudi 1er avril 2027"
+
+
 # -- the names browsers and people send ---------------------------------------------------------------
 
 # Chromium reports ICU's names, which are the tz database's old ones for these places.

@@ -24,6 +24,8 @@ DEFAULT_LOCALE = "en_GB"
 LONG_DATE_PATTERNS = {"en": "EEEE d MMMM y", "fr": "EEEE d MMMM y"}
 # A date that stands alone, as the seed listings write it: "27 September 2017".
 DAY_DATE_PATTERNS = {"en": "d MMMM y", "fr": "d MMMM y"}
+# French writes the first of a month as an ordinal, "jeudi 1er avril 2027" (CLDR has no such pattern).
+FIRST_OF_MONTH_PATTERNS = {"fr": ("EEEE d'er' MMMM y", "d'er' MMMM y")}
 TIME_PATTERN = "HH:mm"
 
 
@@ -444,6 +446,8 @@ def long_date(local: datetime | date, locale: str | None = None) -> str:
 @lru_cache(maxsize=4096)
 def _long_date(day: date, locale: str) -> str:
     pattern = LONG_DATE_PATTERNS.get(_language(locale), "full")
+    if day.day == 1 and _language(locale) in FIRST_OF_MONTH_PATTERNS:
+        pattern = FIRST_OF_MONTH_PATTERNS[_language(locale)][0]
     return format_date(day, pattern, locale=locale)
 
 
@@ -454,7 +458,10 @@ def day_date(day: date, locale: str | None = None) -> str:
 
 @lru_cache(maxsize=4096)
 def _day_date(day: date, locale: str) -> str:
-    return format_date(day, DAY_DATE_PATTERNS.get(_language(locale), "long"), locale=locale)
+    pattern = DAY_DATE_PATTERNS.get(_language(locale), "long")
+    if day.day == 1 and _language(locale) in FIRST_OF_MONTH_PATTERNS:
+        pattern = FIRST_OF_MONTH_PATTERNS[_language(locale)][1]
+    return format_date(day, pattern, locale=locale)
 
 
 def clock(local: datetime, locale: str | None = None) -> str:
