@@ -280,6 +280,28 @@ def test_a_registration_between_the_check_and_the_save_still_keeps_the_capacity_
 # -- per-registration actions ask first, say what will be sent, and are audited -------------------
 
 
+@pytest.mark.parametrize(
+    ("capacity", "said"),
+    [
+        (1, "The webinar is full: 1 person already holds a seat, and its capacity is 1. This seat goes beyond it."),
+        (3, "1 person holds a seat, and the capacity is 3: this seat is one more."),
+    ],
+    ids=["full", "room"],
+)
+def test_the_give_a_seat_page_counts_in_words(app, organiser_client, capacity, said):
+    webinar_id, ids = _full_house(
+        app, capacity=capacity, people=[("Ann", "ann@example.org"), ("Dan", "dan@example.org")]
+    )
+    with app.app_context():
+        # Dan waits, with room or without (a seat can free up before the waiting list moves): an
+        # organiser may still give him one.
+        db.session.get(Registration, ids["dan@example.org"]).status = "waitlisted"
+        db.session.commit()
+    text = _text(organiser_client.get(f"/admin/registrations/{ids['dan@example.org']}/promote"))
+    assert said in text
+    assert not re.search(r"\b1 (people|seats)\b", text)
+
+
 def test_giving_a_seat_asks_first_and_never_overbooks_silently(app, organiser_client, smtp_server):
     webinar_id, ids = _full_house(app)
     smtp_server.clear()
@@ -288,7 +310,7 @@ def test_giving_a_seat_asks_first_and_never_overbooks_silently(app, organiser_cl
     assert page.status_code == 200
     text = _text(page)
     assert "Dan is sent a confirmation saying that the organisers have given them a seat" in text
-    assert "The webinar is full (2 confirmed for 2 seats): this seat goes beyond its capacity, to 3 confirmed." in text
+    assert "The webinar is full: 2 people already hold a seat, and its capacity is 2. This seat goes beyond it." in text
     assert "Dan moves ahead of Cat" in text
     assert _statuses(app)["dan@example.org"] == "waitlisted"  # looking changes nothing
 

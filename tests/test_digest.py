@@ -151,7 +151,8 @@ def test_since_limits_the_period_and_dry_run_records_nothing(newsroom, runner):
             item.published_at = pytz.utc.localize(datetime(2024, 1, 1))
         db.session.commit()
     output = run_digest(runner, "--since", "2025-01-01", "--dry-run")
-    assert "Dry run" in output and "0 new items" in output and "1 webinars in the next 30 days" in output
+    assert "Dry run for the period from 2025-01-01 00:00 UTC to " in output
+    assert "0 new items, 1 webinar in the next 30 days (1 new)" in output
     with newsroom.app_context():
         assert db.session.scalar(select(func.count(Digest.id))) == 0
     assert "2 new items" in run_digest(runner, "--since", "2023-12-31", "--dry-run")
@@ -159,6 +160,21 @@ def test_since_limits_the_period_and_dry_run_records_nothing(newsroom, runner):
     assert result.exit_code != 0 and "--since must be in the past" in result.output
     result = runner.invoke(args=["newsletter", "digest", "--since", "yesterday"])
     assert result.exit_code != 0 and "Invalid value for '--since'" in result.output
+
+
+def test_the_commands_output_is_written_in_sentences_with_singulars_and_plurals(newsroom, runner):
+    first = run_digest(runner, "--dry-run")
+    assert "Dry run for everything published until " in first and "the beginning" not in first
+    assert "2 new items, 1 webinar in the next 30 days (1 new); 3 subscribers would get it." in first
+    with newsroom.app_context():
+        for email in ("coop@example.org", "everything@example.org"):
+            db.session.scalar(select(Subscriber).where(Subscriber.email == email)).status = "unsubscribed"
+        db.session.commit()
+    one = run_digest(runner, "--dry-run")
+    assert "; 1 subscriber would get it." in one
+    sent = run_digest(runner)
+    assert "Digest 1 for everything published until " in sent
+    assert "1 recipient queued, 1 with nothing new (or suppressed) skipped. The mail worker delivers it." in sent
 
 
 def test_concurrent_runs_record_one_digest_and_send_once(newsroom, smtp_server):

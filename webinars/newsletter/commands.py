@@ -196,22 +196,17 @@ def digest(since, dry_run: bool):
             )
     start, end = digests.next_period(now, start)
     plan = digests.make_plan(start, end)
-    period = _("%(start)s to %(end)s", start=_when(start), end=_when(end))
-    new_webinars = sum(1 for webinar in plan.webinars if webinar.new)
-    summary = _(
-        "%(items)s new items, %(webinars)s webinars in the next %(days)s days (%(new)s new)",
-        items=len(plan.items),
-        webinars=len(plan.webinars),
-        days=plan.upcoming_days,
-        new=new_webinars,
-    )
+    period = _period(start, end)
+    summary = _plan_summary(plan)
     if dry_run:
+        recipients = digests.estimate_recipients(plan)
         click.echo(
-            _(
-                "Dry run, period %(period)s: %(summary)s; %(num)s subscribers would get it.",
+            ngettext(
+                "Dry run for %(period)s: %(summary)s; %(num)s subscriber would get it.",
+                "Dry run for %(period)s: %(summary)s; %(num)s subscribers would get it.",
+                recipients,
                 period=period,
                 summary=summary,
-                num=digests.estimate_recipients(plan),
             )
         )
         return
@@ -233,13 +228,15 @@ def digest(since, dry_run: bool):
     digests.expand_digest(digest_row)
     skipped = digest_row.considered_count - digest_row.recipients_count
     click.echo(
-        _(
-            "Digest %(id)s, period %(period)s: %(summary)s; %(num)s recipients queued, %(skipped)s with nothing new "
+        ngettext(
+            "Digest %(id)s for %(period)s: %(summary)s; %(num)s recipient queued, %(skipped)s with nothing new "
+            "(or suppressed) skipped. The mail worker delivers it.",
+            "Digest %(id)s for %(period)s: %(summary)s; %(num)s recipients queued, %(skipped)s with nothing new "
             "(or suppressed) skipped. The mail worker delivers them.",
+            digest_row.recipients_count,
             id=digest_row.id,
             period=period,
             summary=summary,
-            num=digest_row.recipients_count,
             skipped=skipped,
         )
     )
@@ -249,6 +246,30 @@ def _when(instant) -> str:
     from .digest import FIRST_PERIOD_START
 
     return _("the beginning") if instant == FIRST_PERIOD_START else f"{instant:%Y-%m-%d %H:%M} UTC"
+
+
+def _period(start, end) -> str:
+    """'the period from 2026-01-05 07:00 UTC to 2026-01-12 07:00 UTC', or, for the first digest,
+    'everything published until 2026-01-12 07:00 UTC'."""
+    from .digest import FIRST_PERIOD_START
+
+    if start == FIRST_PERIOD_START:
+        return _("everything published until %(end)s", end=_when(end))
+    return _("the period from %(start)s to %(end)s", start=_when(start), end=_when(end))
+
+
+def _plan_summary(plan) -> str:
+    """'2 new items, 1 webinar in the next 30 days (1 new)': the words the digest page uses."""
+    new_webinars = sum(1 for webinar in plan.webinars if webinar.new)
+    items = ngettext("%(num)s new item", "%(num)s new items", len(plan.items))
+    webinars = ngettext(
+        "%(num)s webinar in the next %(days)s days",
+        "%(num)s webinars in the next %(days)s days",
+        len(plan.webinars),
+        days=plan.upcoming_days,
+    )
+    new = ngettext("%(num)s new", "%(num)s new", new_webinars)
+    return f"{items}, {webinars} ({new})"
 
 
 @newsletter_group.command("resume")
