@@ -11,6 +11,7 @@ from html.parser import HTMLParser
 
 import icalendar
 import pytest
+import pytz
 from sqlalchemy import func, select
 
 from tests._support.forms import post_form
@@ -193,6 +194,57 @@ def test_a_published_webinar_cannot_be_discarded(app, organiser_client):
     post_form(organiser_client, url, {"confirm": "y"}, form_url=f"/admin/webinars/{webinar_id}")
     with app.app_context():
         assert db.session.get(Webinar, webinar_id).status == "published"
+
+
+def _cancellations(messages) -> dict[str, bool]:
+    """Who got the webinar's cancellation, and whether it removes a calendar entry (METHOD:CANCEL)."""
+    return {
+        message.rcpt_tos[0]: any(part.get_content_type() == "text/calendar" for part in message.message.walk())
+        for message in messages
+    }
+
+
+def test_cancelling_a_webinar_says_who_gets_a_calendar_cancellation_and_who_a_plain_notice(
+    app, organiser_client, smtp_server
+):
+    webinar_id, ids = _full_house(app)  # Ann and Bob hold seats, Cat and Dan wait
+    with app.app_context():
+        # Dan holds a seat that waits for his address to be confirmed: no invite yet, like Cat.
+        dan = db.session.get(Registration, ids["dan@example.org"])
+        dan.status, dan.confirm_by = "pending", datetime(2030, 6, 1, tzinfo=pytz.utc)
+        db.session.commit()
+    smtp_server.clear()
+    text = _text(organiser_client.get(f"/admin/webinars/{webinar_id}/cancel"))
+    assert "2 people who hold a seat are each sent a cancellation that removes the event from their calendar." in text
+    assert (
+        "2 people on the waiting list or whose address is not confirmed yet never had it in their calendar: "
+        "each is sent a notice." in text
+    )
+    assert "registrants (confirmed or waiting) are each sent a cancellation" not in text
+    response = post_form(organiser_client, f"/admin/webinars/{webinar_id}/cancel", {"confirm": "y"})
+    assert response.status_code == 302
+    with app.app_context():
+        deliver_due()
+    assert _cancellations(smtp_server.wait_for(4)) == {
+        "ann@example.org": True,
+        "bob@example.org": True,
+        "cat@example.org": False,
+        "dan@example.org": False,
+    }
+    flashed = _text(organiser_client.get(f"/admin/webinars/{webinar_id}"))
+    assert "Cancelled: 2 people are sent a cancellation for their calendar, 2 a notice." in flashed
+
+
+def test_the_cancel_page_counts_one_person_in_the_singular_and_nobody_in_words(app, organiser_client):
+    webinar_id, _ids = _full_house(app, capacity=1, people=[("Ann", "ann@example.org"), ("Bob", "bob@example.org")])
+    text = _text(organiser_client.get(f"/admin/webinars/{webinar_id}/cancel"))
+    assert "1 person who holds a seat is sent a cancellation that removes the event from their calendar." in text
+    assert "1 person on the waiting list or whose address is not confirmed yet never had it in their calendar" in text
+    with app.app_context():
+        empty = make_webinar(local_start=datetime(2030, 6, 5, 10, 0), title="Empty room").id
+        db.session.commit()
+    text = _text(organiser_client.get(f"/admin/webinars/{empty}/cancel"))
+    assert "Nobody is registered: no email is sent." in text and "0 people" not in text
 
 
 # -- capacity and the waiting list ----------------------------------------------------------------

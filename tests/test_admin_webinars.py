@@ -335,7 +335,7 @@ def test_cancelling_sends_method_cancel_and_the_public_pages_say_so(app, organis
     smtp_server.clear()
     cancel_url = f"/admin/webinars/{webinar_id}/cancel"
     page = organiser_client.get(cancel_url).get_data(as_text=True)
-    assert "1 registrants" in page
+    assert "1 person who holds a seat is sent a cancellation that removes the event from their calendar." in page
     # Without ticking the confirmation nothing happens.
     assert post_form(organiser_client, cancel_url, {"reason": "Speaker ill"}).status_code == 422
     response = post_form(organiser_client, cancel_url, {"reason": "Speaker ill", "confirm": "y"})

@@ -389,14 +389,27 @@ def webinar_cancel(webinar_id: int):
         return redirect(url_for("admin.webinar_discard", webinar_id=webinar.id))
     form = CancelWebinarForm()
     status = 200
+    # Only people who held a seat had an invite to remove; the others get a plain notice.
+    with_calendar, notices = registration_queries.cancellation_audience(webinar.id)
     if form.validate_on_submit():
         catalogue_ops.cancel_webinar(webinar, by=_organiser(), now=utcnow(), reason=form.reason.data or "")
         db.session.commit()
-        flash(_("Cancelled. Every registrant is sent a cancellation that removes it from their calendar."), "success")
+        flash(
+            ngettext(
+                "Cancelled: %(num)s person is sent a cancellation for their calendar, %(notices)s a notice.",
+                "Cancelled: %(num)s people are sent a cancellation for their calendar, %(notices)s a notice.",
+                with_calendar,
+                notices=notices,
+            ),
+            "success",
+        )
         return redirect(url_for("admin.webinar", webinar_id=webinar.id))
     if request.method == "POST":
         status = INVALID
-    return render_template("admin/webinar_cancel.html", webinar=webinar, form=form, counts=_counts(webinar)), status
+    page = render_template(
+        "admin/webinar_cancel.html", webinar=webinar, form=form, with_calendar=with_calendar, notices=notices
+    )
+    return page, status
 
 
 @blueprint.route("/webinars/<int:webinar_id>/discard", methods=["GET", "POST"])

@@ -127,6 +127,24 @@ def counts_by_state(webinar_id: int, now: datetime | None = None) -> dict:
     return result
 
 
+def cancellation_audience(webinar_id: int) -> tuple[int, int]:
+    """Whom a cancellation of the webinar reaches (notifications.send_webinar_cancellation): (people
+    holding a seat, whose calendar entry it removes; people waiting or whose address is not confirmed
+    yet, who never had one and get a plain notice). Erased registrations get nothing."""
+    rows = db.session.execute(
+        select(Registration.status, func.count(Registration.id))
+        .where(
+            Registration.webinar_id == webinar_id,
+            Registration.status.in_(("confirmed", "pending", "waitlisted")),
+            Registration.erased_at.is_(None),
+        )
+        .group_by(Registration.status)
+    ).all()
+    counted = {status: number for status, number in rows}
+    with_calendar = counted.get("confirmed", 0)
+    return with_calendar, sum(counted.values()) - with_calendar
+
+
 def of_webinar(webinar_id: int, status: str | None = None, *, by_id: bool = False) -> list[Registration]:
     """A webinar's registrations (of one state when `status` is one), in the order they came."""
     query = select(Registration).where(Registration.webinar_id == webinar_id)
