@@ -350,6 +350,53 @@ def test_a_long_digest_shows_the_newest_and_links_to_the_rest(app, runner, smtp_
     assert "And 2 more: http://webinars.test/" in text
 
 
+@pytest.mark.app_config(DIGEST_MAX_ITEMS=1, DIGEST_MAX_WEBINARS=2)
+def test_the_rest_of_a_long_digest_is_linked_on_the_subscribers_own_topics(app, runner, smtp_server):
+    with app.app_context():
+        coop, tourism = make_topic("cooperatives", "Co-operatives"), make_topic("tourism", "Tourism")
+        for n in range(3):
+            make_item(title=f"Co-op story {n}", published_on=date(2017, 1, 1 + n), topics=[coop])
+        make_item(title="Tourism story", published_on=date(2016, 2, 1), topics=[tourism])
+        for n in range(3):
+            make_webinar(title=f"Co-op webinar {n}", starts_at=utcnow() + timedelta(days=2 + n), topics=[coop])
+        subscriber("coop@example.org", topics=["cooperatives"])
+        subscriber("both@example.org", topics=["cooperatives", "tourism"])
+        db.session.commit()
+    run_digest(runner)
+    deliver(app)
+    mails = by_recipient(smtp_server)
+    coop = mails["coop@example.org"].body("plain")
+    assert "And 2 more: http://webinars.test/topics/cooperatives\n" in coop  # the co-op stories left out
+    assert "And 1 more: http://webinars.test/topics/cooperatives\n" in coop  # the third co-op webinar
+    assert "http://webinars.test/content/\n" not in coop.split("All news and publications")[0]
+    both = mails["both@example.org"].body("plain")
+    assert (
+        "And 3 more:\n- Co-operatives: http://webinars.test/topics/cooperatives\n"
+        "- Tourism: http://webinars.test/topics/tourism\n" in both
+    )
+    html = mails["both@example.org"].body("html")
+    assert '<a href="http://webinars.test/topics/tourism">Tourism</a>' in html
+
+
+def test_the_plain_text_digest_leaves_a_blank_line_between_entries(newsroom, runner, smtp_server):
+    with newsroom.app_context():
+        make_webinar(title="Second co-op webinar", starts_at=utcnow() + timedelta(days=7), topics=[])
+        db.session.commit()
+    run_digest(runner)
+    deliver(newsroom)
+    text = by_recipient(smtp_server)["everything@example.org"].body("plain")
+    body = text.split("== Webinars in the next 30 days ==\n\n")[1].split("All news and publications:")[0]
+    blocks = [block.splitlines()[0] for block in body.strip().split("\n\n")]
+    # Each webinar, the next heading and each item start after a blank line, as paragraphs do.
+    assert blocks == [
+        "[New] Co-op webinar",
+        "[New] Second co-op webinar",
+        "== News and publications ==",
+        "Article · 28 September 2017",
+        "News · 27 September 2017",
+    ], text
+
+
 def test_digest_messages_keep_quoted_printable_lines_short_and_decode_to_each_recipients_links(
     newsroom, runner, smtp_server
 ):

@@ -36,7 +36,7 @@ from sqlalchemy import exists, func, insert, literal, select, text
 from sqlalchemy.exc import IntegrityError
 
 from ..catalogue import queries as catalogue_queries
-from ..catalogue.models import Webinar
+from ..catalogue.models import Topic, Webinar
 from ..content import queries as content_queries
 from ..content.feeds import item_url
 from ..content.models import TYPE_LABELS, ContentItem
@@ -506,13 +506,27 @@ class _Prepared:
                 }
         return sections[name]
 
-    def more(self, language: str, section: str, count: int) -> tuple[str, str]:
-        """'And 12 more' under a section cut short, linking to where the rest is."""
-        key = (section, count, language)
+    def more(self, language: str, section: str, rest: list, wanted: frozenset[int]) -> tuple[str, str]:
+        """'And 12 more' under a section cut short, linking to where the rest is: the pages of the
+        subscriber's own topics that the rest belongs to, or the whole list for someone who follows
+        everything (or when part of the rest has no topic, so is on no topic's page)."""
+        topic_ids = tuple(sorted(wanted & frozenset().union(*(entry.topic_ids for entry in rest))))
+        everything = not wanted or any(not entry.topic_ids for entry in rest)
+        key = (section, len(rest), topic_ids, everything, language)
         if key not in self.items:
             with force_locale(language):
-                url = external_url("catalogue.index" if section == "webinars" else "content.listing")
-                self.items[key] = self._render("_digest_more", count=count, url=url)
+                links = [
+                    (topic.name, external_url("content.topic", slug=topic.slug))
+                    for topic in db.session.scalars(select(Topic).where(Topic.id.in_(topic_ids)).order_by(Topic.name))
+                ]
+                if everything:
+                    endpoint, name = (
+                        ("catalogue.index", _("All webinars"))
+                        if section == "webinars"
+                        else ("content.listing", _("All news and publications"))
+                    )
+                    links.append((name, external_url(endpoint)))
+                self.items[key] = self._render("_digest_more", count=len(rest), links=links)
         return self.items[key]
 
     def item(self, item: ItemFacts, language: str) -> tuple[str, str]:
@@ -548,14 +562,15 @@ class _Prepared:
                 fragments.append(self.section(language, "webinars"))
                 fragments += [self.webinar(webinar, zone, language) for webinar in webinars[: self.plan.max_webinars]]
                 if len(webinars) > self.plan.max_webinars:
-                    fragments.append(self.more(language, "webinars", len(webinars) - self.plan.max_webinars))
+                    fragments.append(self.more(language, "webinars", webinars[self.plan.max_webinars :], topics))
             if items:
                 fragments.append(self.section(language, "items"))
                 fragments += [self.item(item, language) for item in items[: self.plan.max_items]]
                 if len(items) > self.plan.max_items:
-                    fragments.append(self.more(language, "items", len(items) - self.plan.max_items))
+                    fragments.append(self.more(language, "items", items[self.plan.max_items :], topics))
             _, text, html = self.skeleton(language)
-            body_text = "\n".join(fragment[0] for fragment in fragments)
+            # Plain text has no boxes: a blank line sets each heading and entry apart, as paragraphs.
+            body_text = "".join(fragment[0].rstrip("\r\n") + "\r\n\r\n" for fragment in fragments).removesuffix("\r\n")
             body_html = "".join(fragment[1] for fragment in fragments)
             parts = (
                 _encoded(text.replace(self.body_marker, body_text).split(self.token_marker)),
