@@ -139,9 +139,8 @@ def test_typing_part_of_a_city_or_country_finds_the_zone(live_site, page):
     search = page.get_by_label("Find a time zone by city, country or offset")
     expect(search).to_be_visible()  # shown by the script; the plain select works without it
     search.fill("kolk")
-    expect(page.locator("#tz-search-status")).to_have_text("1 time zone matches; the list shows it.")
-    expect(page.locator("#tz")).to_have_value("Asia/Kolkata")
-    search.press("Enter")
+    expect(page.locator("#tz-search-status")).to_have_text("1 time zone matches: choose it in the list.")
+    search.press("Enter")  # in the visitor's picker, Enter shows the times in the first match
     expect(page).to_have_url(re.compile(r"tz=Asia%2FKolkata"))
     expect(page.locator(".your-time")).to_contain_text("Your time (Kolkata, India)")
     search = page.get_by_label("Find a time zone by city, country or offset")
@@ -152,3 +151,60 @@ def test_typing_part_of_a_city_or_country_finds_the_zone(live_site, page):
     search.press("Escape")
     expect(page.locator("#tz")).to_have_value("Asia/Kolkata")  # clearing gives back the choice
     assert page.locator("#tz option").count() > 400
+
+
+def test_typing_in_a_zone_search_narrows_the_list_but_never_changes_the_choice(live_site, upcoming, page):
+    """Typing "india" once left Indianapolis selected in the registration form: a registrant would have
+    sent it. Offsets are found as people write them, and former names (Calcutta) as the browser knows them."""
+    page.goto(live_site.url + upcoming + "?tz=Europe/Paris")
+    form = page.locator("form[action$='/register']")
+    select = form.locator("#timezone")
+    search = form.get_by_label("Find a time zone by city, country or offset")
+    chosen = select.input_value()
+    assert chosen  # the visitor's zone, preselected
+
+    def listed() -> list[str]:
+        return select.locator("option").evaluate_all("options => options.map(o => o.value)")
+
+    search.fill("india")
+    expect(page.locator("#timezone-search-status")).to_contain_text("time zones match")
+    assert "Asia/Kolkata" in listed() and "America/Indiana/Indianapolis" in listed()
+    expect(select).to_have_value(chosen)
+
+    def option(zone: str):
+        return select.locator(f"option[value='{zone}']")
+
+    for typed in ("+5:30", "+05:30", "UTC+5:30", "utc+0530", "GMT+5:30"):
+        search.fill("")
+        expect(option("Asia/Kathmandu")).to_have_count(1)  # the whole list again
+        search.fill(typed)
+        expect(option("Asia/Kathmandu")).to_have_count(0)  # +05:45
+        expect(option("Asia/Dhaka")).to_have_count(0)  # +06:00
+        assert {"Asia/Kolkata", "Asia/Colombo"} <= set(listed()), typed
+        expect(select).to_have_value(chosen)
+    search.fill("+5")  # every zone five hours and some minutes ahead
+    expect(option("Asia/Kathmandu")).to_have_count(1)
+    expect(option("Asia/Karachi")).to_have_count(1)
+    expect(option("Asia/Dhaka")).to_have_count(0)
+    assert "Asia/Kolkata" in listed()
+    search.fill("calcutta")  # the name Kolkata had in the tz database until 2008
+    expect(page.locator("#timezone-search-status")).to_have_text("1 time zone matches: choose it in the list.")
+    assert [value for value in listed() if value != chosen] == ["Asia/Kolkata"]
+    expect(select).to_have_value(chosen)
+    # The keyboard moves to the list, where choosing is the person's own act.
+    search.press("ArrowDown")
+    expect(select).to_be_focused()
+    expect(select).to_have_value(chosen)
+    select.select_option("Asia/Kolkata")
+    search.fill("")
+    search.press("Escape")
+    expect(select).to_have_value("Asia/Kolkata")
+
+    # The visitor's picker too: typing never moves it, Enter is the choice.
+    picker = page.locator("#tz")
+    before = picker.input_value()
+    page.locator("#tz-search").fill("calcutta")
+    expect(page.locator("#tz-search-status")).to_have_text("1 time zone matches: choose it in the list.")
+    expect(picker).to_have_value(before)
+    page.locator("#tz-search").press("Enter")
+    expect(page).to_have_url(re.compile(r"tz=Asia%2FKolkata"))
