@@ -156,6 +156,26 @@ def test_opening_links_never_acts(app, client, smtp_server):
     assert subscriber(app, "bob@example.com").status == "pending"
 
 
+@pytest.mark.parametrize(
+    ("language", "said"),
+    [
+        ("en", "&#39;no-such-topic&#39; is not a valid choice for this field."),
+        ("fr", "«\u00a0no-such-topic\u00a0» n’est pas un choix valide pour ce champ."),
+    ],
+    ids=["en", "fr"],
+)
+def test_an_unknown_topic_is_refused_beside_the_field_with_422_and_the_input_kept(app, client, topics, language, said):
+    data = {"email": "ana@example.org", "name": "Ana", "consent": "y", "topics": ["cooperatives", "no-such-topic"]}
+    response = post_form(client, f"/newsletter?lang={language}", data)
+    assert response.status_code == 422  # like every other form sent back with its errors
+    page = response.get_data(as_text=True)
+    assert said in page
+    assert "n'est" not in page and "N'est" not in page  # French typography: ’, never a straight apostrophe
+    assert 'value="ana@example.org"' in page
+    assert re.search(r'<input checked[^>]* value="cooperatives"', page)
+    assert subscriber(app, "ana@example.org") is None
+
+
 def test_the_answer_is_the_same_whatever_the_address_state(app, smtp_server, topics):
     subscribed(app, "member@example.com")
     subscribed(app, "leaver@example.com")
@@ -241,7 +261,7 @@ def test_one_client_is_limited_without_revealing_anything(app):
 
 def test_invalid_form_keeps_input_and_stores_nothing(app, client):
     response = sign_up(client, "not-an-address", name="Ana\r\nBcc: x@example.com", consent="")
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert b"not-an-address" in response.data
     assert b"must have an @-sign" in response.data  # email-validator says what is wrong
     with app.app_context():

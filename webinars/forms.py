@@ -29,11 +29,33 @@ def strip_whitespace(value):
     return value.strip() if isinstance(value, str) else value
 
 
+# An apostrophe inside a word ("N'est"): WTForms's French messages type it straight; ours use ’.
+_STRAIGHT_APOSTROPHE = re.compile(r"(?<=\w)'(?=\w)")
+
+
+class _TypographicTranslations:
+    """WTForms's own messages (Flask-WTF's translations, in the page's language) with the typographic
+    apostrophe that the rest of the site uses: "N’est pas un choix valide", not "N'est"."""
+
+    def __init__(self, translations):
+        self._translations = translations
+
+    def gettext(self, string):
+        return _STRAIGHT_APOSTROPHE.sub("’", self._translations.gettext(string))
+
+    def ngettext(self, singular, plural, n):
+        return _STRAIGHT_APOSTROPHE.sub("’", self._translations.ngettext(singular, plural, n))
+
+
 class BaseForm(FlaskForm):
     """Strips surrounding whitespace from every text field (passwords are taken as typed), and checks
     every multi-line field for control characters (multi_line), so that no textarea can forget it."""
 
     class Meta:
+        def get_translations(self, form):
+            translations = super().get_translations(form)
+            return _TypographicTranslations(translations) if translations is not None else None
+
         def bind_field(self, form, unbound_field, options):
             filters = unbound_field.kwargs.get("filters", ())
             if not issubclass(unbound_field.field_class, BooleanField | PasswordField):

@@ -80,7 +80,7 @@ def signup():
         db.session.commit()
         # The same redirect for every address, whatever its state: nothing reveals who is on the list.
         return redirect(url_for("newsletter.requested"), code=303)
-    status = 400 if form.is_submitted() else 200
+    status = 422 if form.is_submitted() else 200  # sent back with the errors beside the fields
     return render_template("newsletter/signup.html", form=form, consent_text=consent_text), status
 
 
