@@ -5,7 +5,8 @@
 - It is stored in one spelling: the local part as typed (Unicode NFC, as email-validator gives it)
   and the domain lower-cased in its ASCII (IDNA, "punycode") form, which is the form the envelope
   and the headers carry. So `marie@bücher.example` and `marie@xn--bcher-kva.example` are one
-  address, stored and sent as the latter.
+  address, stored and sent as the latter; people read the former (`shown_address`, the `address`
+  filter of templates).
 - A local part with non-ASCII characters can only travel with SMTPUTF8 (RFC 6531): such a message
   is written with UTF-8 headers (RFC 6532) and sent with the SMTPUTF8 option when the server offers
   it. When the server does not, the outbox keeps the message and fails it with a reason the
@@ -65,6 +66,18 @@ def lookup_key(text: str) -> str:
         return canonical_address(text).lower()
     except AddressError:
         return (text or "").strip().lower()
+
+
+def shown_address(address: str) -> str:
+    """The address as people read it (pages, commands): the domain in its own letters,
+    marie@bücher.example, though it is stored and sent as marie@xn--bcher-kva.example."""
+    local, at, domain = (address or "").rpartition("@")
+    if not at or "xn--" not in domain.lower():
+        return address
+    try:
+        return f"{local}@{validate_email(address, check_deliverability=False).domain}"
+    except EmailNotValidError:
+        return address  # not an address we could have stored: shown as it is
 
 
 def delivery_address(address: str) -> str:

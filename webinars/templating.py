@@ -1,4 +1,4 @@
-"""Jinja globals and filters: time labels, Markdown, the current instant."""
+"""Jinja globals and filters: time labels, Markdown, addresses as people read them, the current instant."""
 
 from datetime import datetime
 from functools import lru_cache
@@ -11,6 +11,7 @@ from wtforms.fields.choices import Choice
 from wtforms.widgets import Select, html_params
 
 from . import timezones
+from .addresses import shown_address
 from .cache import Slot, app_cache, register_slot, slot
 from .database import utcnow
 from .labels import label
@@ -132,6 +133,7 @@ def register(app: Flask) -> None:
     env.filters["utc_text"] = timezones.utc_text
     env.globals["label"] = label
     env.filters["markdown"] = markdown_to_html
+    env.filters["address"] = shown_address  # marie@bücher.example, never xn--: what people read
     env.globals["webcal_url"] = webcal_url
     env.globals["zone_options"] = zone_options
     env.globals["webinar_title"] = webinar_title

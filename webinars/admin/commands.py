@@ -8,7 +8,7 @@ from flask.cli import with_appcontext
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from ..addresses import AddressError, canonical_address
+from ..addresses import AddressError, canonical_address, shown_address
 from ..extensions import db
 from . import organisers
 from .auth import MIN_PASSWORD_LENGTH, hash_password, normalise_email
@@ -60,11 +60,15 @@ def create(email: str, name: str, role: str, password_stdin: bool):
     """Create an organiser who can sign in at /admin/login."""
     email = _valid_email(email)
     if db.session.scalar(select(Organiser.id).where(Organiser.email == email)) is not None:
-        raise click.ClickException(_("An organiser with the address %(email)s already exists.", email=email))
+        raise click.ClickException(
+            _("An organiser with the address %(email)s already exists.", email=shown_address(email))
+        )
     password = _read_password(password_stdin)
     organisers.create_organiser(email, name=name, role=role, password=password)
     db.session.commit()
-    click.echo(_("Created organiser %(email)s.", email=email) + " " + _("Role: %(role)s.", role=role_name(role)))
+    click.echo(
+        _("Created organiser %(email)s.", email=shown_address(email)) + " " + _("Role: %(role)s.", role=role_name(role))
+    )
 
 
 def _organiser(email: str) -> Organiser:
@@ -84,7 +88,9 @@ def set_password(email: str, password_stdin: bool):
     organiser.password_hash = hash_password(_read_password(password_stdin))
     organiser.end_sessions()  # whoever knew the old password is signed out too
     db.session.commit()
-    click.echo(_("Password changed for %(email)s; every session they had has ended.", email=organiser.email))
+    click.echo(
+        _("Password changed for %(email)s; every session they had has ended.", email=shown_address(organiser.email))
+    )
 
 
 @admin_group.command("set-role")
@@ -97,9 +103,9 @@ def set_role(email: str, role: str):
     changed = organisers.set_role(organiser, role, even_the_last_owner=True)
     db.session.commit()
     if changed:
-        click.echo(_("%(email)s is now %(role)s.", email=organiser.email, role=role_name(role)))
+        click.echo(_("%(email)s is now %(role)s.", email=shown_address(organiser.email), role=role_name(role)))
     else:
-        click.echo(_("%(email)s was already %(role)s.", email=organiser.email, role=role_name(role)))
+        click.echo(_("%(email)s was already %(role)s.", email=shown_address(organiser.email), role=role_name(role)))
     _warn_without_owner()
 
 
@@ -131,7 +137,7 @@ def deactivate(email: str):
     organiser = _organiser(email)
     organisers.set_active(organiser, False, even_the_last_owner=True)
     db.session.commit()
-    click.echo(_("Deactivated %(email)s; every session they had has ended.", email=organiser.email))
+    click.echo(_("Deactivated %(email)s; every session they had has ended.", email=shown_address(organiser.email)))
     _warn_without_owner()
 
 
@@ -143,4 +149,4 @@ def activate(email: str):
     organiser = _organiser(email)
     organiser.active = True
     db.session.commit()
-    click.echo(_("Activated %(email)s; they can sign in again.", email=organiser.email))
+    click.echo(_("Activated %(email)s; they can sign in again.", email=shown_address(organiser.email)))

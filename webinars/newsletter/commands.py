@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy import select
 
+from ..addresses import shown_address
 from ..database import MAX_ID
 from ..extensions import db
 from ..labels import label
@@ -335,6 +336,6 @@ def suppressions_clear(email: str):
 
     if clear_suppression(email):
         db.session.commit()
-        click.echo(_("%(email)s is no longer suppressed.", email=normalise_email(email)))
+        click.echo(_("%(email)s is no longer suppressed.", email=shown_address(normalise_email(email))))
     else:
         raise click.ClickException(_("%(email)s is not suppressed.", email=email))

@@ -6,6 +6,7 @@ import click
 from flask.cli import with_appcontext
 from flask_babel import gettext as _
 
+from ..addresses import shown_address
 from ..database import utcnow
 from ..extensions import db
 
@@ -32,7 +33,7 @@ def erase_address(email: str, yes: bool) -> None:
     if held.empty:
         click.echo(_("Nothing is stored for that address."))
         return
-    click.echo(_("Held about %(email)s:", email=operations.normalise(email)))
+    click.echo(_("Held about %(email)s:", email=shown_address(operations.normalise(email))))
     for line in held.describe():
         click.echo(f"  - {line}")
     if not yes:
@@ -41,7 +42,13 @@ def erase_address(email: str, yes: bool) -> None:
     erased = operations.erase(email, now=now)
     operations.record("data erased", email, erased, by=None, now=now)
     db.session.commit()
-    click.echo(_("Erased %(email)s: %(what)s.", email=operations.normalise(email), what="; ".join(erased.describe())))
+    click.echo(
+        _(
+            "Erased %(email)s: %(what)s.",
+            email=shown_address(operations.normalise(email)),
+            what="; ".join(erased.describe()),
+        )
+    )
 
 
 @privacy_group.command("export")
