@@ -144,6 +144,20 @@ def test_bad_item_input_is_refused_beside_the_field_and_kept(app, organiser_clie
         assert db.session.scalar(select(db.func.count(ContentItem.id))) == 0
 
 
+def test_an_image_from_a_plain_http_address_is_refused_beside_the_field(app, organiser_client):
+    """The site's CSP (img-src https:) would block it on the public page: say so before saving."""
+    data = item_form(image_alt="A co-operative's shop front", image_url="http://example.org/shop.png")
+    response = post_form(organiser_client, "/admin/content/new", data)
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    error = re.search(r'id="image_url-error"[^>]*>([^<]*)<', page)
+    assert error and "https://" in error.group(1) and "http://example.org/shop.png" in page  # the input kept
+    with app.app_context():
+        assert db.session.scalar(select(db.func.count(ContentItem.id))) == 0
+    data["image_url"] = "https://example.org/shop.png"
+    assert post_form(organiser_client, "/admin/content/new", data).status_code == 302
+
+
 def test_attaching_items_to_a_webinar_keeps_their_order_and_is_audited(app, organiser_client, client):
     with app.app_context():
         first = make_item(slug="first-item", title="First item")

@@ -2,6 +2,7 @@
 
 import re
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from flask_babel import LazyString, gettext, ngettext
 from flask_babel import lazy_gettext as _l
@@ -58,6 +59,16 @@ def _http_url(form, field):
         field.data = check_url(field.data or "")
     except ValueError as exc:
         raise ValidationError(str(exc)) from exc
+
+
+def _https_image_url(form, field):
+    # The public pages' Content-Security-Policy loads images over https only (img-src https:): an
+    # http:// image would be a broken picture in production, so it is refused here, where it can be fixed.
+    _http_url(form, field)
+    if field.data and urlsplit(field.data).scheme.lower() != "https":
+        raise ValidationError(
+            _l("Give the image’s https:// address: browsers block images sent without encryption on this site.")
+        )
 
 
 DATE_RANGE_MESSAGE = _l("Choose a date from %(first)s to %(last)s.", first=FIRST_YEAR, last=LAST_YEAR)
@@ -488,7 +499,7 @@ class ItemForm(BaseForm):
         validators=[Optional(), Length(max=500), single_line],
         description=_l("What the image shows, for people who cannot see it. Required before an image address."),
     )
-    image_url = StringField(_l("Image address"), validators=[Optional(), Length(max=1000), _http_url])
+    image_url = StringField(_l("Image address"), validators=[Optional(), Length(max=1000), _https_image_url])
     language = StringField(
         _l("Language"),
         validators=[InputRequired(), Length(max=10)],
