@@ -348,8 +348,10 @@ def export_subscriber(email: str) -> dict:
         data["subscriber"] = {
             "email": subscriber.email,
             "name": subscriber.name,
+            "language": subscriber.language,
             "status": subscriber.status,
             "timezone": subscriber.timezone,
+            "token_version": subscriber.token_version,  # links mailed before a change of it no longer work
             "created_at": _iso(subscriber.created_at),
             "confirmed_at": _iso(subscriber.confirmed_at),
             "unsubscribed_at": _iso(subscriber.unsubscribed_at),

@@ -122,7 +122,11 @@ def export(email: str, *, now: datetime) -> dict:
         "email": normalise(email),
         "exported_at": _iso(now),
         **newsletter.export_subscriber(email),
-        "suppression": {"reason": suppression.reason, "created_at": _iso(suppression.created_at)}
+        "suppression": {
+            "email": suppression.email,
+            "reason": suppression.reason,
+            "created_at": _iso(suppression.created_at),
+        }
         if suppression is not None
         else None,
         "registrations": registrations.export_registrations(email),

@@ -507,14 +507,18 @@ def export_registrations(email: str) -> list[dict]:
             "webinar_starts_at": iso(r.webinar.starts_at),
             "name": r.name,
             "email": r.email,
+            "email_key": r.email_key,  # the address as it is looked up: lower-cased
             "organisation": r.organisation,
             "country": r.country,
             "timezone": r.timezone,
+            "language": r.language,
             "status": r.status,
             "wants_newsletter": r.wants_newsletter,
             "registered_at": iso(r.created_at),
             "confirmed_at": iso(r.confirmed_at),
             "cancelled_at": iso(r.cancelled_at),
+            "confirm_by": iso(r.confirm_by),
+            "address_confirmed_at": iso(r.address_confirmed_at),
             "reminder_24h_at": iso(r.reminder_24h_at),
             "reminder_1h_at": iso(r.reminder_1h_at),
             "answers": [{"question": answer.asked_as, "answer": answer.values} for answer in r.answers],
@@ -522,6 +526,8 @@ def export_registrations(email: str) -> list[dict]:
             "minutes_attended": r.attended_minutes,
             "first_joined_at": iso(r.joined_at),
             "last_left_at": iso(r.left_at),
+            "ical_uid": r.ical_uid,  # the calendar entry's identifier in their invites
+            "erased_at": iso(r.erased_at),
         }
         for r in registrations_of(email)
     ]
