@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 from icalendar import Calendar
@@ -634,3 +634,45 @@ def test_a_live_registration_the_check_missed_is_caught_by_the_unique_index_and_
     assert registrations(app) == [("ana@example.com", "confirmed")]
     deliver(app)
     assert [m.subject.split(":")[0] for m in smtp_server.messages] == ["Registration confirmed"] * 2
+
+
+# -- the times an email gives, and the invite as a file -----------------------------------------------------
+
+
+def _time_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith(("When:", "Event time:"))]
+
+
+def test_the_email_gives_one_time_line_when_the_registrant_is_in_the_webinars_zone(app, client, smtp_server):
+    make_webinar(app, capacity=10)  # Paris time
+    assert register(client, form(email="paris@example.com", timezone="Europe/Paris")).status_code == 303
+    assert register(client, form(email="rio@example.com")).status_code == 303  # São Paulo
+    deliver(app)
+    [paris], [rio] = smtp_server.messages_to("paris@example.com"), smtp_server.messages_to("rio@example.com")
+    [when] = _time_lines(paris.body())  # "When" and "Event time" would say the same thing twice
+    assert when.startswith("When: ") and when.endswith("(Paris, France)")
+    assert "Event time" not in paris.body("html")
+    assert [line.split(":")[0] for line in _time_lines(rio.body())] == ["When", "Event time"]
+    assert "Event time" in rio.body("html")
+
+
+def test_a_range_that_ends_after_midnight_says_so_in_the_email_and_on_the_manage_page(app, client, smtp_server):
+    from webinars.timezones import localize
+
+    webinar_id = make_webinar(app, capacity=10)
+    with app.app_context():
+        webinar = db.session.get(Webinar, webinar_id)
+        day = (utcnow() + timedelta(days=10)).date()
+        webinar.starts_at = localize(datetime.combine(day, time(23, 0)), "Europe/Paris")
+        webinar.ends_at = webinar.starts_at + timedelta(minutes=75)
+        db.session.commit()
+    register(client, form(email="paris@example.com", timezone="Europe/Paris"))
+    register(client, form(email="rio@example.com"))  # 19:00 - 20:15 in São Paulo: one day
+    deliver(app)
+    [paris], [rio] = smtp_server.messages_to("paris@example.com"), smtp_server.messages_to("rio@example.com")
+    assert re.search(r"When: [^\n]*, 23:00 - 00:15 \(the next day\) CES?T \(Paris, France\)", paris.body())
+    assert "23:00 - 00:15 (the next day) CE" in paris.body("html")
+    assert "the next day" not in _time_lines(rio.body())[0]
+    assert re.search(r"Event time: [^\n]*, 23:00 - 00:15 \(the next day\) CES?T", rio.body())
+    page = client.get(manage_link(paris)).get_data(as_text=True)
+    assert "23:00 - 00:15 (the next day) CE" in page

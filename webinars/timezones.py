@@ -523,13 +523,25 @@ def zone_times_line(instant: datetime, zone_names: list[str], locale: str | None
 
 
 def time_range(start: datetime, end: datetime, zone_name: str, locale: str | None = None) -> str:
-    """'16:00 - 17:15 CEST': the range in one zone with the abbreviation in force on that date."""
+    """'16:00 - 17:15 CEST': the range in one zone with the abbreviation in force on that date. An end
+    on a later day says so, '23:00 - 00:15 (the next day) CET', because 00:15 alone reads as earlier."""
     local_start = to_zone(start, zone_name)
     local_end = to_zone(end, zone_name)
-    text = f"{clock(local_start, locale)} - {clock(local_end, locale)} {abbreviation(local_start)}"
+    end_text = clock(local_end, locale)
+    days = (local_end.date() - local_start.date()).days
+    if days:
+        end_text += f" ({_next_day(locale) if days == 1 else long_date(local_end, locale)})"
+    text = f"{clock(local_start, locale)} - {end_text} {abbreviation(local_start)}"
     if abbreviation(local_end) != abbreviation(local_start):
         text += f"/{abbreviation(local_end)}"
     return text
+
+
+def _next_day(locale: str | None) -> str:
+    from flask_babel import force_locale
+
+    with force_locale(_locale(locale)):
+        return str(_("the next day"))
 
 
 def utc_text(instant: datetime) -> str:
