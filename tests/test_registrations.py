@@ -676,3 +676,39 @@ def test_a_range_that_ends_after_midnight_says_so_in_the_email_and_on_the_manage
     assert re.search(r"Event time: [^\n]*, 23:00 - 00:15 \(the next day\) CES?T", rio.body())
     page = client.get(manage_link(paris)).get_data(as_text=True)
     assert "23:00 - 00:15 (the next day) CE" in page
+
+
+@pytest.mark.parametrize("method", ["REQUEST", "CANCEL"])
+def test_the_invite_is_also_attached_as_invite_ics_and_the_calendar_part_still_comes_first(
+    app, client, smtp_server, method
+):
+    """The text says the invitation is attached: clients without iMIP support (or that hide the
+    text/calendar alternative) show the file; Gmail and Outlook still find the METHOD in the first
+    text/calendar part."""
+    make_webinar(app, capacity=10)
+    register(client, form())
+    deliver(app)
+    if method == "CANCEL":
+        link = manage_link(smtp_server.wait_for(1)[0])
+        client.post(link, data={"csrf_token": csrf_token(client, link)})
+        deliver(app)
+    received = smtp_server.wait_for(1 if method == "REQUEST" else 2)[-1]
+    message = received.message
+    assert message.get_content_type() == "multipart/mixed"
+    alternative, attachment = message.iter_parts()
+    assert [part.get_content_type() for part in alternative.iter_parts()] == [
+        "text/plain",
+        "text/html",
+        "text/calendar",
+    ]
+    assert attachment.get_content_type() == "application/ics"
+    assert attachment.get_content_disposition() == "attachment" and attachment.get_filename() == "invite.ics"
+    first = next(part for part in message.walk() if part.get_content_type() in ("text/calendar", "application/ics"))
+    assert first.get_content_type() == "text/calendar" and first.get_param("method") == method
+    inline, attached = first.get_content().encode(), attachment.get_payload(decode=True)
+    assert attached.replace(b"\r\n", b"\n") == inline.replace(b"\r\n", b"\n")
+    assert f"METHOD:{method}" in attached.decode()
+    for name, parse in PARSERS.items():
+        assert parse(attached) == parse(inline), name
+    if method == "REQUEST":
+        assert "The calendar invitation is attached" in received.body()

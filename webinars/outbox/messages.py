@@ -15,6 +15,7 @@ from flask import current_app
 from ..addresses import mailbox_header
 from ..database import utcnow
 
+INVITE_FILENAME = "invite.ics"
 _METHOD_LINE = re.compile(rb"^METHOD:([A-Za-z-]+)\r?$", re.MULTILINE)
 
 
@@ -60,7 +61,10 @@ def build_email(
 ) -> EmailMessage:
     """A multipart/alternative message: text/plain, text/html and, with `calendar=(ics, method)`,
     a `text/calendar; method=...` part as RFC 6047 (iMIP) wants, which makes Gmail and Outlook
-    show their calendar card. The MIME method must equal the METHOD inside the file."""
+    show their calendar card. The MIME method must equal the METHOD inside the file. The same
+    calendar then also travels as an `invite.ics` attachment (multipart/mixed around the
+    alternatives), for the clients that show no card and only list attachments: the text says
+    the invitation is attached, so it must be one."""
     msg = EmailMessage()
     msg["From"] = _check_header("From", mailbox_header(sender or current_app.config["MAIL_DEFAULT_SENDER"]))
     msg["To"] = _check_header("To", to)
@@ -87,4 +91,7 @@ def build_email(
         # clients read the calendar from the alternative part itself (RFC 6047 section 2.4).
         body = ics.decode("utf-8")
         msg.add_alternative(body, subtype="calendar", params={"method": method}, cte=_cte(body))
+        # After the alternatives, so that the first text/calendar part (what Gmail reads) keeps the
+        # method; application/ics, so that no client takes the file for a second iMIP message.
+        msg.add_attachment(ics, maintype="application", subtype="ics", filename=INVITE_FILENAME)
     return msg
