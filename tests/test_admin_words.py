@@ -19,6 +19,8 @@ from tests.factories import make_topic, make_webinar
 from tests.test_admin import signed_in
 from tests.test_content import make_item
 from tests.test_french_emails import careless_colons
+from webinars.admin import organisers
+from webinars.admin.models import Organiser
 from webinars.audit import AuditEvent
 from webinars.database import utcnow
 from webinars.extensions import db
@@ -29,13 +31,20 @@ from webinars.newsletter.models import Campaign, Subscriber
 from webinars.outbox.models import OutboxMessage
 from webinars.outbox.sender import deliver_due
 from webinars.registrations import operations
+from webinars.registrations import questions as registration_questions
 
 # Every stored word that has a label (the languages' codes excepted: "en" is a French word).
 RAW_WORDS = sorted({word for kind, words in LABELS.items() if kind != "language" for word in words})
 RAW = re.compile(r"(?<![\w@.-])(" + "|".join(re.escape(word) for word in RAW_WORDS) + r")(?![\w@-])", re.IGNORECASE)
 
 # GET endpoints that are not pages (files, JSON), and the sign-in page, which shows no stored word.
-NOT_PAGES = {"admin.registrations_csv", "admin.subscribers_csv", "admin.preview_zones", "admin.login"}
+NOT_PAGES = {
+    "admin.registrations_csv",
+    "admin.subscribers_csv",
+    "admin.webinars_csv",
+    "admin.preview_zones",
+    "admin.login",
+}
 
 # Attributes a person reads or hears: labels of table cells shown on a phone, accessible names, hints.
 READ_ATTRIBUTES = {"data-label", "aria-label", "title", "alt", "placeholder"}
@@ -115,6 +124,16 @@ def french_organiser(sqlite_app, smtp_server):
         newsletter.unsubscribe(subscribers["hal@example.org"], source="test")
         sent = newsletter.create_campaign("Nouvelles", "Bonjour.", [], created_by="test")
         stopped = newsletter.create_campaign("Arrêtée", "Bonjour.", [], created_by="test")
+        drafted = newsletter.create_campaign("Brouillon", "Bonjour.", [], created_by="test", draft=True)
+        planned = newsletter.create_campaign("Prévue", "Bonjour.", [], created_by="test", draft=True)
+        newsletter.schedule_campaign(planned, now + timedelta(days=3), "Europe/Paris", now=now)
+        question = registration_questions.add_question(
+            full,
+            registration_questions.QuestionFields(kind="single_choice", label="Votre secteur", options=["A", "B"]),
+            now=now,
+        )
+        organiser = db.session.scalar(select(Organiser))
+        organiser.name = "Olga Martin"  # the factory's "Olga Organiser" would read as the raw word "organiser"
         db.session.commit()
         newsletter.expand_campaign(sent)
         newsletter.stop_campaign(stopped.id, "no way to build it", now=now)
@@ -144,6 +163,12 @@ def french_organiser(sqlite_app, smtp_server):
             "topic": topic.id,
             "campaign": sent.id,
             "stopped": stopped.id,
+            "drafted": drafted.id,
+            "planned": planned.id,
+            "question": question.id,
+            "subscribers": sorted(subscriber.id for subscriber in subscribers.values()),
+            "organiser": organiser.id,
+            "reset": organisers.reset_token(organiser, utcnow()),
         }
     # What organisers do, in French: publish and unpublish, cancel a registration, a webinar.
     assert post_form(client, f"/admin/content/{ids['hidden']}/publish", form_url=f"/admin/content/{ids['hidden']}")
@@ -168,7 +193,11 @@ def _admin_urls(app, ids: dict) -> dict[str, list[str]]:
         "registration_id": [ids["seated"], ids["queued"], ids["lapsed"], ids["leaving"]],
         "item_id": [ids["live"], ids["hidden"]],
         "topic_id": [ids["topic"]],
-        "campaign_id": [ids["campaign"], ids["stopped"]],
+        "campaign_id": [ids["campaign"], ids["stopped"], ids["drafted"], ids["planned"]],
+        "question_id": [ids["question"]],
+        "subscriber_id": ids["subscribers"],
+        "organiser_id": [ids["organiser"]],
+        "token": [ids["reset"]],
     }
     # Pages about an action that only some rows allow (others are sent back with a message).
     special = {
@@ -176,6 +205,8 @@ def _admin_urls(app, ids: dict) -> dict[str, list[str]]:
         "admin.webinar_cancel": {"webinar_id": [ids["full"]]},
         "admin.registration_cancel": {"registration_id": [ids["seated"], ids["queued"]]},
         "admin.registration_promote": {"registration_id": [ids["queued"]]},
+        "admin.campaign_edit": {"campaign_id": [ids["drafted"]]},
+        "admin.registrant_add": {"webinar_id": [ids["full"]]},
     }
     urls: dict[str, list[str]] = {}
     with app.test_request_context("/"):

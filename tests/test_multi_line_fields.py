@@ -114,6 +114,22 @@ def _pages(ids: dict) -> dict[str, tuple[str, dict, list[str]]]:
         "TopicForm": (f"/admin/topics/{ids['topic']}/edit", {"name": "Co-operatives", "description": ""}, ["save"]),
         "CampaignForm": ("/admin/newsletter/campaigns/new", {"subject": "News", "body": "Hello."}, ["preview", "send"]),
         "CancelWebinarForm": (f"/admin/webinars/{ids['webinar']}/cancel", {"reason": "", "confirm": "y"}, ["save"]),
+        "QuestionForm": (
+            f"/admin/webinars/{ids['webinar']}/questions",
+            {"kind": "single_choice", "label": "Your sector", "options": "Public\nPrivate"},
+            ["save"],
+        ),
+        "RegistrantMessageForm": (
+            f"/admin/webinars/{ids['webinar']}/messages",
+            {
+                "audience": "confirmed",
+                "subject": "Hello",
+                "body": "Hello.",
+                "subject_fr": "Bonjour",
+                "body_fr": "Bonjour.",
+            },
+            ["preview", "send"],
+        ),
     }
 
 

@@ -135,7 +135,12 @@ def test_privacy_export_holds_all_of_a_persons_data(app, runner, tmp_path):
 # Internal numbers that mean nothing outside the database: the export names what they point to instead.
 INTERNAL_KEYS = {"id", "webinar_id", "subscriber_id"}
 # Columns exported under a name that says more.
-EXPORTED_AS = {(Registration, "created_at"): "registered_at"}
+EXPORTED_AS = {
+    (Registration, "created_at"): "registered_at",
+    (Registration, "attended_minutes"): "minutes_attended",
+    (Registration, "joined_at"): "first_joined_at",
+    (Registration, "left_at"): "last_left_at",
+}
 
 
 def _exported(value):

@@ -126,7 +126,7 @@ def list_organisers():
     """Every organiser with their role and whether they can sign in."""
     for organiser in organisers.all_organisers():
         state = "" if organiser.active else " " + _("(deactivated)")
-        click.echo(f"{organiser.email}\t{role_name(organiser.role)}{state}")
+        click.echo(f"{shown_address(organiser.email)}\t{role_name(organiser.role)}{state}")
 
 
 @admin_group.command("deactivate")
