@@ -122,8 +122,8 @@ def test_the_send_command_takes_a_french_version(app, runner, smtp_server, tmp_p
 @pytest.mark.parametrize(
     ("change", "said"),
     [
-        ({"starts_at_offset": timedelta(hours=-1)}, "already started"),
-        ({"starts_at_offset": timedelta(days=-30)}, "already started"),
+        ({"starts_at_offset": timedelta(minutes=-30)}, "already started"),
+        ({"starts_at_offset": timedelta(days=-30)}, "already taken place"),
         ({"deadline_offset": timedelta(hours=-1)}, "registration has closed"),
         ({"status": "cancelled"}, "Only a published webinar"),
     ],

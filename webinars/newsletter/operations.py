@@ -796,6 +796,8 @@ def why_not_announceable(webinar: Webinar, now: datetime) -> str | None:
         return _("Only a published webinar can be announced.")
     if not webinar.presentable:
         return _("Its date or time zone cannot be shown; fix it first.")
+    if webinar.ends_at <= now:
+        return _("It has already taken place: an announcement would invite people to something that is over.")
     if webinar.starts_at <= now:
         return _("It has already started: an announcement would invite people to something they cannot join.")
     if not webinar.registration_open(now):
