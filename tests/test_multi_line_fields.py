@@ -138,11 +138,13 @@ def _stored_rows(app) -> dict:
     from webinars.content.models import ContentItem
     from webinars.extensions import db
     from webinars.newsletter.models import Campaign
+    from webinars.outbox.models import OutboxMessage
+    from webinars.registrations.models import RegistrationQuestion
 
     with app.app_context():
         counts = {
             model.__name__: db.session.scalar(select(func.count()).select_from(model))
-            for model in (Webinar, ContentItem, Campaign)
+            for model in (Webinar, ContentItem, Campaign, RegistrationQuestion, OutboxMessage)
         }
         counts["topic description"] = db.session.get(Topic, 1).description if db.session.get(Topic, 1) else None
         counts["cancelled"] = db.session.scalar(select(func.count()).where(Webinar.status == "cancelled"))
