@@ -359,7 +359,27 @@ class WebinarForm(BaseForm):
         return [name.strip() for name in (self.new_topics.data or "").split(",") if name.strip()]
 
 
-class CampaignForm(BaseForm):
+class FrenchVersion:
+    """For forms with an optional French version of their message (fields subject_fr and body_fr):
+    both parts or neither, and the version as create_campaign / create_message take it."""
+
+    # Each is checked only when it is filled in (Optional), so each checks the other.
+    def validate_subject_fr(self, field):
+        if not self.body_fr.data:
+            raise ValidationError(_l("Give both a French subject and a French message, or neither."))
+
+    def validate_body_fr(self, field):
+        if not self.subject_fr.data:
+            raise ValidationError(_l("Give both a French subject and a French message, or neither."))
+
+    @property
+    def translations(self) -> dict[str, tuple[str, str]]:
+        if self.subject_fr.data and self.body_fr.data:
+            return {"fr": (self.subject_fr.data, self.body_fr.data)}
+        return {}
+
+
+class CampaignForm(FrenchVersion, BaseForm):
     subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=300), single_line])
     body = TextAreaField(
         _l("Message"),
@@ -386,22 +406,6 @@ class CampaignForm(BaseForm):
     def __init__(self, *args, topic_choices=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.topics.choices = list(topic_choices)
-
-    # Each is checked only when it is filled in (Optional), so each checks the other.
-    def validate_subject_fr(self, field):
-        if not self.body_fr.data:
-            raise ValidationError(_l("Give both a French subject and a French message, or neither."))
-
-    def validate_body_fr(self, field):
-        if not self.subject_fr.data:
-            raise ValidationError(_l("Give both a French subject and a French message, or neither."))
-
-    @property
-    def translations(self) -> dict[str, tuple[str, str]]:
-        """What create_campaign / update_draft take: the French version when there is one."""
-        if self.subject_fr.data and self.body_fr.data:
-            return {"fr": (self.subject_fr.data, self.body_fr.data)}
-        return {}
 
     @staticmethod
     def data_of(campaign) -> dict:
@@ -726,7 +730,7 @@ AUDIENCE_LABELS = {
 }
 
 
-class RegistrantMessageForm(BaseForm):
+class RegistrantMessageForm(FrenchVersion, BaseForm):
     audience = RadioField(_l("To"), validators=[InputRequired()], default="confirmed")
     subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=300), single_line])
     body = TextAreaField(
@@ -748,15 +752,6 @@ class RegistrantMessageForm(BaseForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.audience.choices = list(AUDIENCE_LABELS.items())
-
-    # Each is checked only when it is filled in (Optional), so each checks the other.
-    def validate_subject_fr(self, field):
-        if not self.body_fr.data:
-            raise ValidationError(_l("Give both a French subject and a French message, or neither."))
-
-    def validate_body_fr(self, field):
-        if not self.subject_fr.data:
-            raise ValidationError(_l("Give both a French subject and a French message, or neither."))
 
 
 class CampaignSendForm(BaseForm):

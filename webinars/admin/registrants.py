@@ -313,7 +313,7 @@ def registrant_messages(webinar_id: int):
     action = request.form.get("action", "preview")
     if not form.validate_on_submit():
         return _messages_page(webinar, form, INVALID if request.method == "POST" else 200)
-    translations = {"fr": (form.subject_fr.data, form.body_fr.data)} if form.subject_fr.data else {}
+    translations = form.translations
     now, by = utcnow(), current_organiser()
     if action == "test":
         try:
