@@ -709,8 +709,9 @@ def campaign_new():
     action = request.form.get("action")
     owner = _organiser().is_owner
     if form.validate_on_submit():
-        if action == "draft" or (action == "send" and not owner):
-            # An editor's campaign is a draft until an owner approves it; anyone may keep a draft to try it.
+        # An editor's campaign is a draft until an owner approves it; anyone may keep a draft to try it.
+        keep_draft = action == "draft" or (action == "send" and not owner)
+        if keep_draft or (action == "send" and form.confirm.data):
             try:
                 campaign = create_campaign(
                     form.subject.data,
@@ -718,8 +719,8 @@ def campaign_new():
                     slugs,
                     created_by=_organiser().email,
                     webinar=webinar,
-                    draft=True,
-                    needs_approval=not owner,
+                    draft=keep_draft,
+                    needs_approval=keep_draft and not owner,
                     translations=form.translations,
                 )
             except ValueError as exc:
@@ -731,44 +732,20 @@ def campaign_new():
                     INVALID,
                 )
             audit.record(
-                "campaign created",
+                "campaign created" if keep_draft else "campaign sent",
                 _organiser(),
                 utcnow(),
                 _("Campaign %(id)s “%(subject)s”", id=campaign.id, subject=campaign.subject),
             )
+            # Committed before it is expanded (expansion commits batch by batch, the same path as `flask
+            # newsletter send`), so an interruption leaves one that `resume` finishes.
             db.session.commit()
-            if owner:
-                flash(_("Draft saved: try it with a test, then send or schedule it."), "success")
-            else:
-                flash(_("Draft saved: an owner approves it before it can be sent."), "success")
-            return redirect(url_for("admin.campaign", campaign_id=campaign.id), 303)
-        if action == "send" and form.confirm.data:
-            try:
-                campaign = create_campaign(
-                    form.subject.data,
-                    form.body.data,
-                    slugs,
-                    created_by=_organiser().email,
-                    webinar=webinar,
-                    translations=form.translations,
-                )
-            except ValueError as exc:
-                form.subject.errors = [str(exc)]
-                return (
-                    render_template(
-                        "admin/campaign_form.html", form=form, preview=None, webinar=webinar, recipients=recipients
-                    ),
-                    INVALID,
-                )
-            audit.record(
-                "campaign sent",
-                _organiser(),
-                utcnow(),
-                _("Campaign %(id)s “%(subject)s”", id=campaign.id, subject=campaign.subject),
-            )
-            # The same path as `flask newsletter send`: the campaign is committed before it is expanded
-            # (expansion commits batch by batch), so an interruption leaves one that `resume` finishes.
-            db.session.commit()
+            if keep_draft:
+                if owner:
+                    flash(_("Draft saved: try it with a test, then send or schedule it."), "success")
+                else:
+                    flash(_("Draft saved: an owner approves it before it can be sent."), "success")
+                return redirect(url_for("admin.campaign", campaign_id=campaign.id), 303)
             expand_campaign(campaign)
             flash(
                 _(
